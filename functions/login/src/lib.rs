@@ -1,0 +1,1 @@
+//! The login component (work in progress).

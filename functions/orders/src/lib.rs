@@ -1,0 +1,1 @@
+//! The orders component (work in progress).

@@ -1,0 +1,1 @@
+//! The uploads component (work in progress).

@@ -1,0 +1,1 @@
+//! The users component (work in progress).

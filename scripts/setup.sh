@@ -1,0 +1,46 @@
+# Sourced by scripts/test, scripts/serve and bench/run: installs what a fresh
+# machine lacks and starts MariaDB and Redis when they are not running.
+# Idempotent: on a prepared machine it only checks.
+
+step() { printf '\n==> %s\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_install() {
+  step "installing $*"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null \
+    || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null; }
+}
+
+# Every component crate under functions/, as `-p name` arguments.
+component_packages() {
+  for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done
+}
+
+step "toolchain"
+rustup target add wasm32-wasip2 >/dev/null
+command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+
+step "MariaDB"
+if ! mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
+  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  for _ in $(seq 60); do
+    mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1 && break
+    sleep 1
+  done
+fi
+mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping
+
+step "Redis"
+if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+redis-cli -h 127.0.0.1 ping
+
+step "test database and migrations"
+cargo run --quiet -p migrate -- "${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/spin_api_test}"

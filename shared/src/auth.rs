@@ -1,0 +1,373 @@
+//! Access tokens: issuing and verifying HS256 JWTs, reading the bearer token,
+//! and global revocation through the key-value store.
+//!
+//! Revocation lives in the key-value store so that every component, and every
+//! instance sharing the store, refuses a revoked token at once:
+//! * `rv:j:<jti>` — this one token is void (logout). Kept until the token's `exp`.
+//! * `rv:u:<user id>` — every token of the user issued at or before the stored
+//!   second is void (password change, deletion). Kept for one access-token
+//!   lifetime, after which every such token has expired anyway.
+//!
+//! Checking costs two key-value reads per authenticated request. If the store
+//! cannot be read the request fails with 503: a revoked token must never pass
+//! because the cache is down.
+
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::http::Request;
+use crate::kv::{get_unexpired, put_expiring, KeyValue};
+
+/// Clock skew tolerated on `exp`, in seconds.
+const LEEWAY_SECS: i64 = 30;
+
+/// The secret's minimum length; shorter HS256 keys can be brute-forced.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// An ordinary account.
+    User,
+    /// May read and change every account, product and order.
+    Admin,
+}
+
+impl Role {
+    /// The role's name as stored and shown.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Admin => "admin",
+        }
+    }
+
+    /// Parses a stored or requested role name.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "user" => Some(Role::User),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// The claims of an access token (API.md: `sub`, `role`, `jti`, `iat`, `exp`,
+/// `iss`, `aud`; plus `sid`, the login session, so logout can end its refresh token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The user id.
+    pub sub: String,
+    /// The user's role when the token was issued.
+    pub role: Role,
+    /// Unique token id, for the deny-list.
+    pub jti: String,
+    /// The login session this token belongs to.
+    pub sid: String,
+    /// Issued at, seconds since the epoch.
+    pub iat: i64,
+    /// Expires at, seconds since the epoch.
+    pub exp: i64,
+    /// Issuer.
+    pub iss: String,
+    /// Audience.
+    pub aud: String,
+}
+
+/// Who is calling, once their token has been verified and checked for revocation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// The user id.
+    pub user_id: String,
+    /// Their role.
+    pub role: Role,
+    /// The verified claims.
+    pub claims: Claims,
+}
+
+impl Principal {
+    /// True for admins.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// True when the caller is `user_id` or an admin.
+    pub fn may_access_user(&self, user_id: &str) -> bool {
+        self.is_admin() || self.user_id == user_id
+    }
+}
+
+/// Everything needed to issue and verify tokens, built from Spin variables.
+#[derive(Clone)]
+pub struct TokenConfig {
+    secret: Vec<u8>,
+    /// The `iss` claim issued and required.
+    pub issuer: String,
+    /// The `aud` claim issued and required.
+    pub audience: String,
+    /// Access-token lifetime in seconds (API.md: 15 minutes by default).
+    pub access_ttl_secs: i64,
+}
+
+impl std::fmt::Debug for TokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenConfig")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field("access_ttl_secs", &self.access_ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenConfig {
+    /// Checks the configuration: a secret shorter than [`MIN_SECRET_BYTES`] or
+    /// a non-positive lifetime is a deployment error (500, logged).
+    pub fn new(
+        secret: &str,
+        issuer: &str,
+        audience: &str,
+        access_ttl_secs: i64,
+    ) -> Result<Self, ApiError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(ApiError::Internal(format!(
+                "configuration: jwt_secret must be at least {MIN_SECRET_BYTES} bytes"
+            )));
+        }
+        if access_ttl_secs <= 0 {
+            return Err(ApiError::Internal(
+                "configuration: access token lifetime must be positive".into(),
+            ));
+        }
+        Ok(Self {
+            secret: secret.as_bytes().to_vec(),
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            access_ttl_secs,
+        })
+    }
+
+    /// Signs a new access token for `user_id` in session `session_id`.
+    pub fn issue(
+        &self,
+        user_id: &str,
+        role: Role,
+        session_id: &str,
+        now_ms: i64,
+    ) -> Result<(String, Claims), ApiError> {
+        let iat = now_ms.div_euclid(1000);
+        let jti = hex::encode(crate::id::random_bytes::<16>()?);
+        let claims = Claims {
+            sub: user_id.to_string(),
+            role,
+            jti,
+            sid: session_id.to_string(),
+            iat,
+            exp: iat + self.access_ttl_secs,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        let token = encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.secret),
+        )
+        .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))?;
+        Ok((token, claims))
+    }
+
+    /// Verifies signature, algorithm (HS256 only: `none` and every other
+    /// algorithm are refused), `iss`, `aud` and `exp` at `now_ms`.
+    pub fn verify(&self, token: &str, now_ms: i64) -> Result<Claims, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        // Expiry is checked below against the request's clock, so tests can fix time.
+        validation.validate_exp = false;
+        let data = decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation)
+            .map_err(|_| ApiError::InvalidToken)?;
+        if data.claims.exp + LEEWAY_SECS <= now_ms.div_euclid(1000) {
+            return Err(ApiError::InvalidToken);
+        }
+        Ok(data.claims)
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header, or 401 `invalid_token`.
+pub fn bearer_token(request: &Request) -> Result<&str, ApiError> {
+    let value = request.header("authorization").ok_or(ApiError::InvalidToken)?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidToken)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(token)
+}
+
+/// Authenticates a request: bearer token, signature and claims, then the
+/// revocation marks in the key-value store.
+pub fn authenticate(
+    request: &Request,
+    config: &TokenConfig,
+    kv: &dyn KeyValue,
+    now_ms: i64,
+) -> Result<Principal, ApiError> {
+    let claims = config.verify(bearer_token(request)?, now_ms)?;
+    if is_revoked(kv, &claims, now_ms)? {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(Principal {
+        user_id: claims.sub.clone(),
+        role: claims.role,
+        claims,
+    })
+}
+
+fn jti_key(jti: &str) -> String {
+    format!("rv:j:{jti}")
+}
+
+fn user_key(user_id: &str) -> String {
+    format!("rv:u:{user_id}")
+}
+
+/// True when the token is on the deny-list or was issued at or before its
+/// user's revocation mark.
+pub fn is_revoked(kv: &dyn KeyValue, claims: &Claims, now_ms: i64) -> Result<bool, ApiError> {
+    if get_unexpired(kv, &jti_key(&claims.jti), now_ms)?.is_some() {
+        return Ok(true);
+    }
+    if let Some(mark) = get_unexpired(kv, &user_key(&claims.sub), now_ms)? {
+        let revoked_through = mark
+            .as_slice()
+            .try_into()
+            .map(i64::from_be_bytes)
+            .unwrap_or(i64::MAX);
+        // `iat` has one-second resolution, so a token issued in the same second
+        // as the mark counts as revoked: better one extra login than a token
+        // minted just before a password change surviving it.
+        return Ok(claims.iat <= revoked_through);
+    }
+    Ok(false)
+}
+
+/// Puts one token on the deny-list until it would have expired anyway.
+pub fn revoke_token(kv: &dyn KeyValue, claims: &Claims) -> Result<(), ApiError> {
+    let until_ms = (claims.exp + LEEWAY_SECS + 1) * 1000;
+    put_expiring(kv, &jti_key(&claims.jti), b"1", until_ms)?;
+    Ok(())
+}
+
+/// Voids every token of `user_id` issued up to `now_ms` (password change,
+/// deletion). The mark outlives the longest-lived access token issued before it.
+pub fn revoke_user_tokens(
+    kv: &dyn KeyValue,
+    config: &TokenConfig,
+    user_id: &str,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    let through_secs = now_ms.div_euclid(1000);
+    let until_ms = now_ms + (config.access_ttl_secs + LEEWAY_SECS + 1) * 1000;
+    put_expiring(kv, &user_key(user_id), &through_secs.to_be_bytes(), until_ms)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+    use crate::kv::{FailingKv, MemoryKv};
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    fn config() -> TokenConfig {
+        TokenConfig::new(&"s".repeat(32), "spin-api", "spin-api-clients", 900).unwrap()
+    }
+
+    fn request_with(token: &str) -> Request {
+        Request::new(Method::Get, "/").with_header("authorization", &format!("Bearer {token}"))
+    }
+
+    #[test]
+    fn issued_token_authenticates() {
+        let (token, claims) = config().issue("u1", Role::Admin, "s1", NOW).unwrap();
+        let p = authenticate(&request_with(&token), &config(), &MemoryKv::new(), NOW).unwrap();
+        assert_eq!(p.user_id, "u1");
+        assert_eq!(p.role, Role::Admin);
+        assert_eq!(p.claims, claims);
+    }
+
+    #[test]
+    fn short_secret_is_a_configuration_error() {
+        assert!(TokenConfig::new("short", "i", "a", 900).is_err());
+    }
+
+    #[test]
+    fn expired_token_is_refused() {
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let later = NOW + (900 + LEEWAY_SECS) * 1000;
+        assert_eq!(config().verify(&token, later), Err(ApiError::InvalidToken));
+    }
+
+    #[test]
+    fn token_with_alg_none_is_refused() {
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let payload = token.split('.').nth(1).unwrap();
+        // {"alg":"none","typ":"JWT"}
+        let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
+        assert_eq!(config().verify(&forged, NOW), Err(ApiError::InvalidToken));
+    }
+
+    #[test]
+    fn token_from_another_secret_is_refused() {
+        let other = TokenConfig::new(&"t".repeat(32), "spin-api", "spin-api-clients", 900).unwrap();
+        let (token, _) = other.issue("u1", Role::User, "s1", NOW).unwrap();
+        assert_eq!(config().verify(&token, NOW), Err(ApiError::InvalidToken));
+    }
+
+    #[test]
+    fn wrong_issuer_or_audience_is_refused() {
+        let iss = TokenConfig::new(&"s".repeat(32), "other", "spin-api-clients", 900).unwrap();
+        let aud = TokenConfig::new(&"s".repeat(32), "spin-api", "other", 900).unwrap();
+        for cfg in [iss, aud] {
+            let (token, _) = cfg.issue("u1", Role::User, "s1", NOW).unwrap();
+            assert_eq!(config().verify(&token, NOW), Err(ApiError::InvalidToken));
+        }
+    }
+
+    #[test]
+    fn missing_or_non_bearer_authorization_is_refused() {
+        assert!(bearer_token(&Request::new(Method::Get, "/")).is_err());
+        let basic = Request::new(Method::Get, "/").with_header("authorization", "Basic abc");
+        assert!(bearer_token(&basic).is_err());
+    }
+
+    #[test]
+    fn revoked_token_is_refused_and_its_key_is_stored() {
+        let kv = MemoryKv::new();
+        let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        revoke_token(&kv, &claims).unwrap();
+        assert!(kv.contains(&format!("rv:j:{}", claims.jti)));
+        let err = authenticate(&request_with(&token), &config(), &kv, NOW).unwrap_err();
+        assert_eq!(err, ApiError::InvalidToken);
+    }
+
+    #[test]
+    fn user_mark_voids_older_tokens_but_not_newer_ones() {
+        let kv = MemoryKv::new();
+        let (old, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        revoke_user_tokens(&kv, &config(), "u1", NOW + 500).unwrap();
+        let (new, _) = config().issue("u1", Role::User, "s2", NOW + 1_000).unwrap();
+        assert!(authenticate(&request_with(&old), &config(), &kv, NOW + 1_000).is_err());
+        assert!(authenticate(&request_with(&new), &config(), &kv, NOW + 1_000).is_ok());
+    }
+
+    #[test]
+    fn unreadable_revocation_store_is_503_not_a_pass() {
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let err = authenticate(&request_with(&token), &config(), &FailingKv, NOW).unwrap_err();
+        assert_eq!(err.status(), 503);
+    }
+}

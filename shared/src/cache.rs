@@ -1,0 +1,184 @@
+//! Cache-aside over the key-value port.
+//!
+//! * Entries expire after a TTL with ±10 % jitter, so keys filled together do
+//!   not all expire together and stampede the database.
+//! * A miss in the database is cached briefly as a negative entry, so probing
+//!   unknown ids cannot hammer MySQL (cache penetration).
+//! * Every failure of the store is logged and treated as a miss: the cache can
+//!   make a request faster, never make it fail.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::error::ApiError;
+use crate::kv::{get_unexpired, put_expiring, KeyValue};
+
+const POSITIVE: u8 = b'+';
+const NEGATIVE: u8 = b'-';
+
+/// What the cache knows about a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup<T> {
+    /// The cached value.
+    Hit(T),
+    /// Cached knowledge that the record does not exist.
+    KnownMissing,
+    /// Nothing usable cached (absent, expired, unreadable, or the store failed).
+    Miss,
+}
+
+/// Cache-aside helper bound to one store and one request's clock.
+pub struct Cache<'a> {
+    kv: &'a dyn KeyValue,
+    now_ms: i64,
+}
+
+impl<'a> Cache<'a> {
+    /// A cache over `kv` at time `now_ms`.
+    pub fn new(kv: &'a dyn KeyValue, now_ms: i64) -> Self {
+        Self { kv, now_ms }
+    }
+
+    /// Looks `key` up.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Lookup<T> {
+        match get_unexpired(self.kv, key, self.now_ms) {
+            Ok(Some(bytes)) => match bytes.split_first() {
+                Some((&NEGATIVE, _)) => Lookup::KnownMissing,
+                Some((&POSITIVE, json)) => match serde_json::from_slice(json) {
+                    Ok(value) => Lookup::Hit(value),
+                    Err(_) => Lookup::Miss,
+                },
+                _ => Lookup::Miss,
+            },
+            Ok(None) => Lookup::Miss,
+            Err(e) => {
+                eprintln!("cache: get {key} failed, using the database: {}", e.0);
+                Lookup::Miss
+            }
+        }
+    }
+
+    /// Caches `value` under `key` for about `ttl_ms`.
+    pub fn put<T: Serialize>(&self, key: &str, value: &T, ttl_ms: i64) {
+        let Ok(json) = serde_json::to_vec(value) else {
+            return;
+        };
+        let mut bytes = Vec::with_capacity(json.len() + 1);
+        bytes.push(POSITIVE);
+        bytes.extend_from_slice(&json);
+        self.write(key, &bytes, ttl_ms);
+    }
+
+    /// Records for about `ttl_ms` that `key`'s record does not exist.
+    pub fn put_missing(&self, key: &str, ttl_ms: i64) {
+        self.write(key, &[NEGATIVE], ttl_ms);
+    }
+
+    /// Drops `key` after its record changed. A failed delete is logged; the
+    /// entry then lives until its TTL, which bounds how stale a read can be.
+    pub fn invalidate(&self, key: &str) {
+        if let Err(e) = self.kv.delete(key) {
+            eprintln!("cache: invalidate {key} failed: {}", e.0);
+        }
+    }
+
+    /// Cache-aside read: the cached value, or `load` from the database and
+    /// cache what it returns (a value for `ttl_ms`, absence for `missing_ttl_ms`).
+    pub fn get_or_load<T, F>(
+        &self,
+        key: &str,
+        ttl_ms: i64,
+        missing_ttl_ms: i64,
+        load: F,
+    ) -> Result<Option<T>, ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<Option<T>, ApiError>,
+    {
+        match self.get(key) {
+            Lookup::Hit(value) => return Ok(Some(value)),
+            Lookup::KnownMissing => return Ok(None),
+            Lookup::Miss => {}
+        }
+        let loaded = load()?;
+        match &loaded {
+            Some(value) => self.put(key, value, ttl_ms),
+            None => self.put_missing(key, missing_ttl_ms),
+        }
+        Ok(loaded)
+    }
+
+    fn write(&self, key: &str, bytes: &[u8], ttl_ms: i64) {
+        let expires_at = self.now_ms + jittered(ttl_ms);
+        if let Err(e) = put_expiring(self.kv, key, bytes, expires_at) {
+            eprintln!("cache: set {key} failed: {}", e.0);
+        }
+    }
+}
+
+/// `ttl_ms` moved by a random amount within ±10 %.
+fn jittered(ttl_ms: i64) -> i64 {
+    let spread = ttl_ms / 10;
+    if spread <= 0 {
+        return ttl_ms;
+    }
+    let r = crate::id::random_bytes::<8>()
+        .map(u64::from_le_bytes)
+        .unwrap_or(0);
+    ttl_ms - spread + (r % (2 * spread as u64 + 1)) as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::{FailingKv, MemoryKv};
+    use std::cell::Cell;
+
+    #[test]
+    fn miss_loads_once_then_hits() {
+        let kv = MemoryKv::new();
+        let cache = Cache::new(&kv, 0);
+        let loads = Cell::new(0);
+        for _ in 0..2 {
+            let v = cache
+                .get_or_load("p:1", 60_000, 5_000, || {
+                    loads.set(loads.get() + 1);
+                    Ok(Some(7u32))
+                })
+                .unwrap();
+            assert_eq!(v, Some(7));
+        }
+        assert_eq!(loads.get(), 1);
+    }
+
+    #[test]
+    fn absent_record_is_cached_as_missing() {
+        let kv = MemoryKv::new();
+        let cache = Cache::new(&kv, 0);
+        let _ = cache.get_or_load::<u32, _>("p:x", 60_000, 5_000, || Ok(None));
+        assert_eq!(cache.get::<u32>("p:x"), Lookup::KnownMissing);
+    }
+
+    #[test]
+    fn entry_expires_within_jittered_ttl() {
+        let kv = MemoryKv::new();
+        Cache::new(&kv, 0).put("k", &1u8, 1_000);
+        assert_eq!(Cache::new(&kv, 899).get::<u8>("k"), Lookup::Hit(1));
+        assert_eq!(Cache::new(&kv, 1_101).get::<u8>("k"), Lookup::Miss);
+    }
+
+    #[test]
+    fn failing_store_falls_back_to_the_loader() {
+        let kv = FailingKv;
+        let cache = Cache::new(&kv, 0);
+        let v = cache.get_or_load("k", 1_000, 1_000, || Ok(Some(3u8))).unwrap();
+        assert_eq!(v, Some(3));
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let t = jittered(10_000);
+            assert!((9_000..=11_000).contains(&t));
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Validated input types: once a value has one of these types it is known to
+//! satisfy API.md's rules, so handlers never look at unchecked input.
+
+use serde::Serialize;
+
+use crate::error::{ApiError, FieldError};
+use crate::http::Request;
+
+/// A syntactically valid email address, trimmed and lower-cased, ≤ 254 chars.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Email(String);
+
+impl Email {
+    /// Parses an email as API.md defines it.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let email = raw.trim().to_lowercase();
+        let invalid = || FieldError::new("email", "must be a valid email address");
+        if email.is_empty() || email.chars().count() > 254 {
+            return Err(FieldError::new("email", "must be 1 to 254 characters"));
+        }
+        let (local, domain) = email.rsplit_once('@').ok_or_else(invalid)?;
+        let local_ok = !local.is_empty()
+            && local.len() <= 64
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+            && local.chars().all(|c| {
+                c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
+            });
+        let domain_ok = domain.contains('.')
+            && domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+                    && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            });
+        if local_ok && domain_ok {
+            Ok(Self(email))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A password of 8–128 characters (any characters, no composition rules) that
+/// is not the account's email.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Parses a new password for the account `email` (when known).
+    pub fn parse(raw: &str, email: Option<&Email>) -> Result<Self, FieldError> {
+        Self::parse_field("password", raw, email)
+    }
+
+    /// As [`Password::parse`], reporting errors under `field`.
+    pub fn parse_field(field: &str, raw: &str, email: Option<&Email>) -> Result<Self, FieldError> {
+        let len = raw.chars().count();
+        if !(8..=128).contains(&len) {
+            return Err(FieldError::new(field, "must be 8 to 128 characters"));
+        }
+        if email.is_some_and(|e| raw.trim().to_lowercase() == e.as_str()) {
+            return Err(FieldError::new(field, "must not be the email address"));
+        }
+        Ok(Self(raw.to_string()))
+    }
+
+    /// The password itself, for hashing.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A display name: 1–100 characters after trimming, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Name(String);
+
+impl Name {
+    /// Parses a name as API.md defines it.
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let name = raw.trim();
+        let len = name.chars().count();
+        if !(1..=100).contains(&len) {
+            return Err(FieldError::new("name", "must be 1 to 100 characters"));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(FieldError::new("name", "must not contain control characters"));
+        }
+        Ok(Self(name.to_string()))
+    }
+
+    /// The trimmed name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// `?page=&limit=` of a list route: page ≥ 1, limit 1–100, defaults 1 and 20.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: u32,
+    /// Items per page.
+    pub limit: u32,
+}
+
+impl Pagination {
+    /// Reads and checks `page` and `limit` from the query string.
+    pub fn from_request(request: &Request) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let page = match request.query_param("page") {
+            None => 1,
+            Some(v) => match v.parse::<u32>() {
+                Ok(p) if p >= 1 && p <= 1_000_000 => p,
+                _ => {
+                    errors.push(FieldError::new("page", "must be an integer from 1 to 1000000"));
+                    1
+                }
+            },
+        };
+        let limit = match request.query_param("limit") {
+            None => 20,
+            Some(v) => match v.parse::<u32>() {
+                Ok(l) if (1..=100).contains(&l) => l,
+                _ => {
+                    errors.push(FieldError::new("limit", "must be an integer from 1 to 100"));
+                    20
+                }
+            },
+        };
+        if errors.is_empty() {
+            Ok(Self { page, limit })
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+
+    /// Rows to skip.
+    pub fn offset(&self) -> u64 {
+        u64::from(self.page - 1) * u64::from(self.limit)
+    }
+}
+
+/// A page of a list, as API.md shapes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page<T> {
+    /// The items of this page.
+    pub items: Vec<T>,
+    /// The page number.
+    pub page: u32,
+    /// The page size asked for.
+    pub limit: u32,
+    /// How many items exist in all.
+    pub total: u64,
+}
+
+impl<T> Page<T> {
+    /// A page of `items` out of `total`.
+    pub fn new(items: Vec<T>, pagination: Pagination, total: u64) -> Self {
+        Self {
+            items,
+            page: pagination.page,
+            limit: pagination.limit,
+            total,
+        }
+    }
+}
+
+/// Collects the errors of several field parsers so that every bad field is
+/// reported at once, as API.md asks.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps the value of `result`, or records its error and returns `None`.
+    pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    /// Records an error found outside a parser.
+    pub fn push(&mut self, error: FieldError) {
+        self.0.push(error);
+    }
+
+    /// `Ok` when nothing was recorded, otherwise the `validation_failed` error.
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+
+    #[test]
+    fn email_is_trimmed_and_lower_cased() {
+        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+    }
+
+    #[test]
+    fn malformed_emails_are_refused() {
+        for bad in ["", "a", "a@b", "@b.c", "a@.c", "a b@c.d", "a@b..c", &format!("{}@b.cd", "a".repeat(250))] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn password_length_is_counted_in_characters() {
+        assert!(Password::parse("ééééééé", None).is_err());
+        assert!(Password::parse("éééééééé", None).is_ok());
+        assert!(Password::parse(&"x".repeat(129), None).is_err());
+    }
+
+    #[test]
+    fn password_equal_to_email_is_refused() {
+        let email = Email::parse("someone@example.com").unwrap();
+        assert!(Password::parse("Someone@Example.com", Some(&email)).is_err());
+    }
+
+    #[test]
+    fn name_refuses_control_characters_and_blank() {
+        assert!(Name::parse("a\u{7}b").is_err());
+        assert!(Name::parse("   ").is_err());
+        assert_eq!(Name::parse("  Ann ").unwrap().as_str(), "Ann");
+    }
+
+    #[test]
+    fn pagination_defaults_and_bounds() {
+        let p = Pagination::from_request(&Request::new(Method::Get, "/x")).unwrap();
+        assert_eq!((p.page, p.limit), (1, 20));
+        let err = Pagination::from_request(&Request::new(Method::Get, "/x?page=0&limit=101")).unwrap_err();
+        match err {
+            ApiError::Validation(e) => assert_eq!(e.len(), 2),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Opaque identifiers and secure random bytes.
+
+use crate::error::ApiError;
+
+/// `N` bytes from the platform's secure random source (WASI's `random` on Spin).
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], ApiError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| ApiError::Internal(format!("random source: {e}")))?;
+    Ok(buf)
+}
+
+/// A new opaque id: 32 lower-case hex characters.
+///
+/// The first 6 bytes are the creation time in milliseconds, so ids sort by age
+/// and inserts land at the end of the primary-key index; the other 10 bytes are
+/// random, so ids cannot be guessed or enumerated.
+pub fn new_id(now_ms: i64) -> Result<String, ApiError> {
+    let random: [u8; 10] = random_bytes()?;
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&(now_ms as u64).to_be_bytes()[2..]);
+    bytes[6..].copy_from_slice(&random);
+    Ok(hex::encode(bytes))
+}
+
+/// True when `s` could be an id made by [`new_id`]; anything else cannot name a
+/// record, so callers answer 404 without asking the database.
+pub fn is_valid_id(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_32_hex_chars_and_sort_by_time() {
+        let a = new_id(1_000).unwrap();
+        let b = new_id(2_000).unwrap();
+        assert!(is_valid_id(&a));
+        assert!(a < b);
+    }
+
+    #[test]
+    fn ids_do_not_repeat() {
+        assert_ne!(new_id(5).unwrap(), new_id(5).unwrap());
+    }
+
+    #[test]
+    fn foreign_strings_are_not_ids() {
+        assert!(!is_valid_id("../etc/passwd"));
+        assert!(!is_valid_id("ABCDEF0123456789ABCDEF0123456789"));
+    }
+}

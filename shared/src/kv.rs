@@ -1,0 +1,141 @@
+//! The key-value port: Spin's key-value store as the handlers see it.
+//!
+//! Spin's store has no expiry, so values written through [`put_expiring`]
+//! carry their own deadline and [`get_unexpired`] treats a stale value as absent.
+//! Fermyon's cloud caps the store (keys ≤ 255 bytes, values ≤ 1 MB, 1,024 keys):
+//! callers keep keys short and survive a refused write.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::error::ApiError;
+
+/// A key-value operation that failed; the store is unreachable or refused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvError(pub String);
+
+impl From<KvError> for ApiError {
+    fn from(e: KvError) -> Self {
+        ApiError::Unavailable(format!("key-value store: {}", e.0))
+    }
+}
+
+/// The operations of Spin's `fermyon:spin/key-value` store the API uses.
+pub trait KeyValue {
+    /// The value under `key`, if any.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// Stores `value` under `key`, replacing any previous value.
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError>;
+    /// Removes `key`; removing an absent key is not an error.
+    fn delete(&self, key: &str) -> Result<(), KvError>;
+}
+
+/// Stores `value` under `key` until `expires_at_ms` (epoch milliseconds).
+pub fn put_expiring(
+    kv: &dyn KeyValue,
+    key: &str,
+    value: &[u8],
+    expires_at_ms: i64,
+) -> Result<(), KvError> {
+    let mut stored = Vec::with_capacity(8 + value.len());
+    stored.extend_from_slice(&expires_at_ms.to_be_bytes());
+    stored.extend_from_slice(value);
+    kv.set(key, &stored)
+}
+
+/// The value under `key` if it was written by [`put_expiring`] and has not
+/// expired at `now_ms`. A stale value is deleted (best effort) so expired keys
+/// do not pile up against the store's key cap.
+pub fn get_unexpired(kv: &dyn KeyValue, key: &str, now_ms: i64) -> Result<Option<Vec<u8>>, KvError> {
+    let Some(stored) = kv.get(key)? else {
+        return Ok(None);
+    };
+    let Some((deadline, value)) = stored.split_first_chunk::<8>() else {
+        return Ok(None);
+    };
+    if i64::from_be_bytes(*deadline) <= now_ms {
+        let _ = kv.delete(key);
+        return Ok(None);
+    }
+    Ok(Some(value.to_vec()))
+}
+
+/// An in-memory store for unit tests and local runs.
+#[derive(Debug, Default)]
+pub struct MemoryKv {
+    entries: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryKv {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// True when `key` is present (expired or not) — for asserting side effects.
+    pub fn contains(&self, key: &str) -> bool {
+        self.lock().contains_key(key)
+    }
+
+    /// All keys, sorted — for asserting side effects.
+    pub fn keys(&self) -> Vec<String> {
+        let mut keys: Vec<_> = self.lock().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<u8>>> {
+        // A poisoned lock only means another test thread panicked; the map is still usable.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl KeyValue for MemoryKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(self.lock().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.lock().insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.lock().remove(key);
+        Ok(())
+    }
+}
+
+/// A store whose every operation fails, for testing that a cache outage degrades.
+#[derive(Debug, Default)]
+pub struct FailingKv;
+
+impl KeyValue for FailingKv {
+    fn get(&self, _: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Err(KvError("store unreachable".into()))
+    }
+    fn set(&self, _: &str, _: &[u8]) -> Result<(), KvError> {
+        Err(KvError("store unreachable".into()))
+    }
+    fn delete(&self, _: &str) -> Result<(), KvError> {
+        Err(KvError("store unreachable".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiring_value_is_returned_before_its_deadline() {
+        let kv = MemoryKv::new();
+        put_expiring(&kv, "k", b"v", 1_000).unwrap();
+        assert_eq!(get_unexpired(&kv, "k", 999).unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn expired_value_is_a_miss_and_is_deleted() {
+        let kv = MemoryKv::new();
+        put_expiring(&kv, "k", b"v", 1_000).unwrap();
+        assert_eq!(get_unexpired(&kv, "k", 1_000).unwrap(), None);
+        assert!(!kv.contains("k"));
+    }
+}

@@ -1,0 +1,35 @@
+//! The code every component of the API shares.
+//!
+//! Handlers in `functions/*` are plain Rust over the ports defined here
+//! ([`kv::KeyValue`], [`db::Sql`]) and the request/response types of [`http`],
+//! so they run natively in unit tests against the in-memory fakes, and on
+//! Spin through the adapters in [`spin`] (compiled for `wasm32` only).
+//!
+//! * [`error`] — the one error type and its mapping to API.md's problem `code`s.
+//! * [`http`] — framework-neutral request and response, JSON body parsing.
+//! * [`router`] — path matching with API.md's 404/405 behaviour.
+//! * [`context`] — request id, client address, clock, configuration.
+//! * [`domain`] — validated input types (parse, don't validate).
+//! * [`auth`] — JWT issue/verify, bearer extraction, global revocation.
+//! * [`password`] — argon2id hashing.
+//! * [`kv`], [`cache`] — the key-value port and cache-aside on top of it.
+//! * [`db`] — the SQL port; [`users`] — the user repository both auth components use.
+
+pub mod auth;
+pub mod cache;
+pub mod context;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod id;
+pub mod kv;
+pub mod password;
+pub mod router;
+pub mod time;
+
+#[cfg(target_arch = "wasm32")]
+pub mod spin;
+
+pub use error::{ApiError, FieldError};
+pub use http::{Request, Response};

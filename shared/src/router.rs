@@ -1,0 +1,151 @@
+//! Path routing with API.md's 404 and 405 behaviour.
+//!
+//! Routes are patterns of literal segments and `:name` parameters. A path that
+//! matches some route but not with this method answers 405 with `Allow`; a path
+//! matching none answers 404. (The SDK's router answers both with an empty body
+//! and no `Allow`, and cannot run in native unit tests, hence this small one.)
+
+use crate::error::ApiError;
+use crate::http::Method;
+
+/// Captured `:name` segments of a matched route.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Params(Vec<(&'static str, String)>);
+
+impl Params {
+    /// The captured value of `:name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A table of `(method, pattern) → route` entries; `R` is usually a small enum.
+#[derive(Debug)]
+pub struct Router<R> {
+    routes: Vec<(Method, &'static str, R)>,
+}
+
+impl<R: Copy> Default for Router<R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<R: Copy> Router<R> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self { routes: Vec::new() }
+    }
+
+    /// Adds a route (builder style).
+    pub fn route(mut self, method: Method, pattern: &'static str, route: R) -> Self {
+        self.routes.push((method, pattern, route));
+        self
+    }
+
+    /// Finds the route for `method` and `path`, or the 404/405 error.
+    /// `HEAD` falls back to a `GET` route, as HTTP expects.
+    pub fn find(&self, method: &Method, path: &str) -> Result<(R, Params), ApiError> {
+        let mut allowed: Vec<&str> = Vec::new();
+        for (m, pattern, route) in &self.routes {
+            if let Some(params) = match_pattern(pattern, path) {
+                if m == method || (*method == Method::Head && *m == Method::Get) {
+                    return Ok((*route, params));
+                }
+                if !allowed.contains(&m.as_str()) {
+                    allowed.push(m.as_str());
+                }
+            }
+        }
+        if allowed.is_empty() {
+            Err(ApiError::NotFound)
+        } else {
+            Err(ApiError::MethodNotAllowed {
+                allow: allowed.join(", "),
+            })
+        }
+    }
+}
+
+fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
+    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    let mut params = Vec::new();
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(Params(params)),
+            (Some(p), Some(s)) => {
+                if let Some(name) = p.strip_prefix(':') {
+                    if s.is_empty() {
+                        return None;
+                    }
+                    params.push((name, s.to_string()));
+                } else if p != s {
+                    return None;
+                }
+            }
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum R {
+        Me,
+        Get,
+        Patch,
+        List,
+    }
+
+    fn router() -> Router<R> {
+        Router::new()
+            .route(Method::Get, "/api/v1/users", R::List)
+            .route(Method::Get, "/api/v1/users/me", R::Me)
+            .route(Method::Get, "/api/v1/users/:id", R::Get)
+            .route(Method::Patch, "/api/v1/users/:id", R::Patch)
+    }
+
+    #[test]
+    fn literal_route_listed_first_wins_over_parameter() {
+        let (r, _) = router().find(&Method::Get, "/api/v1/users/me").unwrap();
+        assert_eq!(r, R::Me);
+    }
+
+    #[test]
+    fn parameter_is_captured() {
+        let (r, p) = router().find(&Method::Patch, "/api/v1/users/abc").unwrap();
+        assert_eq!(r, R::Patch);
+        assert_eq!(p.get("id"), Some("abc"));
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let err = router().find(&Method::Delete, "/api/v1/users/abc").unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::MethodNotAllowed {
+                allow: "GET, PATCH".into()
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_path_is_404() {
+        let err = router().find(&Method::Get, "/api/v1/users/a/b").unwrap_err();
+        assert_eq!(err, ApiError::NotFound);
+    }
+
+    #[test]
+    fn head_falls_back_to_get() {
+        let (r, _) = router().find(&Method::Head, "/api/v1/users").unwrap();
+        assert_eq!(r, R::List);
+    }
+}

@@ -1,0 +1,253 @@
+//! Spin adapters: the only code that talks to `spin_sdk` (compiled for wasm only).
+//!
+//! * [`serve`] — the body of every component's `#[http_component]` entry point.
+//! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store, opened lazily.
+//! * [`SpinSql`] — [`Sql`] over Spin's MySQL interface, connected lazily, once per request.
+//! * [`variable`] / [`optional_variable`] — Spin variables.
+
+use std::cell::OnceCell;
+
+use futures::StreamExt;
+use spin_sdk::http::{IncomingRequest, Method as SpinMethod};
+use spin_sdk::key_value::Store;
+use spin_sdk::mysql::{self, Connection, ParameterValue};
+
+use crate::context::RequestContext;
+use crate::db::{DbError, Row, Sql, Value};
+use crate::error::ApiError;
+use crate::http::{Method, Request, Response};
+use crate::kv::{KeyValue, KvError};
+
+/// Reads the request (refusing a body over `body_limit` bytes: by its declared
+/// `Content-Length` before reading, or as soon as the stream grows past it, so
+/// memory stays bounded), runs `app`, and turns its result into Spin's response.
+/// `app` never sees a `spin_sdk` type, and no error ever reaches the SDK (which
+/// would answer 500 with the error's debug text).
+pub async fn serve<F>(incoming: IncomingRequest, body_limit: usize, app: F) -> spin_sdk::http::Response
+where
+    F: FnOnce(&RequestContext, &Request) -> Result<Response, ApiError>,
+{
+    let mut request = request_head(&incoming);
+    let ctx = RequestContext::new(&request, crate::time::now_ms());
+    let result = match read_body(incoming, &request, body_limit).await {
+        Ok(body) => {
+            request.body = body;
+            app(&ctx, &request)
+        }
+        Err(e) => Err(e),
+    };
+    into_spin_response(ctx.finish(result))
+}
+
+fn request_head(incoming: &IncomingRequest) -> Request {
+    let method = match incoming.method() {
+        SpinMethod::Get => Method::Get,
+        SpinMethod::Head => Method::Head,
+        SpinMethod::Post => Method::Post,
+        SpinMethod::Put => Method::Put,
+        SpinMethod::Patch => Method::Patch,
+        SpinMethod::Delete => Method::Delete,
+        SpinMethod::Options => Method::Options,
+        other => Method::Other(other.to_string()),
+    };
+    let path_and_query = incoming.path_with_query().unwrap_or_else(|| "/".into());
+    let mut request = Request::new(method, &path_and_query);
+    request.headers = incoming
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| {
+            (
+                name.to_ascii_lowercase(),
+                String::from_utf8_lossy(&value).into_owned(),
+            )
+        })
+        .collect();
+    request
+}
+
+async fn read_body(incoming: IncomingRequest, head: &Request, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge { limit: limit as u64 };
+    if let Some(declared) = head.header("content-length") {
+        let declared: u64 = declared
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::BadRequest("Content-Length is not a number.".into()))?;
+        if declared > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    let mut body = Vec::new();
+    let mut stream = incoming.into_body_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the body: {e:?}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn into_spin_response(response: Response) -> spin_sdk::http::Response {
+    let mut builder = spin_sdk::http::Response::builder();
+    builder.status(response.status);
+    for (name, value) in &response.headers {
+        builder.header(name.as_str(), value.as_str());
+    }
+    builder.body(response.body);
+    builder.build()
+}
+
+/// The value of a Spin variable, or a 500 naming the missing variable.
+pub fn variable(name: &str) -> Result<String, ApiError> {
+    spin_sdk::variables::get(name)
+        .map_err(|e| ApiError::Internal(format!("configuration: variable {name}: {e}")))
+}
+
+/// The value of a Spin variable that may be unset or empty.
+pub fn optional_variable(name: &str) -> Option<String> {
+    spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+}
+
+/// A Spin variable parsed as a number, or `default` when unset.
+pub fn numeric_variable<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ApiError> {
+    match optional_variable(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ApiError::Internal(format!("configuration: variable {name} is not a number"))),
+    }
+}
+
+/// A key-value store, opened on first use: requests that never touch the
+/// store never pay for opening it.
+pub struct SpinKv {
+    label: &'static str,
+    store: OnceCell<Result<Store, KvError>>,
+}
+
+impl SpinKv {
+    /// The store named `label` in the component's `key_value_stores`.
+    pub fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            store: OnceCell::new(),
+        }
+    }
+
+    fn store(&self) -> Result<&Store, KvError> {
+        self.store
+            .get_or_init(|| Store::open(self.label).map_err(|e| KvError(format!("open {}: {e:?}", self.label))))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+}
+
+impl KeyValue for SpinKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.store()?.get(key).map_err(|e| KvError(format!("{e:?}")))
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.store()?.set(key, value).map_err(|e| KvError(format!("{e:?}")))
+    }
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.store()?.delete(key).map_err(|e| KvError(format!("{e:?}")))
+    }
+}
+
+/// A MySQL connection through Spin, opened on first use and reused for the
+/// rest of the request (Spin opens a new server connection per `open`, the
+/// dominant cost of a database route, so a request opens at most one).
+pub struct SpinSql {
+    address: String,
+    connection: OnceCell<Connection>,
+}
+
+impl SpinSql {
+    /// A lazy connection to `address` (a `mysql://` URL listed in the
+    /// component's `allowed_outbound_hosts`).
+    pub fn new(address: impl Into<String>) -> Self {
+        Self {
+            address: address.into(),
+            connection: OnceCell::new(),
+        }
+    }
+
+    fn connection(&self) -> Result<&Connection, DbError> {
+        if let Some(c) = self.connection.get() {
+            return Ok(c);
+        }
+        let connection = Connection::open(&self.address).map_err(map_error)?;
+        Ok(self.connection.get_or_init(|| connection))
+    }
+}
+
+fn map_error(e: mysql::MysqlError) -> DbError {
+    use mysql::MysqlError as E;
+    match e {
+        E::ConnectionFailed(m) => DbError::Unavailable(m),
+        E::QueryFailed(m) if m.contains("code: 1062") || m.contains("Duplicate entry") => DbError::Duplicate(m),
+        E::QueryFailed(m) if is_connection_loss(&m) => DbError::Unavailable(m),
+        E::QueryFailed(m) | E::BadParameter(m) | E::Other(m) => DbError::Query(m),
+        E::ValueConversionFailed(m) => DbError::Decode(m),
+    }
+}
+
+/// A server that goes away mid-request surfaces as a failed query; it is an
+/// outage (503), not a bug (500).
+fn is_connection_loss(message: &str) -> bool {
+    ["Io(", "ConnectionClosed", "broken pipe", "Connection reset", "2006", "2013"]
+        .iter()
+        .any(|needle| message.contains(needle))
+}
+
+fn to_param(value: &Value) -> ParameterValue {
+    match value {
+        Value::Null => ParameterValue::DbNull,
+        Value::Bool(b) => ParameterValue::Boolean(*b),
+        Value::Int(i) => ParameterValue::Int64(*i),
+        Value::UInt(u) => ParameterValue::Uint64(*u),
+        Value::Float(f) => ParameterValue::Floating64(*f),
+        Value::Str(s) => ParameterValue::Str(s.clone()),
+        Value::Bytes(b) => ParameterValue::Binary(b.clone()),
+    }
+}
+
+fn from_db(value: mysql::DbValue) -> Result<Value, DbError> {
+    use mysql::DbValue as V;
+    Ok(match value {
+        V::Boolean(b) => Value::Bool(b),
+        V::Int8(i) => Value::Int(i.into()),
+        V::Int16(i) => Value::Int(i.into()),
+        V::Int32(i) => Value::Int(i.into()),
+        V::Int64(i) => Value::Int(i),
+        V::Uint8(u) => Value::UInt(u.into()),
+        V::Uint16(u) => Value::UInt(u.into()),
+        V::Uint32(u) => Value::UInt(u.into()),
+        V::Uint64(u) => Value::UInt(u),
+        V::Floating32(f) => Value::Float(f.into()),
+        V::Floating64(f) => Value::Float(f),
+        V::Str(s) => Value::Str(s),
+        V::Binary(b) => Value::Bytes(b),
+        V::DbNull => Value::Null,
+        V::Unsupported => return Err(DbError::Decode("unsupported column type".into())),
+    })
+}
+
+impl Sql for SpinSql {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        let params: Vec<_> = params.iter().map(to_param).collect();
+        self.connection()?.execute(sql, &params).map_err(map_error)
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        let params: Vec<_> = params.iter().map(to_param).collect();
+        let set = self.connection()?.query(sql, &params).map_err(map_error)?;
+        set.rows
+            .into_iter()
+            .map(|row| row.into_iter().map(from_db).collect::<Result<Vec<_>, _>>().map(Row))
+            .collect()
+    }
+}

@@ -1,0 +1,218 @@
+//! Harness for the black-box API tests in `tests/api/tests/`.
+//!
+//! Each test starts the real `spin.toml` on the test host (the release `.wasm`
+//! files, as Spin would run them) against the real MariaDB and a Redis-backed
+//! key-value store under a key prefix of its own, then talks to it over HTTP
+//! only. Side effects are asserted directly in MySQL ([`TestApp::db`]) and
+//! Redis ([`TestApp::kv_get`]).
+//!
+//! Environment: `TEST_DATABASE_URL` (default
+//! `mysql://root@127.0.0.1:3306/spin_api_test`), `TEST_REDIS_URL` (default
+//! `redis://127.0.0.1:6379/`).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use mysql_async::prelude::*;
+use serde_json::{json, Value};
+use spin_test_host::{HostConfig, KeyValueBackend, RunningHost};
+
+/// The JWT secret every test app is started with.
+pub const JWT_SECRET: &str = "test-secret-of-at-least-32-bytes-long!!";
+/// The bootstrap admin's credentials every test app is started with.
+pub const ADMIN_EMAIL: &str = "admin@example.test";
+/// See [`ADMIN_EMAIL`].
+pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+/// The database the tests use.
+pub fn database_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/spin_api_test".to_string())
+}
+
+/// The Redis server the tests use.
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_string())
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A fresh random suffix, to keep emails, SKUs and key prefixes unique per test.
+pub fn unique(prefix: &str) -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("random");
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// A running app plus handles on its database and key-value store.
+pub struct TestApp {
+    /// The host serving the app.
+    pub host: RunningHost,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// An HTTP client (no redirects followed, no proxy).
+    pub http: reqwest::Client,
+    /// A pool on the test database, for asserting rows.
+    pub db: mysql_async::Pool,
+    /// The Redis key prefix of this test's key-value store.
+    pub kv_prefix: String,
+}
+
+/// Options for [`TestApp::start_with`].
+#[derive(Clone, Debug, Default)]
+pub struct AppOptions {
+    /// Extra or overriding Spin variables.
+    pub variables: Vec<(String, String)>,
+    /// Share the key-value store of an earlier app (same Redis prefix).
+    pub kv_prefix: Option<String>,
+}
+
+impl TestApp {
+    /// Starts the app with the test defaults.
+    pub async fn start() -> TestApp {
+        Self::start_with(AppOptions::default()).await
+    }
+
+    /// Starts the app with extra variables or a shared key-value prefix.
+    pub async fn start_with(options: AppOptions) -> TestApp {
+        Self::try_start(options).await.expect("test app starts")
+    }
+
+    async fn try_start(options: AppOptions) -> Result<TestApp> {
+        let root = workspace_root();
+        let wasm = root.join("target/wasm32-wasip2/release");
+        for component in ["login", "users", "orders", "uploads"] {
+            let path = wasm.join(format!("{component}.wasm"));
+            anyhow::ensure!(
+                path.exists(),
+                "{} is missing: build the components first with \
+                 `cargo build --target wasm32-wasip2 --release -p login -p users -p orders -p uploads` \
+                 (or run scripts/test)",
+                path.display()
+            );
+        }
+        let db_url = database_url();
+        migrate::apply(&db_url, &migrate::default_dir())
+            .await
+            .context("applying migrations to the test database")?;
+
+        let kv_prefix = options.kv_prefix.clone().unwrap_or_else(|| unique("t") + ":");
+        let mut config = HostConfig::new(root.join("spin.toml"));
+        let db_host = db_url
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or("127.0.0.1:3306")
+            .to_string();
+        config.variables = vec![
+            ("jwt_secret".into(), JWT_SECRET.into()),
+            ("db_url".into(), db_url.clone()),
+            ("db_host".into(), db_host),
+            ("admin_email".into(), ADMIN_EMAIL.into()),
+            ("admin_password".into(), ADMIN_PASSWORD.into()),
+        ];
+        config.variables.extend(options.variables.iter().cloned());
+        config.key_value = KeyValueBackend::Redis {
+            url: redis_url(),
+            prefix: kv_prefix.clone(),
+        };
+        let host = RunningHost::start(config).await?;
+        let base = host.base_url();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .build()?;
+        let db = mysql_async::Pool::new(mysql_async::Opts::from_url(&db_url)?);
+        Ok(TestApp {
+            host,
+            base,
+            http,
+            db,
+            kv_prefix,
+        })
+    }
+
+    /// `base + path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// The raw value of a key of the `default` key-value store, straight from Redis.
+    pub async fn kv_get(&self, key: &str) -> Option<Vec<u8>> {
+        let client = redis::Client::open(redis_url()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        redis::cmd("GET")
+            .arg(format!("{}default:{key}", self.kv_prefix))
+            .query_async(&mut conn)
+            .await
+            .expect("redis GET")
+    }
+
+    /// True when the `default` store holds `key`.
+    pub async fn kv_has(&self, key: &str) -> bool {
+        self.kv_get(key).await.is_some()
+    }
+
+    /// Runs one query on the test database and returns its rows.
+    pub async fn query<T: FromRow + Send + 'static>(
+        &self,
+        sql: &str,
+        params: impl Into<mysql_async::Params> + Send,
+    ) -> Vec<T> {
+        let mut conn = self.db.get_conn().await.expect("db connection");
+        conn.exec(sql, params).await.expect("query")
+    }
+
+    /// Registers a user and returns its JSON.
+    pub async fn register(&self, email: &str, password: &str, name: &str) -> Value {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/users"))
+            .json(&json!({"email": email, "password": password, "name": name}))
+            .send()
+            .await
+            .expect("register request");
+        assert_eq!(resp.status(), 201, "registering {email}");
+        resp.json().await.expect("user JSON")
+    }
+
+    /// Logs in and returns the token response JSON.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("login request");
+        assert_eq!(resp.status(), 200, "logging in {email}");
+        resp.json().await.expect("token JSON")
+    }
+
+    /// Registers a fresh user and logs in: `(user JSON, access token)`.
+    pub async fn new_user(&self) -> (Value, String) {
+        let email = format!("{}@example.test", unique("u"));
+        let user = self.register(&email, "password-123", "Test User").await;
+        let tokens = self.login(&email, "password-123").await;
+        let token = tokens["access_token"].as_str().expect("access_token").to_string();
+        (user, token)
+    }
+
+    /// Logs in as the bootstrap admin and returns the access token.
+    pub async fn admin_token(&self) -> String {
+        let tokens = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+        tokens["access_token"].as_str().expect("access_token").to_string()
+    }
+
+    /// Stops the host.
+    pub async fn stop(self) {
+        self.host.stop().await;
+        let _ = self.db.disconnect().await;
+    }
+}

@@ -1,0 +1,191 @@
+//! Key-value backends behind `fermyon:spin/key-value@2.0.0`.
+//!
+//! Spin keeps one store per label; here a label is a namespace inside one
+//! backend: an in-memory map shared by every component of the process, or
+//! Redis (so several host processes share one store), where a value lives
+//! at `{prefix}{store}:{key}`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::AsyncCommands as _;
+
+/// A backend failure, reported to the guest as `error::other`.
+pub type KvResult<T> = Result<T, String>;
+
+/// How long a Redis command may take before the guest gets an error; a
+/// Redis that is down must not hang a request.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A key-value backend shared by every instance of the host.
+#[derive(Clone)]
+pub enum KvBackend {
+    /// Process-local maps: store label to (key to value).
+    Memory(Arc<Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>>),
+    /// A Redis server.
+    Redis(Arc<RedisBackend>),
+}
+
+/// Redis connection and key layout.
+pub struct RedisBackend {
+    conn: ConnectionManager,
+    prefix: String,
+    url: String,
+}
+
+impl KvBackend {
+    /// An empty in-memory backend.
+    pub fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    /// A Redis backend. The connection is made lazily (and remade after a
+    /// failure), so a Redis that is down only fails the calls that need it.
+    pub fn redis(url: &str, prefix: &str) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(REDIS_TIMEOUT))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self::Redis(Arc::new(RedisBackend {
+            conn,
+            prefix: prefix.to_owned(),
+            url: url.to_owned(),
+        })))
+    }
+
+    /// A one-line description for the start-up log.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Memory(_) => "in memory".to_owned(),
+            Self::Redis(r) => format!("Redis at {} (key prefix {:?})", r.url, r.prefix),
+        }
+    }
+
+    /// Value of `key` in `store`, if any.
+    pub async fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
+        match self {
+            Self::Memory(m) => Ok(lock(m)?.get(store).and_then(|s| s.get(key)).cloned()),
+            Self::Redis(r) => r.run(|mut c, k| async move { c.get(k).await }, store, key).await,
+        }
+    }
+
+    /// Sets `key` in `store`, replacing any value.
+    pub async fn set(&self, store: &str, key: &str, value: Vec<u8>) -> KvResult<()> {
+        match self {
+            Self::Memory(m) => {
+                lock(m)?
+                    .entry(store.to_owned())
+                    .or_default()
+                    .insert(key.to_owned(), value);
+                Ok(())
+            }
+            Self::Redis(r) => {
+                r.run(|mut c, k| async move { c.set(k, value).await }, store, key)
+                    .await
+            }
+        }
+    }
+
+    /// Removes `key` from `store`; no error when absent.
+    pub async fn delete(&self, store: &str, key: &str) -> KvResult<()> {
+        match self {
+            Self::Memory(m) => {
+                if let Some(s) = lock(m)?.get_mut(store) {
+                    s.remove(key);
+                }
+                Ok(())
+            }
+            Self::Redis(r) => {
+                r.run(
+                    |mut c, k| async move { c.del::<_, ()>(k).await },
+                    store,
+                    key,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Whether `key` is in `store`.
+    pub async fn exists(&self, store: &str, key: &str) -> KvResult<bool> {
+        match self {
+            Self::Memory(m) => Ok(lock(m)?.get(store).is_some_and(|s| s.contains_key(key))),
+            Self::Redis(r) => {
+                r.run(|mut c, k| async move { c.exists(k).await }, store, key)
+                    .await
+            }
+        }
+    }
+
+    /// Every key of `store` (only that store's, without any prefix).
+    pub async fn get_keys(&self, store: &str) -> KvResult<Vec<String>> {
+        match self {
+            Self::Memory(m) => Ok(lock(m)?
+                .get(store)
+                .map(|s| s.keys().cloned().collect())
+                .unwrap_or_default()),
+            Self::Redis(r) => r.keys(store).await,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> KvResult<std::sync::MutexGuard<'_, T>> {
+    m.lock().map_err(|_| "key-value store lock poisoned".to_owned())
+}
+
+impl RedisBackend {
+    fn namespace(&self, store: &str) -> String {
+        format!("{}{}:", self.prefix, store)
+    }
+
+    async fn run<T, F, Fut>(&self, op: F, store: &str, key: &str) -> KvResult<T>
+    where
+        F: FnOnce(ConnectionManager, String) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let full_key = format!("{}{key}", self.namespace(store));
+        match tokio::time::timeout(REDIS_TIMEOUT, op(self.conn.clone(), full_key)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                tracing::warn!("redis error: {e}");
+                Err(e.to_string())
+            }
+            Err(_) => {
+                tracing::warn!("redis timed out after {REDIS_TIMEOUT:?}");
+                Err(format!("redis timed out after {REDIS_TIMEOUT:?}"))
+            }
+        }
+    }
+
+    async fn keys(&self, store: &str) -> KvResult<Vec<String>> {
+        let namespace = self.namespace(store);
+        let pattern = format!("{}*", glob_escape(&namespace));
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> =
+            match tokio::time::timeout(REDIS_TIMEOUT, conn.keys(pattern)).await {
+                Ok(Ok(k)) => k,
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => return Err(format!("redis timed out after {REDIS_TIMEOUT:?}")),
+            };
+        Ok(keys
+            .into_iter()
+            .filter_map(|k| k.strip_prefix(&namespace).map(str::to_owned))
+            .collect())
+    }
+}
+
+/// Escapes Redis glob metacharacters so a prefix matches only itself.
+fn glob_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

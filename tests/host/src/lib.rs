@@ -1,0 +1,258 @@
+//! A test host that runs a Spin app's components under wasmtime the way
+//! Spin 4.0.2 does: manifest v2, Spin's routing and request headers,
+//! per-request instances from pre-instantiated components (pooling
+//! allocator), and the Spin interfaces the project's components import —
+//! `fermyon:spin/key-value@2.0.0` (in memory or Redis), `mysql@2.0.0` and
+//! `variables@2.0.0` — next to WASI 0.2 and wasi:http.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use spin_test_host::{HostConfig, RunningHost};
+//! let mut config = HostConfig::new("spin.toml");
+//! config.variables.push(("jwt_secret".into(), "x".repeat(32)));
+//! let host = RunningHost::start(config).await?;
+//! println!("serving {}", host.base_url());
+//! host.stop().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+mod allowed_hosts;
+mod kv;
+mod manifest;
+mod mysql;
+mod routes;
+mod server;
+mod state;
+mod variables;
+
+/// Bindings for the Spin interfaces the host implements (vendored WIT).
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit",
+        world: "fermyon:spin/spin-host",
+        imports: { default: async | trappable },
+        with: {
+            "fermyon:spin/key-value.store": crate::state::KvStore,
+            "fermyon:spin/mysql.connection": crate::mysql::MysqlConnection,
+        },
+    });
+}
+
+/// Where `fermyon:spin/key-value` keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyValueBackend {
+    /// In this process's memory, shared by all its components.
+    Memory,
+    /// A Redis server, so several host processes share one store. A value
+    /// lives at `{prefix}{store}:{key}`; use a distinct prefix per test.
+    Redis {
+        /// E.g. `redis://127.0.0.1:6379`.
+        url: String,
+        /// Prepended to every key.
+        prefix: String,
+    },
+}
+
+/// How to start a host.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// The `spin.toml`; component `source` paths are relative to its directory.
+    pub manifest: PathBuf,
+    /// Address to listen on; `127.0.0.1:0` picks a free port.
+    pub listen: SocketAddr,
+    /// Like `spin up --variable name=value`: last wins, beats the environment.
+    pub variables: Vec<(String, String)>,
+    /// The key-value backend.
+    pub key_value: KeyValueBackend,
+}
+
+impl HostConfig {
+    /// Listens on `127.0.0.1:0`, no variables, in-memory key-value.
+    pub fn new(manifest: impl Into<PathBuf>) -> Self {
+        Self {
+            manifest: manifest.into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            variables: Vec::new(),
+            key_value: KeyValueBackend::Memory,
+        }
+    }
+}
+
+/// A host serving requests in the background of the current tokio runtime.
+pub struct RunningHost {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningHost {
+    /// Loads the manifest, resolves variables (failing on a required one
+    /// without a value), compiles every component, and starts serving.
+    pub async fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
+        let manifest = manifest::Manifest::load(&config.manifest)?;
+
+        let dotenv = variables::load_dotenv()?;
+        let env = |k: &str| std::env::var(k).ok();
+        let providers = variables::Providers {
+            cli: &config.variables,
+            env: &env,
+            dotenv: &dotenv,
+        };
+        let app_values = variables::resolve_app_variables(&manifest.variables, &providers)
+            .with_context(|| format!("cannot start {:?}", manifest.name))?;
+        let mut component_vars = variables::resolve_component_variables(&manifest, &app_values)?;
+
+        let mut configs = Vec::new();
+        for (id, def) in &manifest.components {
+            let mut hosts = Vec::new();
+            for entry in &def.allowed_outbound_hosts {
+                let t = variables::Template::parse(entry)
+                    .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?;
+                variables::check_references(&t, &manifest)
+                    .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?;
+                hosts.push(t.render(&app_values)?);
+            }
+            let allowed_hosts = allowed_hosts::AllowedHosts::parse(&hosts)
+                .with_context(|| format!("component {id:?} allowed_outbound_hosts"))?;
+            configs.push((
+                state::ComponentConfig {
+                    id: id.clone(),
+                    kv_stores: def.key_value_stores.iter().cloned().collect(),
+                    allowed_hosts,
+                    variables: component_vars.remove(id).unwrap_or_default(),
+                },
+                def.source.clone(),
+            ));
+        }
+
+        let router = routes::Router::build(
+            manifest
+                .http_triggers
+                .iter()
+                .map(|t| (t.route.as_str(), t.component.as_str())),
+        )?;
+
+        let kv = match &config.key_value {
+            KeyValueBackend::Memory => kv::KvBackend::memory(),
+            KeyValueBackend::Redis { url, prefix } => {
+                kv::KvBackend::redis(url, prefix).context("invalid Redis URL")?
+            }
+        };
+
+        // Compiling is CPU-bound (or a cache read): keep it off the reactor.
+        let (engine, components) = tokio::task::spawn_blocking(move || compile_all(configs))
+            .await
+            .context("compilation task failed")??;
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("serving http://{addr} ({}), key-value {}", manifest.name, kv.summary());
+        for (route, component) in router.routes() {
+            tracing::info!("  {component}: http://{addr}{route}");
+        }
+
+        let app = Arc::new(server::App {
+            engine,
+            router,
+            components,
+            kv,
+        });
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(server::serve(app, listener, rx));
+        Ok(RunningHost {
+            addr,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the host listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, closes open connections and frees the port.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for RunningHost {
+    fn drop(&mut self) {
+        // Dropping without `stop` still shuts the server down.
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// One engine per process: hosts started by one test binary share its
+/// instance pool and compiled-code memory.
+fn shared_engine() -> anyhow::Result<Engine> {
+    static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
+    let mut guard = ENGINE
+        .lock()
+        .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
+    if let Some(engine) = guard.as_ref() {
+        return Ok(engine.clone());
+    }
+    let engine = state::engine()?;
+    *guard = Some(engine.clone());
+    Ok(engine)
+}
+
+type Compiled = (Engine, HashMap<String, state::ComponentRuntime>);
+
+/// Compiles each distinct `.wasm` once, then pre-instantiates every component.
+fn compile_all(configs: Vec<(state::ComponentConfig, PathBuf)>) -> anyhow::Result<Compiled> {
+    let engine = shared_engine()?;
+    let linker = state::linker(&engine)?;
+    let mut compiled: HashMap<PathBuf, Component> = HashMap::new();
+    let mut components = HashMap::new();
+    for (config, source) in configs {
+        let component = match compiled.get(&source) {
+            Some(c) => c.clone(),
+            None => {
+                let started = std::time::Instant::now();
+                let c = Component::from_file(&engine, &source)
+                    .map_err(anyhow::Error::from)
+                    .with_context(|| {
+                    format!(
+                        "component {:?}: cannot load {}",
+                        config.id,
+                        source.display()
+                    )
+                })?;
+                tracing::debug!(source = %source.display(), elapsed = ?started.elapsed(), "compiled");
+                compiled.insert(source.clone(), c.clone());
+                c
+            }
+        };
+        let id = config.id.clone();
+        components.insert(id, state::prepare(&linker, config, &component)?);
+    }
+    Ok((engine, components))
+}

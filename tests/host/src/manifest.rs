@@ -1,0 +1,239 @@
+//! Reading a Spin manifest (`spin_manifest_version = 2`).
+//!
+//! Only what the host needs is modelled; other keys (`build`, `files`,
+//! `description`, …) are accepted and ignored, as the host never builds
+//! anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context as _};
+use serde::Deserialize;
+
+/// A parsed manifest, with component sources made absolute.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// `[application] name`.
+    pub name: String,
+    /// `[variables]`, by name.
+    pub variables: BTreeMap<String, VariableDef>,
+    /// `[[trigger.http]]`, in manifest order (the order matters for duplicates).
+    pub http_triggers: Vec<HttpTrigger>,
+    /// `[component.NAME]`, by id.
+    pub components: BTreeMap<String, ComponentDef>,
+}
+
+/// An application variable. `description` and `secret` are read so unknown
+/// keys can be refused as Spin refuses them; the host never logs values, so
+/// it needs nothing else from them.
+#[derive(Debug, Clone, Deserialize)]
+#[allow(dead_code)]
+#[serde(deny_unknown_fields)]
+pub struct VariableDef {
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A value must be supplied at run time.
+    #[serde(default)]
+    pub required: bool,
+    /// The value when no provider supplies one.
+    #[serde(default)]
+    pub default: Option<String>,
+    /// Sensitive: never logged.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// One `[[trigger.http]]` entry.
+#[derive(Debug, Clone)]
+pub struct HttpTrigger {
+    /// The route as written, e.g. `/api/...`.
+    pub route: String,
+    /// The component id it runs.
+    pub component: String,
+}
+
+/// One `[component.NAME]` table.
+#[derive(Debug, Clone)]
+pub struct ComponentDef {
+    /// Absolute path of the `.wasm` file.
+    pub source: PathBuf,
+    /// Key-value store labels the component may open.
+    pub key_value_stores: Vec<String>,
+    /// `allowed_outbound_hosts` entries, still templates.
+    pub allowed_outbound_hosts: Vec<String>,
+    /// Component variables: name to template.
+    pub variables: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct RawManifest {
+    spin_manifest_version: toml::Value,
+    application: RawApplication,
+    #[serde(default)]
+    variables: BTreeMap<String, VariableDef>,
+    #[serde(default)]
+    trigger: RawTriggers,
+    #[serde(default)]
+    component: BTreeMap<String, RawComponent>,
+}
+
+#[derive(Deserialize)]
+struct RawApplication {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+struct RawTriggers {
+    #[serde(default)]
+    http: Vec<RawHttpTrigger>,
+}
+
+#[derive(Deserialize)]
+struct RawHttpTrigger {
+    route: RawRoute,
+    #[serde(default)]
+    component: Option<toml::Value>,
+    #[serde(default)]
+    executor: Option<toml::Value>,
+}
+
+/// `route = "/x"` or `route = { private = true }` (unroutable, as in Spin).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRoute {
+    Route(String),
+    Private { private: bool },
+}
+
+#[derive(Deserialize)]
+struct RawComponent {
+    source: toml::Value,
+    #[serde(default)]
+    key_value_stores: Vec<String>,
+    #[serde(default)]
+    allowed_outbound_hosts: Vec<String>,
+    #[serde(default)]
+    variables: BTreeMap<String, String>,
+}
+
+impl Manifest {
+    /// Reads and checks `path`; component sources are resolved against its directory.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read manifest {}", path.display()))?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::parse(&text, &base).with_context(|| format!("invalid manifest {}", path.display()))
+    }
+
+    /// Parses manifest text; `base` is the directory sources are relative to.
+    pub fn parse(text: &str, base: &Path) -> anyhow::Result<Self> {
+        let raw: RawManifest = toml::from_str(text)?;
+        ensure!(
+            raw.spin_manifest_version.as_integer() == Some(2)
+                || raw.spin_manifest_version.as_str() == Some("2"),
+            "only spin_manifest_version = 2 is supported"
+        );
+        for (name, var) in &raw.variables {
+            // Spin's loader: "must be `required` OR have a `default`".
+            ensure!(
+                var.required ^ var.default.is_some(),
+                "variable {name:?}: must be `required` OR have a `default`"
+            );
+        }
+
+        let mut components = BTreeMap::new();
+        for (id, c) in raw.component {
+            let source = match &c.source {
+                toml::Value::String(s) => base.join(s),
+                _ => bail!("component {id:?}: only a local file `source` is supported"),
+            };
+            components.insert(
+                id,
+                ComponentDef {
+                    source,
+                    key_value_stores: c.key_value_stores,
+                    allowed_outbound_hosts: c.allowed_outbound_hosts,
+                    variables: c.variables,
+                },
+            );
+        }
+
+        let mut http_triggers = Vec::new();
+        for t in raw.trigger.http {
+            let route = match t.route {
+                RawRoute::Route(r) => r,
+                // Private endpoints are reachable only by service chaining,
+                // which this host does not offer.
+                RawRoute::Private { private: true } => continue,
+                RawRoute::Private { private: false } => {
+                    bail!("route must be a string pattern or '{{ private = true }}'")
+                }
+            };
+            if let Some(executor) = &t.executor {
+                let kind = executor.get("type").and_then(toml::Value::as_str);
+                ensure!(
+                    kind.is_none() || kind == Some("http"),
+                    "route {route:?}: only the default (wasi:http) executor is supported"
+                );
+            }
+            let component = match t.component {
+                Some(toml::Value::String(c)) => c,
+                Some(_) => bail!("route {route:?}: inline components are not supported"),
+                None => bail!("route {route:?}: no component (static responses are not supported)"),
+            };
+            ensure!(
+                components.contains_key(&component),
+                "route {route:?} names unknown component {component:?}"
+            );
+            http_triggers.push(HttpTrigger { route, component });
+        }
+
+        Ok(Self {
+            name: raw.application.name,
+            variables: raw.variables,
+            http_triggers,
+            components,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_need_default_xor_required() {
+        let text = r#"
+            spin_manifest_version = 2
+            [application]
+            name = "x"
+            [variables]
+            both = { default = "a", required = true }
+        "#;
+        let err = Manifest::parse(text, Path::new(".")).unwrap_err();
+        assert!(format!("{err:#}").contains("both"));
+    }
+
+    #[test]
+    fn sources_are_relative_to_the_manifest() {
+        let text = r#"
+            spin_manifest_version = 2
+            [application]
+            name = "x"
+            [[trigger.http]]
+            route = "/..."
+            component = "c"
+            [component.c]
+            source = "c.wasm"
+            [component.c.build]
+            command = "make"
+        "#;
+        let m = Manifest::parse(text, Path::new("/apps/x")).unwrap();
+        assert_eq!(m.components["c"].source, Path::new("/apps/x/c.wasm"));
+        assert_eq!(m.http_triggers[0].route, "/...");
+    }
+}

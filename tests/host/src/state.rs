@@ -1,0 +1,371 @@
+//! Per-request store data and the Spin interfaces that work on it
+//! (key-value, variables; MySQL is in `mysql.rs`), plus engine and linker
+//! set-up.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use anyhow::Context as _;
+use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
+use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::allowed_hosts::AllowedHosts;
+use crate::bindings::fermyon::spin::{key_value, variables};
+use crate::kv::KvBackend;
+
+/// What a component was granted in the manifest, with its variables resolved.
+#[derive(Debug)]
+pub struct ComponentConfig {
+    /// The component id (`[component.ID]`).
+    pub id: String,
+    /// `key_value_stores`.
+    pub kv_stores: HashSet<String>,
+    /// `allowed_outbound_hosts`, rendered and parsed.
+    pub allowed_hosts: AllowedHosts,
+    /// `[component.ID.variables]`, rendered.
+    pub variables: HashMap<String, String>,
+}
+
+/// A compiled, pre-instantiated component.
+pub struct ComponentRuntime {
+    /// Its grants and variables.
+    pub config: Arc<ComponentConfig>,
+    /// Pre-instantiation: imports resolved once, instances made per request.
+    pub pre: ProxyPre<HostState>,
+}
+
+/// Spin's limit on open key-value stores per instance.
+const STORE_TABLE_CAPACITY: usize = 256;
+
+/// A guest's open key-value store.
+pub struct KvStore {
+    label: String,
+}
+
+/// The data of one request's `Store`.
+pub struct HostState {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) component: Arc<ComponentConfig>,
+    kv: KvBackend,
+    open_stores: usize,
+}
+
+impl HostState {
+    /// Fresh state for one request of `component`. Guest stdout and stderr
+    /// go to the log, line by line, tagged with the component id.
+    pub fn new(component: Arc<ComponentConfig>, kv: KvBackend) -> Self {
+        let id: Arc<str> = Arc::from(component.id.as_str());
+        let wasi = WasiCtx::builder()
+            .stdout(LogStream {
+                component: id.clone(),
+                stream: "stdout",
+            })
+            .stderr(LogStream {
+                component: id,
+                stream: "stderr",
+            })
+            .build();
+        Self {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            component,
+            kv,
+            open_stores: 0,
+        }
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: Default::default(),
+        }
+    }
+}
+
+impl key_value::Host for HostState {}
+
+impl key_value::HostStore for HostState {
+    async fn open(
+        &mut self,
+        label: String,
+    ) -> wasmtime::Result<Result<Resource<key_value::Store>, key_value::Error>> {
+        // Spin checks the grant first: an ungranted label is access-denied
+        // whether or not such a store exists.
+        if !self.component.kv_stores.contains(&label) {
+            return Ok(Err(key_value::Error::AccessDenied));
+        }
+        if self.open_stores >= STORE_TABLE_CAPACITY {
+            return Ok(Err(key_value::Error::StoreTableFull));
+        }
+        self.open_stores += 1;
+        Ok(Ok(self.table.push(KvStore { label })?))
+    }
+
+    async fn get(
+        &mut self,
+        store: Resource<key_value::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
+        let label = &self.table.get(&store)?.label;
+        Ok(self.kv.get(label, &key).await.map_err(key_value::Error::Other))
+    }
+
+    async fn set(
+        &mut self,
+        store: Resource<key_value::Store>,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), key_value::Error>> {
+        let label = &self.table.get(&store)?.label;
+        Ok(self
+            .kv
+            .set(label, &key, value)
+            .await
+            .map_err(key_value::Error::Other))
+    }
+
+    async fn delete(
+        &mut self,
+        store: Resource<key_value::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<(), key_value::Error>> {
+        let label = &self.table.get(&store)?.label;
+        Ok(self
+            .kv
+            .delete(label, &key)
+            .await
+            .map_err(key_value::Error::Other))
+    }
+
+    async fn exists(
+        &mut self,
+        store: Resource<key_value::Store>,
+        key: String,
+    ) -> wasmtime::Result<Result<bool, key_value::Error>> {
+        let label = &self.table.get(&store)?.label;
+        Ok(self
+            .kv
+            .exists(label, &key)
+            .await
+            .map_err(key_value::Error::Other))
+    }
+
+    async fn get_keys(
+        &mut self,
+        store: Resource<key_value::Store>,
+    ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
+        let label = &self.table.get(&store)?.label;
+        Ok(self
+            .kv
+            .get_keys(label)
+            .await
+            .map_err(key_value::Error::Other))
+    }
+
+    async fn drop(&mut self, store: Resource<key_value::Store>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        self.open_stores = self.open_stores.saturating_sub(1);
+        Ok(())
+    }
+}
+
+impl variables::Host for HostState {
+    async fn get(&mut self, name: String) -> wasmtime::Result<Result<String, variables::Error>> {
+        // Spin validates the name first, then looks it up among the
+        // component's variables (its error texts are reproduced).
+        if let Err(e) = crate::variables::validate_key(&name) {
+            return Ok(Err(variables::Error::InvalidName(e)));
+        }
+        Ok(match self.component.variables.get(&name) {
+            Some(v) => Ok(v.clone()),
+            None => Err(variables::Error::Undefined(format!(
+                "no variable for {:?}.{name:?}",
+                self.component.id
+            ))),
+        })
+    }
+}
+
+/// Guest output: each complete line becomes one log event.
+struct LogStream {
+    component: Arc<str>,
+    stream: &'static str,
+}
+
+impl IsTerminal for LogStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for LogStream {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(LineLogger {
+            component: self.component.clone(),
+            stream: self.stream,
+            buf: Vec::new(),
+        })
+    }
+}
+
+struct LineLogger {
+    component: Arc<str>,
+    stream: &'static str,
+    buf: Vec<u8>,
+}
+
+impl LineLogger {
+    fn emit(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        tracing::info!(target: "guest", component = %self.component, stream = self.stream, "{}", line.trim_end_matches('\r'));
+    }
+
+    fn flush_lines(&mut self) {
+        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            self.emit(&line[..line.len() - 1]);
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for LineLogger {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.buf.extend_from_slice(data);
+        self.flush_lines();
+        // A guest printing without newlines must not grow memory forever.
+        if self.buf.len() > 64 * 1024 {
+            let rest = std::mem::take(&mut self.buf);
+            self.emit(&rest);
+        }
+        Poll::Ready(Ok(data.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineLogger {
+    fn drop(&mut self) {
+        // The last line may lack a newline.
+        if !self.buf.is_empty() {
+            let rest = std::mem::take(&mut self.buf);
+            self.emit(&rest);
+        }
+    }
+}
+
+/// Concurrent instances the pool holds; a request beyond this gets a 500.
+const POOL_INSTANCES: u32 = 256;
+/// Largest linear memory an instance may grow to (argon2 needs ~19 MiB).
+const MAX_MEMORY_BYTES: usize = 128 << 20;
+
+/// The engine: Cranelift, pooling allocator, on-disk compilation cache.
+pub fn engine() -> anyhow::Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(POOL_INSTANCES)
+        // A Rust wasip2 component has a handful of core instances (the
+        // program plus small shims); leave room.
+        .max_core_instances_per_component(32)
+        .total_core_instances(POOL_INSTANCES * 8)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 8)
+        .total_stacks(POOL_INSTANCES)
+        .max_memories_per_component(8)
+        .max_tables_per_component(16)
+        .max_memory_size(MAX_MEMORY_BYTES);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+
+    match cache_dir() {
+        Some(dir) => {
+            let mut cache_config = wasmtime::CacheConfig::new();
+            cache_config.with_directory(&dir);
+            match wasmtime::Cache::new(cache_config) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => tracing::warn!("compilation cache disabled ({}): {e:#}", dir.display()),
+            }
+        }
+        None => tracing::warn!("compilation cache disabled: no cache directory"),
+    }
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("cannot create the wasmtime engine")
+}
+
+/// `$SPIN_TEST_HOST_CACHE_DIR`, else `$XDG_CACHE_HOME/spin-test-host`,
+/// else `~/.cache/spin-test-host`.
+fn cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("SPIN_TEST_HOST_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("spin-test-host"))
+}
+
+/// A linker with WASI 0.2, wasi:http and the Spin interfaces.
+pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
+    let mut linker = Linker::new(engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+    crate::bindings::SpinHost::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    Ok(linker)
+}
+
+/// Pre-instantiates one compiled component with its grants.
+pub fn prepare(
+    linker: &Linker<HostState>,
+    config: ComponentConfig,
+    component: &Component,
+) -> anyhow::Result<ComponentRuntime> {
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("component {:?}: cannot link its imports", config.id))?;
+    let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
+        format!(
+            "component {:?} does not export wasi:http/incoming-handler",
+            config.id
+        )
+    })?;
+    Ok(ComponentRuntime {
+        config: Arc::new(config),
+        pre,
+    })
+}

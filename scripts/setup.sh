@@ -41,6 +41,3 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 redis-cli -h 127.0.0.1 ping
-
-step "test database and migrations"
-cargo run --quiet -p migrate -- "${TEST_DATABASE_URL:-mysql://root@127.0.0.1:3306/spin_api_test}"

@@ -11,8 +11,9 @@ use crate::http::{Method, Request, Response};
 pub struct RequestContext {
     /// The caller's `X-Request-Id` when acceptable, else a fresh one.
     pub request_id: String,
-    /// The TCP peer's address, from Spin's `spin-client-addr` header. Never
-    /// taken from `X-Forwarded-For`, which any client can forge.
+    /// The TCP peer's address, from the `spin-client-addr` header Spin sets
+    /// (its last value: a client may send its own copy first). Never taken
+    /// from `X-Forwarded-For`, which any client can forge.
     pub client_ip: Option<IpAddr>,
     /// Milliseconds since the epoch when the request arrived (tests fix it).
     pub now_ms: i64,
@@ -25,7 +26,9 @@ impl RequestContext {
     pub fn new(request: &Request, now_ms: i64) -> Self {
         Self {
             request_id: request_id(request.header("x-request-id")),
-            client_ip: request.header("spin-client-addr").and_then(parse_client_addr),
+            client_ip: request
+                .last_header("spin-client-addr")
+                .and_then(parse_client_addr),
             now_ms,
             method: request.method.clone(),
             path: request.path.clone(),
@@ -107,6 +110,15 @@ mod tests {
     #[test]
     fn client_ip_comes_from_spin_client_addr() {
         let req = Request::new(Method::Get, "/").with_header("spin-client-addr", "10.1.2.3:5555");
+        let ctx = RequestContext::new(&req, 0);
+        assert_eq!(ctx.client_ip, Some("10.1.2.3".parse().unwrap()));
+    }
+
+    #[test]
+    fn client_sent_spin_client_addr_is_ignored_in_favour_of_spins() {
+        let req = Request::new(Method::Get, "/")
+            .with_header("spin-client-addr", "1.1.1.1:1")
+            .with_header("spin-client-addr", "10.1.2.3:5555");
         let ctx = RequestContext::new(&req, 0);
         assert_eq!(ctx.client_ip, Some("10.1.2.3".parse().unwrap()));
     }

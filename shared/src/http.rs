@@ -113,6 +113,17 @@ impl Request {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The last value of a header. Spin 4 appends its own `spin-*` headers
+    /// after any the client sent under the same names, so the last value is
+    /// the one Spin set and the only one to trust.
+    pub fn last_header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The decoded query parameters, in order.
     pub fn query_pairs(&self) -> Vec<(String, String)> {
         form_urlencoded::parse(self.query.as_bytes())

@@ -102,10 +102,9 @@ impl AllowedHost {
                 .with_context(|| format!("port range {port:?} contains non-number"))?;
             return Ok(PortPattern::Range(start, end));
         }
-        Ok(PortPattern::Port(
-            port.parse()
-                .with_context(|| format!("port {port:?} is not a number"))?,
-        ))
+        Ok(PortPattern::Port(port.parse().with_context(|| {
+            format!("port {port:?} is not a number")
+        })?))
     }
 
     fn parse_host(host: &str) -> anyhow::Result<HostPattern> {
@@ -123,10 +122,16 @@ impl AllowedHost {
         let host = host.trim_end_matches('/');
         ensure!(!host.contains('/'), "must not include a path");
         if let Some(domain) = host.strip_prefix("*.") {
-            ensure!(!domain.contains('*'), "wildcards are allowed only as prefixes");
+            ensure!(
+                !domain.contains('*'),
+                "wildcards are allowed only as prefixes"
+            );
             return Ok(HostPattern::AnySubdomain(format!(".{domain}")));
         }
-        ensure!(!host.contains('*'), "wildcards are allowed only as subdomains");
+        ensure!(
+            !host.contains('*'),
+            "wildcards are allowed only as subdomains"
+        );
         Ok(HostPattern::Literal(url::Host::parse(host)?))
     }
 

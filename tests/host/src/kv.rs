@@ -19,11 +19,14 @@ pub type KvResult<T> = Result<T, String>;
 /// Redis that is down must not hang a request.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The in-memory stores: label to (key to value).
+type MemoryStores = Arc<Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>>;
+
 /// A key-value backend shared by every instance of the host.
 #[derive(Clone)]
 pub enum KvBackend {
     /// Process-local maps: store label to (key to value).
-    Memory(Arc<Mutex<HashMap<String, BTreeMap<String, Vec<u8>>>>>),
+    Memory(MemoryStores),
     /// A Redis server.
     Redis(Arc<RedisBackend>),
 }
@@ -69,7 +72,10 @@ impl KvBackend {
     pub async fn get(&self, store: &str, key: &str) -> KvResult<Option<Vec<u8>>> {
         match self {
             Self::Memory(m) => Ok(lock(m)?.get(store).and_then(|s| s.get(key)).cloned()),
-            Self::Redis(r) => r.run(|mut c, k| async move { c.get(k).await }, store, key).await,
+            Self::Redis(r) => {
+                r.run(|mut c, k| async move { c.get(k).await }, store, key)
+                    .await
+            }
         }
     }
 
@@ -134,7 +140,8 @@ impl KvBackend {
 }
 
 fn lock<T>(m: &Mutex<T>) -> KvResult<std::sync::MutexGuard<'_, T>> {
-    m.lock().map_err(|_| "key-value store lock poisoned".to_owned())
+    m.lock()
+        .map_err(|_| "key-value store lock poisoned".to_owned())
 }
 
 impl RedisBackend {
@@ -165,12 +172,12 @@ impl RedisBackend {
         let namespace = self.namespace(store);
         let pattern = format!("{}*", glob_escape(&namespace));
         let mut conn = self.conn.clone();
-        let keys: Vec<String> =
-            match tokio::time::timeout(REDIS_TIMEOUT, conn.keys(pattern)).await {
-                Ok(Ok(k)) => k,
-                Ok(Err(e)) => return Err(e.to_string()),
-                Err(_) => return Err(format!("redis timed out after {REDIS_TIMEOUT:?}")),
-            };
+        let keys: Vec<String> = match tokio::time::timeout(REDIS_TIMEOUT, conn.keys(pattern)).await
+        {
+            Ok(Ok(k)) => k,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(format!("redis timed out after {REDIS_TIMEOUT:?}")),
+        };
         Ok(keys
             .into_iter()
             .filter_map(|k| k.strip_prefix(&namespace).map(str::to_owned))

@@ -115,6 +115,14 @@ impl RunningHost {
 
         let mut configs = Vec::new();
         for (id, def) in &manifest.components {
+            // Spin refuses at load a label its runtime config does not define;
+            // without one (and with the usual Redis one) only "default" exists.
+            if let Some(label) = def.key_value_stores.iter().find(|l| *l != "default") {
+                anyhow::bail!(
+                    "unknown key_value_stores label {label:?} for component {id:?} \
+                     (Spin defines only \"default\" without a runtime config)"
+                );
+            }
             let mut hosts = Vec::new();
             for entry in &def.allowed_outbound_hosts {
                 let t = variables::Template::parse(entry)
@@ -159,7 +167,11 @@ impl RunningHost {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
-        tracing::info!("serving http://{addr} ({}), key-value {}", manifest.name, kv.summary());
+        tracing::info!(
+            "serving http://{addr} ({}), key-value {}",
+            manifest.name,
+            kv.summary()
+        );
         for (route, component) in router.routes() {
             tracing::info!("  {component}: http://{addr}{route}");
         }
@@ -240,12 +252,12 @@ fn compile_all(configs: Vec<(state::ComponentConfig, PathBuf)>) -> anyhow::Resul
                 let c = Component::from_file(&engine, &source)
                     .map_err(anyhow::Error::from)
                     .with_context(|| {
-                    format!(
-                        "component {:?}: cannot load {}",
-                        config.id,
-                        source.display()
-                    )
-                })?;
+                        format!(
+                            "component {:?}: cannot load {}",
+                            config.id,
+                            source.display()
+                        )
+                    })?;
                 tracing::debug!(source = %source.display(), elapsed = ?started.elapsed(), "compiled");
                 compiled.insert(source.clone(), c.clone());
                 c

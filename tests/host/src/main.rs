@@ -8,6 +8,7 @@
 //! working directory (below `--variable`). Logs go to stderr (`RUST_LOG`
 //! filters them). Runs until Ctrl-C.
 
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,10 @@ use clap::Parser;
 use spin_test_host::{HostConfig, KeyValueBackend, RunningHost};
 
 #[derive(Parser, Debug)]
-#[command(version, about = "Runs a Spin app's components under wasmtime, the way Spin does")]
+#[command(
+    version,
+    about = "Runs a Spin app's components under wasmtime, the way Spin does"
+)]
 struct Args {
     /// The Spin manifest.
     #[arg(long = "from", short = 'f', default_value = "spin.toml")]
@@ -81,6 +85,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not for log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -35,7 +35,10 @@ impl mysql::Host for HostState {}
 impl crate::bindings::fermyon::spin::rdbms_types::Host for HostState {}
 
 impl mysql::HostConnection for HostState {
-    async fn open(&mut self, address: String) -> wasmtime::Result<Result<Resource<mysql::Connection>, Error>> {
+    async fn open(
+        &mut self,
+        address: String,
+    ) -> wasmtime::Result<Result<Resource<mysql::Connection>, Error>> {
         if !self.component.allowed_hosts.allows_url(&address, "mysql") {
             tracing::warn!(
                 component = %self.component.id,
@@ -120,7 +123,11 @@ fn build_opts(address: &str) -> anyhow::Result<Opts> {
     Ok(OptsBuilder::from_opts(opts).into())
 }
 
-async fn query(conn: &mut Conn, statement: &str, params: Vec<ParameterValue>) -> Result<RowSet, Error> {
+async fn query(
+    conn: &mut Conn,
+    statement: &str,
+    params: Vec<ParameterValue>,
+) -> Result<RowSet, Error> {
     let params = mysql_async::Params::Positional(params.into_iter().map(to_sql).collect());
     let mut result = conn
         .exec_iter(statement, params)

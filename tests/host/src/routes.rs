@@ -60,7 +60,9 @@ impl Router {
                 raw_route,
             };
             inner.add(spec.as_str(), handler).map_err(|e| {
-                anyhow!("Error parsing route {based_route} associated with component {component}: {e}")
+                anyhow!(
+                    "Error parsing route {based_route} associated with component {component}: {e}"
+                )
             })?;
         }
         Ok(Self { inner })
@@ -219,7 +221,10 @@ mod tests {
             )
             .into_iter()
             .collect();
-        assert_eq!(h["spin-full-url"], "http://fermyon.dev/foo/42/bar?key1=value1");
+        assert_eq!(
+            h["spin-full-url"],
+            "http://fermyon.dev/foo/42/bar?key1=value1"
+        );
         assert_eq!(h["spin-path-info"], "/bar");
         assert_eq!(h["spin-matched-route"], "/foo/:userid/...");
         assert_eq!(h["spin-raw-component-route"], "/foo/:userid/...");

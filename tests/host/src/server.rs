@@ -117,7 +117,10 @@ async fn handle(
         return empty(StatusCode::NOT_FOUND);
     };
     let Some(component) = app.components.get(route.component()) else {
-        tracing::error!("route {} names a component that is not loaded", route.raw_route());
+        tracing::error!(
+            "route {} names a component that is not loaded",
+            route.raw_route()
+        );
         return empty(StatusCode::INTERNAL_SERVER_ERROR);
     };
 
@@ -198,7 +201,10 @@ async fn run_component(
     );
     let (sender, receiver) = oneshot::channel();
     let prepared = (|| {
-        let req = store.data_mut().http().new_incoming_request(Scheme::Http, req)?;
+        let req = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, req)?;
         let out = store.data_mut().http().new_response_outparam(sender)?;
         wasmtime::Result::<_>::Ok((req, out))
     })();

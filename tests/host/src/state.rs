@@ -3,6 +3,7 @@
 //! set-up.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use crate::allowed_hosts::AllowedHosts;
 use crate::bindings::fermyon::spin::{key_value, variables};
@@ -53,6 +56,7 @@ pub struct KvStore {
 pub struct HostState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
+    hooks: OutboundHttp,
     pub(crate) table: ResourceTable,
     pub(crate) component: Arc<ComponentConfig>,
     kv: KvBackend,
@@ -77,6 +81,9 @@ impl HostState {
         Self {
             wasi,
             http: WasiHttpCtx::new(),
+            hooks: OutboundHttp {
+                component: component.clone(),
+            },
             table: ResourceTable::new(),
             component,
             kv,
@@ -99,8 +106,42 @@ impl WasiHttpView for HostState {
         WasiHttpCtxView {
             ctx: &mut self.http,
             table: &mut self.table,
-            hooks: Default::default(),
+            hooks: &mut self.hooks,
         }
+    }
+}
+
+/// Outbound `wasi:http` limited by `allowed_outbound_hosts`, as in Spin: a
+/// request to a host not listed fails with `HTTP-request-denied`.
+struct OutboundHttp {
+    component: Arc<ComponentConfig>,
+}
+
+type SendResult = wasmtime_wasi_http::Result<(
+    hyper::Response<WasiBody>,
+    Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+)>;
+
+impl WasiHttpHooks for OutboundHttp {
+    fn send_request(
+        &mut self,
+        request: hyper::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Box<dyn Future<Output = wasmtime_wasi_http::Result<()>> + Send>,
+    ) -> Box<dyn Future<Output = SendResult> + Send> {
+        let uri = request.uri().to_string();
+        let scheme = request.uri().scheme_str().unwrap_or("https").to_owned();
+        if !self.component.allowed_hosts.allows_url(&uri, &scheme) {
+            tracing::warn!(component = %self.component.id, "outbound HTTP to {uri} not permitted by allowed_outbound_hosts");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                res.map(http_body_util::BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
     }
 }
 
@@ -129,7 +170,11 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
         let label = &self.table.get(&store)?.label;
-        Ok(self.kv.get(label, &key).await.map_err(key_value::Error::Other))
+        Ok(self
+            .kv
+            .get(label, &key)
+            .await
+            .map_err(key_value::Error::Other))
     }
 
     async fn set(
@@ -358,12 +403,14 @@ pub fn prepare(
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component {:?}: cannot link its imports", config.id))?;
-    let pre = ProxyPre::new(pre).map_err(anyhow::Error::from).with_context(|| {
-        format!(
-            "component {:?} does not export wasi:http/incoming-handler",
-            config.id
-        )
-    })?;
+    let pre = ProxyPre::new(pre)
+        .map_err(anyhow::Error::from)
+        .with_context(|| {
+            format!(
+                "component {:?} does not export wasi:http/incoming-handler",
+                config.id
+            )
+        })?;
     Ok(ComponentRuntime {
         config: Arc::new(config),
         pre,

@@ -171,9 +171,8 @@ pub fn resolve_component_variables(
     for (id, component) in &manifest.components {
         let mut vars = HashMap::new();
         for (name, template) in &component.variables {
-            validate_key(name).map_err(|e| {
-                anyhow::anyhow!("component {id:?}: invalid variable name: {e}")
-            })?;
+            validate_key(name)
+                .map_err(|e| anyhow::anyhow!("component {id:?}: invalid variable name: {e}"))?;
             let t = Template::parse(template).with_context(|| format!("component {id:?}"))?;
             check_references(&t, manifest)
                 .with_context(|| format!("component {id:?} variable {name:?}"))?;
@@ -234,9 +233,21 @@ mod tests {
         let env_none = |_: &str| None;
         let dotenv = HashMap::from([("SPIN_VARIABLE_X".to_owned(), "dotenv".to_owned())]);
         let empty = HashMap::new();
-        let cli = vec![("x".to_owned(), "a".to_owned()), ("x".to_owned(), "b".to_owned())];
+        let cli = vec![
+            ("x".to_owned(), "a".to_owned()),
+            ("x".to_owned(), "b".to_owned()),
+        ];
         let get = |cli: &[(String, String)], env: &dyn Fn(&str) -> Option<String>, d| {
-            resolve_app_variables(&defs, &Providers { cli, env, dotenv: d }).unwrap()["x"].clone()
+            resolve_app_variables(
+                &defs,
+                &Providers {
+                    cli,
+                    env,
+                    dotenv: d,
+                },
+            )
+            .unwrap()["x"]
+                .clone()
         };
         assert_eq!(get(&cli, &env_some, &dotenv), "b");
         assert_eq!(get(&[], &env_some, &dotenv), "env");

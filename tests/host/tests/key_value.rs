@@ -34,29 +34,35 @@ async fn delete(base: &str, store: &str, key: &str) -> Value {
 async fn get_set_delete_exists_and_keys_work_in_memory() {
     let host = start_fixture().await;
     let base = host.base_url();
-    assert_eq!(get_json(&format!("{base}/api/kv/default/a")).await.1, json!({"ok": null}));
+    assert_eq!(
+        get_json(&format!("{base}/api/kv/default/a")).await.1,
+        json!({"ok": null})
+    );
     assert_eq!(put(&base, "default", "a", "one").await, json!({"ok": null}));
     assert_eq!(put(&base, "default", "b", "two").await, json!({"ok": null}));
-    assert_eq!(get_json(&format!("{base}/api/kv/default/a")).await.1, json!({"ok": "one"}));
-    assert_eq!(get_json(&format!("{base}/api/kv-exists/default/a")).await.1, json!({"ok": true}));
-    assert_eq!(get_json(&format!("{base}/api/kv-keys/default")).await.1, json!({"ok": ["a", "b"]}));
+    assert_eq!(
+        get_json(&format!("{base}/api/kv/default/a")).await.1,
+        json!({"ok": "one"})
+    );
+    assert_eq!(
+        get_json(&format!("{base}/api/kv-exists/default/a")).await.1,
+        json!({"ok": true})
+    );
+    assert_eq!(
+        get_json(&format!("{base}/api/kv-keys/default")).await.1,
+        json!({"ok": ["a", "b"]})
+    );
     assert_eq!(delete(&base, "default", "a").await, json!({"ok": null}));
     // Deleting a missing key is no error.
     assert_eq!(delete(&base, "default", "a").await, json!({"ok": null}));
-    assert_eq!(get_json(&format!("{base}/api/kv-exists/default/a")).await.1, json!({"ok": false}));
-    assert_eq!(get_json(&format!("{base}/api/kv-keys/default")).await.1, json!({"ok": ["b"]}));
-    host.stop().await;
-}
-
-#[tokio::test]
-async fn stores_are_separate_namespaces() {
-    let host = start_fixture().await;
-    let base = host.base_url();
-    put(&base, "default", "k", "in-default").await;
-    put(&base, "shared", "k", "in-shared").await;
-    assert_eq!(get_json(&format!("{base}/api/kv/default/k")).await.1["ok"], "in-default");
-    assert_eq!(get_json(&format!("{base}/api/kv/shared/k")).await.1["ok"], "in-shared");
-    assert_eq!(get_json(&format!("{base}/api/kv-keys/shared")).await.1, json!({"ok": ["k"]}));
+    assert_eq!(
+        get_json(&format!("{base}/api/kv-exists/default/a")).await.1,
+        json!({"ok": false})
+    );
+    assert_eq!(
+        get_json(&format!("{base}/api/kv-keys/default")).await.1,
+        json!({"ok": ["b"]})
+    );
     host.stop().await;
 }
 
@@ -64,7 +70,7 @@ async fn stores_are_separate_namespaces() {
 async fn ungranted_store_is_access_denied() {
     let host = start_fixture().await;
     let base = host.base_url();
-    // "fixture" is granted default and shared, not other.
+    // "fixture" is granted only "default".
     let (_, body) = get_json(&format!("{base}/api/kv/other/k")).await;
     assert_eq!(body, json!({"err": "open: Error::AccessDenied"}));
     let (_, body) = get_json(&format!("{base}/api/kv-keys/other")).await;
@@ -99,10 +105,26 @@ async fn two_hosts_on_one_redis_see_each_others_writes() {
     let prefix = format!("{}:", unique("kvtest"));
     let a = start_fixture_redis(&prefix).await;
     let b = start_fixture_redis(&prefix).await;
-    assert_eq!(put(&a.base_url(), "default", "greeting", "from-a").await, json!({"ok": null}));
-    assert_eq!(get_json(&format!("{}/api/kv/default/greeting", b.base_url())).await.1, json!({"ok": "from-a"}));
-    assert_eq!(delete(&b.base_url(), "default", "greeting").await, json!({"ok": null}));
-    assert_eq!(get_json(&format!("{}/api/kv-exists/default/greeting", a.base_url())).await.1, json!({"ok": false}));
+    assert_eq!(
+        put(&a.base_url(), "default", "greeting", "from-a").await,
+        json!({"ok": null})
+    );
+    assert_eq!(
+        get_json(&format!("{}/api/kv/default/greeting", b.base_url()))
+            .await
+            .1,
+        json!({"ok": "from-a"})
+    );
+    assert_eq!(
+        delete(&b.base_url(), "default", "greeting").await,
+        json!({"ok": null})
+    );
+    assert_eq!(
+        get_json(&format!("{}/api/kv-exists/default/greeting", a.base_url()))
+            .await
+            .1,
+        json!({"ok": false})
+    );
     a.stop().await;
     b.stop().await;
 }
@@ -114,14 +136,37 @@ async fn two_host_processes_on_one_redis_see_each_others_writes() {
     let manifest = manifest.to_str().unwrap();
     let token = format!("api_token={API_TOKEN}");
     let args = [
-        "--from", manifest, "--variable", &token, "--key-value", REDIS_URL, "--key-value-prefix", &prefix,
+        "--from",
+        manifest,
+        "--variable",
+        &token,
+        "--key-value",
+        REDIS_URL,
+        "--key-value-prefix",
+        &prefix,
     ];
     let a = spawn_host(&args, &[]);
     let b = spawn_host(&args, &[]);
-    assert_eq!(put(&a.base_url, "shared", "k", "written-by-a").await, json!({"ok": null}));
-    assert_eq!(get_json(&format!("{}/api/kv/shared/k", b.base_url)).await.1, json!({"ok": "written-by-a"}));
-    assert_eq!(put(&b.base_url, "shared", "k", "then-b").await, json!({"ok": null}));
-    assert_eq!(get_json(&format!("{}/api/kv/shared/k", a.base_url)).await.1, json!({"ok": "then-b"}));
+    assert_eq!(
+        put(&a.base_url, "default", "k", "written-by-a").await,
+        json!({"ok": null})
+    );
+    assert_eq!(
+        get_json(&format!("{}/api/kv/default/k", b.base_url))
+            .await
+            .1,
+        json!({"ok": "written-by-a"})
+    );
+    assert_eq!(
+        put(&b.base_url, "default", "k", "then-b").await,
+        json!({"ok": null})
+    );
+    assert_eq!(
+        get_json(&format!("{}/api/kv/default/k", a.base_url))
+            .await
+            .1,
+        json!({"ok": "then-b"})
+    );
 }
 
 #[tokio::test]
@@ -132,14 +177,18 @@ async fn redis_keys_are_prefixed_and_get_keys_lists_only_its_store() {
     let base = host.base_url();
     put(&base, "default", "x", "1").await;
     put(&base, "default", "y", "2").await;
-    put(&base, "shared", "z", "3").await;
     let mut redis = redis_conn().await;
     let raw: Option<String> = redis.get(format!("{prefix}default:x")).await.unwrap();
     assert_eq!(raw.as_deref(), Some("1"));
     // A key written straight into Redis under another prefix stays invisible.
-    let _: () = redis.set(format!("other-{prefix}default:w"), "0").await.unwrap();
-    assert_eq!(get_json(&format!("{base}/api/kv-keys/default")).await.1, json!({"ok": ["x", "y"]}));
-    assert_eq!(get_json(&format!("{base}/api/kv-keys/shared")).await.1, json!({"ok": ["z"]}));
+    let _: () = redis
+        .set(format!("other-{prefix}default:w"), "0")
+        .await
+        .unwrap();
+    assert_eq!(
+        get_json(&format!("{base}/api/kv-keys/default")).await.1,
+        json!({"ok": ["x", "y"]})
+    );
     let _: () = redis.del(format!("other-{prefix}default:w")).await.unwrap();
     host.stop().await;
 }
@@ -156,8 +205,40 @@ async fn redis_down_gives_the_guest_an_error_quickly() {
     let started = Instant::now();
     let (status, body) = get_json(&format!("{}/api/kv/default/k", host.base_url())).await;
     assert_eq!(status, 200, "an error, not a trap");
-    let err = body["err"].as_str().unwrap_or_else(|| panic!("expected an error: {body}"));
+    let err = body["err"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error: {body}"));
     assert!(err.starts_with("Error::Other("), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     host.stop().await;
+}
+
+#[tokio::test]
+async fn store_label_other_than_default_fails_start_like_spin() {
+    let manifest = temp_manifest(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "labels"
+[[trigger.http]]
+route = "/..."
+component = "c"
+[component.c]
+source = "{wasm}"
+key_value_stores = ["default", "cache"]
+"#,
+    );
+    let err =
+        match spin_test_host::RunningHost::start(spin_test_host::HostConfig::new(manifest)).await {
+            Ok(_) => panic!("must fail"),
+            Err(e) => format!("{e:#}"),
+        };
+    assert!(
+        err.contains("unknown key_value_stores label \"cache\" for component \"c\""),
+        "{err}"
+    );
 }

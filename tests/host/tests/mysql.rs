@@ -31,7 +31,9 @@ async fn create_table(conn: &mut mysql_async::Conn) -> String {
 }
 
 async fn drop_table(conn: &mut mysql_async::Conn, table: &str) {
-    conn.query_drop(format!("DROP TABLE IF EXISTS {table}")).await.unwrap();
+    conn.query_drop(format!("DROP TABLE IF EXISTS {table}"))
+        .await
+        .unwrap();
 }
 
 fn all_bytes_hex() -> String {
@@ -108,16 +110,39 @@ async fn guest_writes_are_stored_exactly() {
     let host = start_fixture().await;
     let out = mysql_script(&host, json!({"steps": insert_steps(&table)})).await;
     assert_eq!(out["ok"].as_array().map(Vec::len), Some(3), "{out}");
-    type Row = (i32, Option<i64>, Option<u64>, Option<String>, Option<Vec<u8>>, Option<i8>);
+    type Row = (
+        i32,
+        Option<i64>,
+        Option<u64>,
+        Option<String>,
+        Option<Vec<u8>>,
+        Option<i8>,
+    );
     let rows: Vec<Row> = conn
-        .query(format!("SELECT id, big_signed, big_unsigned, name, data, flag FROM {table} ORDER BY id"))
+        .query(format!(
+            "SELECT id, big_signed, big_unsigned, name, data, flag FROM {table} ORDER BY id"
+        ))
         .await
         .unwrap();
     assert_eq!(
         rows,
         vec![
-            (1, Some(i64::MIN), Some(u64::MAX), Some(UNICODE.to_owned()), Some((0..=255u8).collect()), Some(1)),
-            (2, Some(i64::MAX), Some(0), Some(String::new()), Some(Vec::new()), Some(0)),
+            (
+                1,
+                Some(i64::MIN),
+                Some(u64::MAX),
+                Some(UNICODE.to_owned()),
+                Some((0..=255u8).collect()),
+                Some(1)
+            ),
+            (
+                2,
+                Some(i64::MAX),
+                Some(0),
+                Some(String::new()),
+                Some(Vec::new()),
+                Some(0)
+            ),
             (3, None, None, None, None, None),
         ]
     );
@@ -150,37 +175,100 @@ async fn read_column_error(column: &str) -> String {
 #[tokio::test]
 async fn datetime_column_fails_to_read_as_on_spin() {
     let err = read_column_error("at").await;
-    assert!(err.starts_with("Error::ValueConversionFailed(\"Cannot convert value"), "{err}");
-    assert!(err.contains("in column at data type DbDataType::Other"), "{err}");
+    assert!(
+        err.starts_with("Error::ValueConversionFailed(\"Cannot convert value"),
+        "{err}"
+    );
+    assert!(
+        err.contains("in column at data type DbDataType::Other"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn decimal_column_fails_to_read_as_on_spin() {
     let err = read_column_error("price").await;
-    assert!(err.starts_with("Error::ValueConversionFailed(\"Cannot convert value"), "{err}");
-    assert!(err.contains("in column price data type DbDataType::Other"), "{err}");
+    assert!(
+        err.starts_with("Error::ValueConversionFailed(\"Cannot convert value"),
+        "{err}"
+    );
+    assert!(
+        err.contains("in column price data type DbDataType::Other"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
 async fn now_fails_to_read_as_on_spin() {
     let _ = mysql_conn().await;
     let host = start_fixture().await;
-    let out = mysql_script(&host, json!({"steps": [{"op": "query", "sql": "SELECT NOW()", "params": []}]})).await;
-    let err = out["ok"][0]["err"].as_str().unwrap_or_else(|| panic!("{out}"));
+    let out = mysql_script(
+        &host,
+        json!({"steps": [{"op": "query", "sql": "SELECT NOW()", "params": []}]}),
+    )
+    .await;
+    let err = out["ok"][0]["err"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
     assert!(err.starts_with("Error::ValueConversionFailed("), "{err}");
     host.stop().await;
 }
 
 #[tokio::test]
-async fn integer_column_types_map_like_spin() {
-    let _ = mysql_conn().await;
+async fn other_column_types_map_like_spin() {
+    let mut conn = mysql_conn().await;
+    let table = unique("types");
+    conn.query_drop(format!(
+        "CREATE TABLE {table} (
+            a TINYINT UNSIGNED, b SMALLINT, c SMALLINT UNSIGNED, d MEDIUMINT, e INT,
+            f INT UNSIGNED, g FLOAT, h DOUBLE, i CHAR(3), j VARBINARY(4), k BINARY(2)
+        ) DEFAULT CHARSET = utf8mb4"
+    ))
+    .await
+    .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO {table} VALUES (255, -32768, 65535, -8388608, -2147483648, 4294967295, 1.5, 2.25, 'abc', x'00ff', 'xy')"
+    ))
+    .await
+    .unwrap();
     let host = start_fixture().await;
-    let sql = "SELECT CAST(1 AS SIGNED) AS a, CAST(1 AS UNSIGNED) AS b, 7 AS c";
-    let out = mysql_script(&host, json!({"steps": [{"op": "query", "sql": sql, "params": []}]})).await;
+    let out = mysql_script(
+        &host,
+        json!({"steps": [{"op": "query", "sql": format!("SELECT * FROM {table}"), "params": []}]}),
+    )
+    .await;
     let rs = &out["ok"][0]["ok"];
-    assert_eq!(rs["columns"][0]["type"], "DbDataType::Int64", "{out}");
-    assert_eq!(rs["columns"][1]["type"], "DbDataType::Uint64", "{out}");
-    assert_eq!(rs["columns"][2]["type"], "DbDataType::Int32", "{out}");
+    let types: Vec<&str> = rs["columns"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{out}"))
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "DbDataType::Uint8",
+            "DbDataType::Int16",
+            "DbDataType::Uint16",
+            "DbDataType::Int32",
+            "DbDataType::Int32",
+            "DbDataType::Uint32",
+            "DbDataType::Floating32",
+            "DbDataType::Floating64",
+            "DbDataType::Str",
+            "DbDataType::Binary",
+            "DbDataType::Binary",
+        ]
+    );
+    assert_eq!(
+        rs["rows"][0],
+        json!([
+            {"uint8": 255}, {"int16": -32768}, {"uint16": 65535}, {"int32": -8388608},
+            {"int32": -2147483648i64}, {"uint32": 4294967295u64}, {"floating32": 1.5},
+            {"floating64": 2.25}, {"str": "abc"}, {"binary": "00ff"}, {"binary": "7879"},
+        ])
+    );
+    drop_table(&mut conn, &table).await;
     host.stop().await;
 }
 
@@ -218,7 +306,11 @@ source = "{wasm}"
     let bare = spin_test_host::RunningHost::start(spin_test_host::HostConfig::new(manifest))
         .await
         .unwrap();
-    let out = mysql_script(&bare, json!({"address": "mysql://root@127.0.0.1:3306/spin_host_test", "steps": []})).await;
+    let out = mysql_script(
+        &bare,
+        json!({"address": "mysql://root@127.0.0.1:3306/spin_host_test", "steps": []}),
+    )
+    .await;
     assert_eq!(
         out,
         json!({"err": "open: Error::ConnectionFailed(\"address mysql://root@127.0.0.1:3306/spin_host_test is not permitted\")"})
@@ -249,7 +341,11 @@ allowed_outbound_hosts = ["mysql://127.0.0.1:1", "mysql://10.255.255.1"]
         let out = mysql_script(&host, json!({"address": address, "steps": []})).await;
         let err = out["err"].as_str().unwrap_or_else(|| panic!("{out}"));
         assert!(err.starts_with("open: Error::ConnectionFailed("), "{err}");
-        assert!(started.elapsed() < Duration::from_secs(10), "{address} took {:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{address} took {:?}",
+            started.elapsed()
+        );
     }
     host.stop().await;
 }
@@ -268,8 +364,13 @@ async fn query_failed_carries_the_server_message() {
         ]}),
     )
     .await;
-    let err = out["ok"][1]["err"].as_str().unwrap_or_else(|| panic!("{out}"));
-    assert!(err.starts_with("Error::QueryFailed(\"Server(ServerError { code: 1062"), "{err}");
+    let err = out["ok"][1]["err"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        err.starts_with("Error::QueryFailed(\"Server(ServerError { code: 1062"),
+        "{err}"
+    );
     assert!(err.contains("Duplicate entry"), "{err}");
     drop_table(&mut conn, &table).await;
     host.stop().await;
@@ -279,9 +380,11 @@ async fn query_failed_carries_the_server_message() {
 async fn row_count_after_execute_on_the_same_connection() {
     let mut conn = mysql_conn().await;
     let table = create_table(&mut conn).await;
-    conn.query_drop(format!("INSERT INTO {table} (id, flag) VALUES (1, 0), (2, 0), (3, 1)"))
-        .await
-        .unwrap();
+    conn.query_drop(format!(
+        "INSERT INTO {table} (id, flag) VALUES (1, 0), (2, 0), (3, 1)"
+    ))
+    .await
+    .unwrap();
     let host = start_fixture().await;
     let out = mysql_script(
         &host,
@@ -291,7 +394,11 @@ async fn row_count_after_execute_on_the_same_connection() {
         ]}),
     )
     .await;
-    assert_eq!(out["ok"][0], json!({"ok": null}), "execute returns nothing: {out}");
+    assert_eq!(
+        out["ok"][0],
+        json!({"ok": null}),
+        "execute returns nothing: {out}"
+    );
     assert_eq!(out["ok"][1]["ok"]["rows"], json!([[{"int64": 2}]]), "{out}");
     drop_table(&mut conn, &table).await;
     host.stop().await;
@@ -324,7 +431,10 @@ async fn connection_dropped_without_commit_rolls_back() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(count, 0, "uncommitted insert survived the dropped connection");
+    assert_eq!(
+        count, 0,
+        "uncommitted insert survived the dropped connection"
+    );
     drop_table(&mut conn, &table).await;
     host.stop().await;
 }

@@ -69,7 +69,10 @@ async fn spin_headers_are_set_as_spin_sets_them() {
     let addr = host.addr();
     let url = format!("{}/api/deeper/a/b/?x=1&y=2", host.base_url());
     let (_, body) = get_json(&url).await;
-    assert_eq!(header(&body, "spin-full-url"), format!("http://{addr}/api/deeper/a/b/?x=1&y=2"));
+    assert_eq!(
+        header(&body, "spin-full-url"),
+        format!("http://{addr}/api/deeper/a/b/?x=1&y=2")
+    );
     assert_eq!(header(&body, "spin-path-info"), "/a/b/");
     assert_eq!(header(&body, "spin-matched-route"), "/api/deeper/...");
     assert_eq!(header(&body, "spin-base-path"), "/");
@@ -77,7 +80,11 @@ async fn spin_headers_are_set_as_spin_sets_them() {
     assert_eq!(header(&body, "spin-component-route"), "/api/deeper");
     let client_addr = header(&body, "spin-client-addr");
     assert!(client_addr.starts_with("127.0.0.1:"), "{client_addr}");
-    assert_ne!(client_addr, addr.to_string(), "must be the peer, not the server");
+    assert_ne!(
+        client_addr,
+        addr.to_string(),
+        "must be the peer, not the server"
+    );
     host.stop().await;
 }
 
@@ -99,7 +106,10 @@ async fn named_wildcards_become_path_match_headers() {
     assert_eq!(header(&body, "spin-path-match-id"), "42");
     assert_eq!(header(&body, "spin-path-match-part"), "wheel");
     assert_eq!(header(&body, "spin-path-info"), "/x");
-    assert_eq!(header(&body, "spin-component-route"), "/items/:id/parts/:part");
+    assert_eq!(
+        header(&body, "spin-component-route"),
+        "/items/:id/parts/:part"
+    );
     host.stop().await;
 }
 

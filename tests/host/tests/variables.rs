@@ -9,7 +9,10 @@ use serde_json::json;
 async fn component_variables_render_templates() {
     let host = start_fixture().await;
     let base = host.base_url();
-    assert_eq!(get_json(&format!("{base}/api/var/token")).await.1, json!({"ok": API_TOKEN}));
+    assert_eq!(
+        get_json(&format!("{base}/api/var/token")).await.1,
+        json!({"ok": API_TOKEN})
+    );
     assert_eq!(
         get_json(&format!("{base}/api/var/message")).await.1,
         json!({"ok": "hello, world (spin_host_test)"})
@@ -24,7 +27,9 @@ async fn variable_option_beats_default_and_last_wins() {
     config.variables.push(("greeting".into(), "bonjour".into()));
     let host = spin_test_host::RunningHost::start(config).await.unwrap();
     assert_eq!(
-        get_json(&format!("{}/api/var/message", host.base_url())).await.1,
+        get_json(&format!("{}/api/var/message", host.base_url()))
+            .await
+            .1,
         json!({"ok": "bonjour, world (spin_host_test)"})
     );
     host.stop().await;
@@ -76,11 +81,21 @@ async fn binary_reads_spin_variable_environment() {
     let manifest = fixture_manifest();
     let host = spawn_host(
         &["--from", manifest.to_str().unwrap()],
-        &[("SPIN_VARIABLE_API_TOKEN", "from-env"), ("SPIN_VARIABLE_GREETING", "hi")],
+        &[
+            ("SPIN_VARIABLE_API_TOKEN", "from-env"),
+            ("SPIN_VARIABLE_GREETING", "hi"),
+        ],
     );
-    assert_eq!(get_json(&format!("{}/api/var/token", host.base_url)).await.1, json!({"ok": "from-env"}));
     assert_eq!(
-        get_json(&format!("{}/api/var/message", host.base_url)).await.1,
+        get_json(&format!("{}/api/var/token", host.base_url))
+            .await
+            .1,
+        json!({"ok": "from-env"})
+    );
+    assert_eq!(
+        get_json(&format!("{}/api/var/message", host.base_url))
+            .await
+            .1,
         json!({"ok": "hi, world (spin_host_test)"})
     );
 }
@@ -89,8 +104,18 @@ async fn binary_reads_spin_variable_environment() {
 async fn binary_variable_option_beats_environment() {
     let manifest = fixture_manifest();
     let host = spawn_host(
-        &["--from", manifest.to_str().unwrap(), "--variable", "api_token=from-flag"],
+        &[
+            "--from",
+            manifest.to_str().unwrap(),
+            "--variable",
+            "api_token=from-flag",
+        ],
         &[("SPIN_VARIABLE_API_TOKEN", "from-env")],
     );
-    assert_eq!(get_json(&format!("{}/api/var/token", host.base_url)).await.1, json!({"ok": "from-flag"}));
+    assert_eq!(
+        get_json(&format!("{}/api/var/token", host.base_url))
+            .await
+            .1,
+        json!({"ok": "from-flag"})
+    );
 }

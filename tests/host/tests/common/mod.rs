@@ -100,7 +100,7 @@ pub async fn get_json(url: &str) -> (u16, Value) {
     let res = client().get(url).send().await.unwrap();
     let status = res.status().as_u16();
     let text = res.text().await.unwrap();
-    let json = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text));
+    let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
     (status, json)
 }
 
@@ -141,6 +141,8 @@ pub async fn redis_conn() -> redis::aio::MultiplexedConnection {
 pub struct HostProcess {
     pub child: Child,
     pub base_url: String,
+    /// Every stderr line so far (the host's log).
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Drop for HostProcess {
@@ -158,8 +160,8 @@ pub fn spawn_host(args: &[&str], envs: &[(&str, &str)]) -> HostProcess {
     let mut child = Command::new(env!("CARGO_BIN_EXE_spin-test-host"))
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
-        .envs(envs.iter().copied())
         .env_remove("SPIN_VARIABLE_API_TOKEN")
+        .envs(envs.iter().copied())
         .current_dir(&cwd)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -167,11 +169,14 @@ pub fn spawn_host(args: &[&str], envs: &[(&str, &str)]) -> HostProcess {
         .unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = log.clone();
     std::thread::spawn(move || {
         let mut tx = Some(tx);
         // Keep draining so the child never blocks on a full pipe.
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("[host] {line}");
+            sink.lock().unwrap().push(line.clone());
             if let Some(url) = line.strip_prefix("Serving ") {
                 if let Some(tx) = tx.take() {
                     let _ = tx.send(url.trim().to_owned());
@@ -182,7 +187,11 @@ pub fn spawn_host(args: &[&str], envs: &[(&str, &str)]) -> HostProcess {
     let base_url = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("spin-test-host did not start serving within 60 s");
-    HostProcess { child, base_url }
+    HostProcess {
+        child,
+        base_url,
+        log,
+    }
 }
 
 /// Runs the binary to completion (for start-up failures): (exit code, stderr).
@@ -196,5 +205,8 @@ pub fn run_host_to_exit(args: &[&str]) -> (Option<i32>, String) {
         .current_dir(&cwd)
         .output()
         .unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

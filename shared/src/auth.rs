@@ -197,7 +197,9 @@ impl TokenConfig {
 
 /// The token of an `Authorization: Bearer <token>` header, or 401 `invalid_token`.
 pub fn bearer_token(request: &Request) -> Result<&str, ApiError> {
-    let value = request.header("authorization").ok_or(ApiError::InvalidToken)?;
+    let value = request
+        .header("authorization")
+        .ok_or(ApiError::InvalidToken)?;
     let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidToken)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
@@ -270,7 +272,12 @@ pub fn revoke_user_tokens(
 ) -> Result<(), ApiError> {
     let through_secs = now_ms.div_euclid(1000);
     let until_ms = now_ms + (config.access_ttl_secs + LEEWAY_SECS + 1) * 1000;
-    put_expiring(kv, &user_key(user_id), &through_secs.to_be_bytes(), until_ms)?;
+    put_expiring(
+        kv,
+        &user_key(user_id),
+        &through_secs.to_be_bytes(),
+        until_ms,
+    )?;
     Ok(())
 }
 

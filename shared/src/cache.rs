@@ -170,7 +170,9 @@ mod tests {
     fn failing_store_falls_back_to_the_loader() {
         let kv = FailingKv;
         let cache = Cache::new(&kv, 0);
-        let v = cache.get_or_load("k", 1_000, 1_000, || Ok(Some(3u8))).unwrap();
+        let v = cache
+            .get_or_load("k", 1_000, 1_000, || Ok(Some(3u8)))
+            .unwrap();
         assert_eq!(v, Some(3));
     }
 

@@ -120,9 +120,13 @@ impl Row {
     pub fn i64(&self, i: usize) -> Result<i64, DbError> {
         match self.at(i)? {
             Value::Int(v) => Ok(*v),
-            Value::UInt(v) => i64::try_from(*v).map_err(|_| DbError::Decode(format!("column {i} overflows i64"))),
+            Value::UInt(v) => {
+                i64::try_from(*v).map_err(|_| DbError::Decode(format!("column {i} overflows i64")))
+            }
             Value::Bool(b) => Ok(i64::from(*b)),
-            other => Err(DbError::Decode(format!("column {i}: expected integer, got {other:?}"))),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected integer, got {other:?}"
+            ))),
         }
     }
 
@@ -130,8 +134,12 @@ impl Row {
     pub fn u64(&self, i: usize) -> Result<u64, DbError> {
         match self.at(i)? {
             Value::UInt(v) => Ok(*v),
-            Value::Int(v) => u64::try_from(*v).map_err(|_| DbError::Decode(format!("column {i} is negative"))),
-            other => Err(DbError::Decode(format!("column {i}: expected integer, got {other:?}"))),
+            Value::Int(v) => {
+                u64::try_from(*v).map_err(|_| DbError::Decode(format!("column {i} is negative")))
+            }
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected integer, got {other:?}"
+            ))),
         }
     }
 
@@ -141,7 +149,9 @@ impl Row {
             Value::Bool(b) => Ok(*b),
             Value::Int(v) => Ok(*v != 0),
             Value::UInt(v) => Ok(*v != 0),
-            other => Err(DbError::Decode(format!("column {i}: expected boolean, got {other:?}"))),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected boolean, got {other:?}"
+            ))),
         }
     }
 
@@ -149,8 +159,11 @@ impl Row {
     pub fn string(&self, i: usize) -> Result<String, DbError> {
         match self.at(i)? {
             Value::Str(s) => Ok(s.clone()),
-            Value::Bytes(b) => String::from_utf8(b.clone()).map_err(|_| DbError::Decode(format!("column {i} is not UTF-8"))),
-            other => Err(DbError::Decode(format!("column {i}: expected text, got {other:?}"))),
+            Value::Bytes(b) => String::from_utf8(b.clone())
+                .map_err(|_| DbError::Decode(format!("column {i} is not UTF-8"))),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected text, got {other:?}"
+            ))),
         }
     }
 
@@ -175,7 +188,9 @@ impl Row {
         match self.at(i)? {
             Value::Bytes(b) => Ok(b.clone()),
             Value::Str(s) => Ok(s.clone().into_bytes()),
-            other => Err(DbError::Decode(format!("column {i}: expected bytes, got {other:?}"))),
+            other => Err(DbError::Decode(format!(
+                "column {i}: expected bytes, got {other:?}"
+            ))),
         }
     }
 }

@@ -24,9 +24,9 @@ impl Email {
             && !local.starts_with('.')
             && !local.ends_with('.')
             && !local.contains("..")
-            && local.chars().all(|c| {
-                c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c)
-            });
+            && local
+                .chars()
+                .all(|c| c.is_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
         let domain_ok = domain.contains('.')
             && domain.split('.').all(|label| {
                 !label.is_empty()
@@ -96,7 +96,10 @@ impl Name {
             return Err(FieldError::new("name", "must be 1 to 100 characters"));
         }
         if name.chars().any(char::is_control) {
-            return Err(FieldError::new("name", "must not contain control characters"));
+            return Err(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         Ok(Self(name.to_string()))
     }
@@ -123,9 +126,12 @@ impl Pagination {
         let page = match request.query_param("page") {
             None => 1,
             Some(v) => match v.parse::<u32>() {
-                Ok(p) if p >= 1 && p <= 1_000_000 => p,
+                Ok(p) if (1..=1_000_000).contains(&p) => p,
                 _ => {
-                    errors.push(FieldError::new("page", "must be an integer from 1 to 1000000"));
+                    errors.push(FieldError::new(
+                        "page",
+                        "must be an integer from 1 to 1000000",
+                    ));
                     1
                 }
             },
@@ -222,12 +228,24 @@ mod tests {
 
     #[test]
     fn email_is_trimmed_and_lower_cased() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
     }
 
     #[test]
     fn malformed_emails_are_refused() {
-        for bad in ["", "a", "a@b", "@b.c", "a@.c", "a b@c.d", "a@b..c", &format!("{}@b.cd", "a".repeat(250))] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.c",
+            "a@.c",
+            "a b@c.d",
+            "a@b..c",
+            &format!("{}@b.cd", "a".repeat(250)),
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -256,7 +274,8 @@ mod tests {
     fn pagination_defaults_and_bounds() {
         let p = Pagination::from_request(&Request::new(Method::Get, "/x")).unwrap();
         assert_eq!((p.page, p.limit), (1, 20));
-        let err = Pagination::from_request(&Request::new(Method::Get, "/x?page=0&limit=101")).unwrap_err();
+        let err = Pagination::from_request(&Request::new(Method::Get, "/x?page=0&limit=101"))
+            .unwrap_err();
         match err {
             ApiError::Validation(e) => assert_eq!(e.len(), 2),
             other => panic!("{other:?}"),

@@ -184,7 +184,9 @@ impl ApiError {
             Self::InvalidBody(d) | Self::BadRequest(d) | Self::UnsupportedMediaType(d) => d.clone(),
             Self::InvalidState(d) => d.clone(),
             Self::InvalidCredentials => "The email or password is wrong.".into(),
-            Self::InvalidToken => "The bearer token is missing, invalid, expired or revoked.".into(),
+            Self::InvalidToken => {
+                "The bearer token is missing, invalid, expired or revoked.".into()
+            }
             Self::RefreshTokenReused => {
                 "This refresh token was already used; its session has been revoked.".into()
             }
@@ -242,16 +244,16 @@ impl ApiError {
             .with_body(body);
         match self {
             Self::InvalidToken | Self::RefreshTokenReused => {
-                response = response
-                    .with_header("www-authenticate", "Bearer error=\"invalid_token\"");
+                response =
+                    response.with_header("www-authenticate", "Bearer error=\"invalid_token\"");
             }
             Self::MethodNotAllowed { allow } => response = response.with_header("allow", allow),
             Self::TooManyAttempts { retry_after_secs } => {
                 response = response.with_header("retry-after", &retry_after_secs.to_string());
             }
             Self::Unavailable(_) => {
-                response = response
-                    .with_header("retry-after", &UNAVAILABLE_RETRY_AFTER_SECS.to_string());
+                response =
+                    response.with_header("retry-after", &UNAVAILABLE_RETRY_AFTER_SECS.to_string());
             }
             _ => {}
         }
@@ -283,7 +285,10 @@ mod tests {
         ]);
         let resp = err.to_response("r1");
         assert_eq!(resp.status, 400);
-        assert_eq!(resp.header("content-type"), Some("application/problem+json"));
+        assert_eq!(
+            resp.header("content-type"),
+            Some("application/problem+json")
+        );
         let b = body(&resp);
         assert_eq!(b["code"], "validation_failed");
         assert_eq!(b["request_id"], "r1");
@@ -316,7 +321,10 @@ mod tests {
 
     #[test]
     fn method_not_allowed_sets_allow() {
-        let resp = ApiError::MethodNotAllowed { allow: "GET, POST".into() }.to_response("r");
+        let resp = ApiError::MethodNotAllowed {
+            allow: "GET, POST".into(),
+        }
+        .to_response("r");
         assert_eq!(resp.status, 405);
         assert_eq!(resp.header("allow"), Some("GET, POST"));
     }

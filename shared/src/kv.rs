@@ -46,7 +46,11 @@ pub fn put_expiring(
 /// The value under `key` if it was written by [`put_expiring`] and has not
 /// expired at `now_ms`. A stale value is deleted (best effort) so expired keys
 /// do not pile up against the store's key cap.
-pub fn get_unexpired(kv: &dyn KeyValue, key: &str, now_ms: i64) -> Result<Option<Vec<u8>>, KvError> {
+pub fn get_unexpired(
+    kv: &dyn KeyValue,
+    key: &str,
+    now_ms: i64,
+) -> Result<Option<Vec<u8>>, KvError> {
     let Some(stored) = kv.get(key)? else {
         return Ok(None);
     };

@@ -27,6 +27,7 @@ pub mod kv;
 pub mod password;
 pub mod router;
 pub mod time;
+pub mod users;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;

@@ -71,7 +71,10 @@ impl<R: Copy> Router<R> {
 }
 
 fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     let mut pattern_segments = pattern.split('/');
     let mut path_segments = path.split('/');
     let mut params = Vec::new();
@@ -128,7 +131,9 @@ mod tests {
 
     #[test]
     fn wrong_method_is_405_with_allow() {
-        let err = router().find(&Method::Delete, "/api/v1/users/abc").unwrap_err();
+        let err = router()
+            .find(&Method::Delete, "/api/v1/users/abc")
+            .unwrap_err();
         assert_eq!(
             err,
             ApiError::MethodNotAllowed {
@@ -139,7 +144,9 @@ mod tests {
 
     #[test]
     fn unknown_path_is_404() {
-        let err = router().find(&Method::Get, "/api/v1/users/a/b").unwrap_err();
+        let err = router()
+            .find(&Method::Get, "/api/v1/users/a/b")
+            .unwrap_err();
         assert_eq!(err, ApiError::NotFound);
     }
 

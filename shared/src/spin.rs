@@ -23,7 +23,11 @@ use crate::kv::{KeyValue, KvError};
 /// memory stays bounded), runs `app`, and turns its result into Spin's response.
 /// `app` never sees a `spin_sdk` type, and no error ever reaches the SDK (which
 /// would answer 500 with the error's debug text).
-pub async fn serve<F>(incoming: IncomingRequest, body_limit: usize, app: F) -> spin_sdk::http::Response
+pub async fn serve<F>(
+    incoming: IncomingRequest,
+    body_limit: usize,
+    app: F,
+) -> spin_sdk::http::Response
 where
     F: FnOnce(&RequestContext, &Request) -> Result<Response, ApiError>,
 {
@@ -66,8 +70,14 @@ fn request_head(incoming: &IncomingRequest) -> Request {
     request
 }
 
-async fn read_body(incoming: IncomingRequest, head: &Request, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let too_large = || ApiError::PayloadTooLarge { limit: limit as u64 };
+async fn read_body(
+    incoming: IncomingRequest,
+    head: &Request,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge {
+        limit: limit as u64,
+    };
     if let Some(declared) = head.header("content-length") {
         let declared: u64 = declared
             .trim()
@@ -80,7 +90,8 @@ async fn read_body(incoming: IncomingRequest, head: &Request, limit: usize) -> R
     let mut body = Vec::new();
     let mut stream = incoming.into_body_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the body: {e:?}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("Could not read the body: {e:?}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -107,17 +118,18 @@ pub fn variable(name: &str) -> Result<String, ApiError> {
 
 /// The value of a Spin variable that may be unset or empty.
 pub fn optional_variable(name: &str) -> Option<String> {
-    spin_sdk::variables::get(name).ok().filter(|v| !v.is_empty())
+    spin_sdk::variables::get(name)
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 /// A Spin variable parsed as a number, or `default` when unset.
 pub fn numeric_variable<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ApiError> {
     match optional_variable(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| ApiError::Internal(format!("configuration: variable {name} is not a number"))),
+        Some(v) => v.trim().parse().map_err(|_| {
+            ApiError::Internal(format!("configuration: variable {name} is not a number"))
+        }),
     }
 }
 
@@ -139,7 +151,9 @@ impl SpinKv {
 
     fn store(&self) -> Result<&Store, KvError> {
         self.store
-            .get_or_init(|| Store::open(self.label).map_err(|e| KvError(format!("open {}: {e:?}", self.label))))
+            .get_or_init(|| {
+                Store::open(self.label).map_err(|e| KvError(format!("open {}: {e:?}", self.label)))
+            })
             .as_ref()
             .map_err(Clone::clone)
     }
@@ -147,13 +161,19 @@ impl SpinKv {
 
 impl KeyValue for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.store()?.get(key).map_err(|e| KvError(format!("{e:?}")))
+        self.store()?
+            .get(key)
+            .map_err(|e| KvError(format!("{e:?}")))
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.store()?.set(key, value).map_err(|e| KvError(format!("{e:?}")))
+        self.store()?
+            .set(key, value)
+            .map_err(|e| KvError(format!("{e:?}")))
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.store()?.delete(key).map_err(|e| KvError(format!("{e:?}")))
+        self.store()?
+            .delete(key)
+            .map_err(|e| KvError(format!("{e:?}")))
     }
 }
 
@@ -188,7 +208,9 @@ fn map_error(e: mysql::MysqlError) -> DbError {
     use mysql::MysqlError as E;
     match e {
         E::ConnectionFailed(m) => DbError::Unavailable(m),
-        E::QueryFailed(m) if m.contains("code: 1062") || m.contains("Duplicate entry") => DbError::Duplicate(m),
+        E::QueryFailed(m) if m.contains("code: 1062") || m.contains("Duplicate entry") => {
+            DbError::Duplicate(m)
+        }
         E::QueryFailed(m) if is_connection_loss(&m) => DbError::Unavailable(m),
         E::QueryFailed(m) | E::BadParameter(m) | E::Other(m) => DbError::Query(m),
         E::ValueConversionFailed(m) => DbError::Decode(m),
@@ -198,9 +220,16 @@ fn map_error(e: mysql::MysqlError) -> DbError {
 /// A server that goes away mid-request surfaces as a failed query; it is an
 /// outage (503), not a bug (500).
 fn is_connection_loss(message: &str) -> bool {
-    ["Io(", "ConnectionClosed", "broken pipe", "Connection reset", "2006", "2013"]
-        .iter()
-        .any(|needle| message.contains(needle))
+    [
+        "Io(",
+        "ConnectionClosed",
+        "broken pipe",
+        "Connection reset",
+        "2006",
+        "2013",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle))
 }
 
 fn to_param(value: &Value) -> ParameterValue {
@@ -247,7 +276,12 @@ impl Sql for SpinSql {
         let set = self.connection()?.query(sql, &params).map_err(map_error)?;
         set.rows
             .into_iter()
-            .map(|row| row.into_iter().map(from_db).collect::<Result<Vec<_>, _>>().map(Row))
+            .map(|row| {
+                row.into_iter()
+                    .map(from_db)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Row)
+            })
             .collect()
     }
 }

@@ -1,0 +1,361 @@
+//! The routes of the uploads component, as plain Rust over the ports.
+//!
+//! | route | who |
+//! |---|---|
+//! | `POST /api/v1/uploads?filename=&visibility=` (raw body or `multipart/form-data`) | bearer |
+//! | `GET /api/v1/uploads?page&limit` | bearer: own uploads, newest first |
+//! | `GET /api/v1/uploads/{id}` | owner or admin (404 for anyone else) |
+//! | `GET /api/v1/uploads/{id}/content` | public: anyone; private: owner or admin |
+//! | `DELETE /api/v1/uploads/{id}` | owner or admin |
+//!
+//! Decisions where API.md is silent:
+//! * `visibility` defaults to `private`; anything but `private`/`public` is 400.
+//! * `?filename=` wins over the multipart part's filename; with neither the
+//!   name is `upload`. The filename's extension is a claim like `Content-Type`.
+//! * Content of a private upload asked for without a token is 404 (as for
+//!   any other non-owner: its existence is not revealed); a token that is
+//!   present but invalid is 401. Public content never looks at the token.
+//! * Images are served `inline`, PDF and text as `attachment`.
+//! * Metadata is cached in the key-value store (`up:<id>`), so the hot
+//!   revalidation path — a private file's `If-None-Match` (its `no-cache` makes
+//!   browsers revalidate on every use) — answers 304 without a MySQL
+//!   connection. Metadata never changes after creation; delete invalidates.
+//!   Deleting an account removes its uploads by cascade without touching the
+//!   cache: the entries outlive them by at most `cache_ttl_secs`, and content
+//!   is never served from them (the bytes are read joined to the live row).
+//! * Metadata and list responses carry `Cache-Control: no-store` (they depend
+//!   on who asks).
+
+use std::borrow::Cow;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use shared::auth::{authenticate, Principal, TokenConfig};
+use shared::cache::Cache;
+use shared::context::RequestContext;
+use shared::domain::{Page, Pagination};
+use shared::http::{Method, Request, Response};
+use shared::id::{is_valid_id, new_id};
+use shared::kv::KeyValue;
+use shared::router::Router;
+use shared::time::rfc3339;
+use shared::{ApiError, FieldError};
+
+use crate::detect::{check_claim, check_extension, Kind};
+use crate::multipart;
+use crate::names::{content_disposition, etag, if_none_match_matches, sanitize, DEFAULT_FILENAME};
+use crate::repo::{Upload, UploadRepository, Visibility};
+
+/// Default `upload_max_bytes`: 5 MiB.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
+
+/// Extra body bytes allowed over `upload_max_bytes` for multipart framing
+/// (boundaries and part headers); the file itself is held to the exact limit.
+pub const MULTIPART_ALLOWANCE: usize = 16 * 1024;
+
+/// Default lifetime of cached metadata, seconds.
+pub const DEFAULT_CACHE_TTL_SECS: i64 = 300;
+
+/// How long an unknown id is remembered as unknown (ids are random, so only
+/// probes and deleted uploads hit this).
+const MISSING_TTL_MS: i64 = 30_000;
+
+/// `Cache-Control` of public content: a CDN may keep it for a year; the bytes
+/// behind an id never change.
+pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
+
+/// `Cache-Control` of private content: browsers may store it but must
+/// revalidate (a 304 is cheap); shared caches must not store it.
+pub const PRIVATE_CACHE_CONTROL: &str = "private, no-cache";
+
+/// The component's configuration, from Spin variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Verifies bearer tokens.
+    pub tokens: TokenConfig,
+    /// Largest file accepted, in bytes (`upload_max_bytes`).
+    pub max_upload_bytes: usize,
+    /// Lifetime of cached metadata, seconds (`cache_ttl_secs`).
+    pub cache_ttl_secs: i64,
+}
+
+impl Config {
+    /// The body limit handed to the reader: the file limit plus room for
+    /// multipart framing.
+    pub fn body_limit(max_upload_bytes: usize) -> usize {
+        max_upload_bytes.saturating_add(MULTIPART_ALLOWANCE)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Create,
+    List,
+    Get,
+    Content,
+    Delete,
+}
+
+fn router() -> Router<Route> {
+    Router::new()
+        .route(Method::Post, "/api/v1/uploads", Route::Create)
+        .route(Method::Get, "/api/v1/uploads", Route::List)
+        .route(Method::Get, "/api/v1/uploads/:id", Route::Get)
+        .route(Method::Delete, "/api/v1/uploads/:id", Route::Delete)
+        .route(Method::Get, "/api/v1/uploads/:id/content", Route::Content)
+}
+
+/// Everything a handler works with.
+struct Deps<'a> {
+    ctx: &'a RequestContext,
+    req: &'a Request,
+    config: &'a Config,
+    kv: &'a dyn KeyValue,
+    repo: &'a dyn UploadRepository,
+}
+
+/// Routes and handles one request.
+pub fn handle(
+    ctx: &RequestContext,
+    req: &Request,
+    config: &Config,
+    kv: &dyn KeyValue,
+    repo: &dyn UploadRepository,
+) -> Result<Response, ApiError> {
+    let (route, params) = router().find(&req.method, &req.path)?;
+    let d = Deps {
+        ctx,
+        req,
+        config,
+        kv,
+        repo,
+    };
+    let id = params.get("id").unwrap_or_default();
+    match route {
+        Route::Create => create(&d),
+        Route::List => list(&d),
+        Route::Get => get(&d, id),
+        Route::Content => content(&d, id),
+        Route::Delete => delete(&d, id),
+    }
+}
+
+/// The upload JSON of API.md.
+#[derive(Debug, Serialize)]
+struct UploadJson<'a> {
+    id: &'a str,
+    filename: &'a str,
+    content_type: &'a str,
+    size: u64,
+    sha256: &'a str,
+    visibility: &'static str,
+    created_at: String,
+    url: String,
+}
+
+impl<'a> From<&'a Upload> for UploadJson<'a> {
+    fn from(u: &'a Upload) -> Self {
+        Self {
+            id: &u.id,
+            filename: &u.filename,
+            content_type: &u.content_type,
+            size: u.size,
+            sha256: &u.sha256,
+            visibility: u.visibility.as_str(),
+            created_at: rfc3339(u.created_at_ms),
+            url: format!("/api/v1/uploads/{}/content", u.id),
+        }
+    }
+}
+
+fn principal(d: &Deps) -> Result<Principal, ApiError> {
+    authenticate(d.req, &d.config.tokens, d.kv, d.ctx.now_ms)
+}
+
+fn cache_key(id: &str) -> String {
+    format!("up:{id}")
+}
+
+/// The upload's metadata, from the cache or MySQL (cache-aside). Ids that
+/// cannot be ids are 404 without asking either.
+fn load(d: &Deps, id: &str) -> Result<Upload, ApiError> {
+    if !is_valid_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    let cache = Cache::new(d.kv, d.ctx.now_ms);
+    cache
+        .get_or_load(
+            &cache_key(id),
+            d.config.cache_ttl_secs.saturating_mul(1000),
+            MISSING_TTL_MS,
+            || d.repo.find(id),
+        )?
+        .ok_or(ApiError::NotFound)
+}
+
+/// The upload if `who` may see it; 404 otherwise, so that nobody learns
+/// which ids exist.
+fn visible_to(upload: Upload, who: &Principal) -> Result<Upload, ApiError> {
+    if who.may_access_user(&upload.user_id) {
+        Ok(upload)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+/// The file of a request: its bytes, the filename it carries (multipart)
+/// and the type the client claims for it.
+struct Incoming<'a> {
+    /// Borrowed for a raw body (no copy of megabytes), owned for a part.
+    bytes: Cow<'a, [u8]>,
+    filename: Option<String>,
+    claim: Option<String>,
+}
+
+fn read_file<'a>(d: &Deps<'a>) -> Result<Incoming<'a>, ApiError> {
+    let max = d.config.max_upload_bytes;
+    let content_type = d.req.header("content-type");
+    match multipart::boundary(content_type) {
+        Some(boundary) => {
+            let part = multipart::parse(&d.req.body, &boundary?, max)?;
+            Ok(Incoming {
+                bytes: Cow::Owned(part.bytes),
+                filename: part.filename,
+                claim: part.content_type,
+            })
+        }
+        None => {
+            // The reader allowed MULTIPART_ALLOWANCE more; a raw file gets none of it.
+            if d.req.body.len() > max {
+                return Err(ApiError::PayloadTooLarge { limit: max as u64 });
+            }
+            Ok(Incoming {
+                bytes: Cow::Borrowed(&d.req.body),
+                filename: None,
+                claim: content_type.map(str::to_string),
+            })
+        }
+    }
+}
+
+fn create(d: &Deps) -> Result<Response, ApiError> {
+    let who = principal(d)?;
+    let visibility = match d.req.query_param("visibility") {
+        None => Visibility::Private,
+        Some(v) => Visibility::parse(&v).ok_or_else(|| {
+            ApiError::Validation(vec![FieldError::new(
+                "visibility",
+                "must be \"private\" or \"public\"",
+            )])
+        })?,
+    };
+    let incoming = read_file(d)?;
+    if incoming.bytes.is_empty() {
+        return Err(ApiError::BadRequest("The file is empty.".into()));
+    }
+    let kind = Kind::detect(&incoming.bytes).ok_or_else(|| {
+        ApiError::UnsupportedMediaType(
+            "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text.".into(),
+        )
+    })?;
+    check_claim(incoming.claim.as_deref(), kind)?;
+    let filename = sanitize(
+        &d.req
+            .query_param("filename")
+            .or(incoming.filename)
+            .unwrap_or_else(|| DEFAULT_FILENAME.to_string()),
+    );
+    check_extension(&filename, kind)?;
+
+    let upload = Upload {
+        id: new_id(d.ctx.now_ms)?,
+        user_id: who.user_id,
+        filename,
+        content_type: kind.content_type().to_string(),
+        size: incoming.bytes.len() as u64,
+        sha256: hex::encode(Sha256::digest(&incoming.bytes)),
+        visibility,
+        created_at_ms: d.ctx.now_ms,
+    };
+    d.repo.create(&upload, &incoming.bytes)?;
+    Ok(Response::json(201, &UploadJson::from(&upload))
+        .with_header("location", &format!("/api/v1/uploads/{}", upload.id))
+        .with_header("cache-control", "no-store"))
+}
+
+fn list(d: &Deps) -> Result<Response, ApiError> {
+    let who = principal(d)?;
+    let pagination = Pagination::from_request(d.req)?;
+    let (uploads, total) = d.repo.list_for_user(&who.user_id, pagination)?;
+    let items: Vec<UploadJson> = uploads.iter().map(UploadJson::from).collect();
+    Ok(Response::json(200, &Page::new(items, pagination, total))
+        .with_header("cache-control", "no-store"))
+}
+
+fn get(d: &Deps, id: &str) -> Result<Response, ApiError> {
+    let who = principal(d)?;
+    let upload = visible_to(load(d, id)?, &who)?;
+    Ok(Response::json(200, &UploadJson::from(&upload)).with_header("cache-control", "no-store"))
+}
+
+fn content(d: &Deps, id: &str) -> Result<Response, ApiError> {
+    let upload = load(d, id)?;
+    let upload = match upload.visibility {
+        Visibility::Public => upload,
+        Visibility::Private => {
+            if d.req.header("authorization").is_none() {
+                return Err(ApiError::NotFound);
+            }
+            visible_to(upload, &principal(d)?)?
+        }
+    };
+    let cache_control = match upload.visibility {
+        Visibility::Public => PUBLIC_CACHE_CONTROL,
+        Visibility::Private => PRIVATE_CACHE_CONTROL,
+    };
+    let tag = etag(&upload.sha256);
+    if d.req
+        .header("if-none-match")
+        .is_some_and(|h| if_none_match_matches(h, &upload.sha256))
+    {
+        return Ok(Response::new(304)
+            .with_header("etag", &tag)
+            .with_header("cache-control", cache_control)
+            .with_header("x-content-type-options", "nosniff"));
+    }
+    let inline = Kind::from_content_type(&upload.content_type).is_some_and(Kind::is_image);
+    let response = Response::new(200)
+        .with_header("content-type", &upload.content_type)
+        .with_header("etag", &tag)
+        .with_header("cache-control", cache_control)
+        .with_header("x-content-type-options", "nosniff")
+        .with_header(
+            "content-disposition",
+            &content_disposition(&upload.filename, inline),
+        );
+    // HEAD answers from the metadata alone, and without Content-Length: there
+    // it would announce a body the wasi-http response then lacks.
+    if d.req.method == Method::Head {
+        return Ok(response);
+    }
+    let bytes = d.repo.content(&upload.id)?.ok_or(ApiError::NotFound)?;
+    Ok(response
+        .with_header("content-length", &bytes.len().to_string())
+        .with_body(bytes))
+}
+
+fn delete(d: &Deps, id: &str) -> Result<Response, ApiError> {
+    let who = principal(d)?;
+    let upload = visible_to(load(d, id)?, &who)?;
+    let deleted = d.repo.delete(&upload)?;
+    // Invalidate even when someone else deleted it first: the entry is stale either way.
+    Cache::new(d.kv, d.ctx.now_ms).invalidate(&cache_key(&upload.id));
+    if deleted {
+        Ok(Response::new(204))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,570 @@
+//! Unit tests of the handlers, over the in-memory key-value store and repository.
+
+use super::*;
+use crate::repo::MemoryUploads;
+use shared::auth::Role;
+use shared::kv::MemoryKv;
+
+const NOW: i64 = 1_800_000_000_000;
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01";
+const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n";
+const ALICE: &str = "a0000000000000000000000000000001";
+const BOB: &str = "b0000000000000000000000000000002";
+const ADMIN: &str = "c0000000000000000000000000000003";
+
+struct World {
+    config: Config,
+    kv: MemoryKv,
+    repo: MemoryUploads,
+}
+
+fn world() -> World {
+    World {
+        config: Config {
+            tokens: TokenConfig::new(&"k".repeat(32), "spin-api", "spin-api-clients", 900).unwrap(),
+            max_upload_bytes: 1000,
+            cache_ttl_secs: 300,
+        },
+        kv: MemoryKv::new(),
+        repo: MemoryUploads::default(),
+    }
+}
+
+impl World {
+    fn token(&self, user: &str) -> String {
+        let role = if user == ADMIN {
+            Role::Admin
+        } else {
+            Role::User
+        };
+        self.config.tokens.issue(user, role, "s", NOW).unwrap().0
+    }
+
+    fn send(&self, req: Request) -> Response {
+        let ctx = RequestContext::new(&req, NOW);
+        ctx.finish(handle(&ctx, &req, &self.config, &self.kv, &self.repo))
+    }
+
+    fn upload_raw(
+        &self,
+        user: &str,
+        query: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Response {
+        let mut req = Request::new(Method::Post, &format!("/api/v1/uploads{query}"))
+            .with_header("authorization", &format!("Bearer {}", self.token(user)));
+        if let Some(ct) = content_type {
+            req = req.with_header("content-type", ct);
+        }
+        req.body = body.to_vec();
+        self.send(req)
+    }
+
+    fn upload_form(&self, user: &str, query: &str, part_headers: &str, data: &[u8]) -> Response {
+        let mut body = b"--BOUND\r\n".to_vec();
+        body.extend_from_slice(part_headers.as_bytes());
+        body.extend_from_slice(b"\r\n\r\n");
+        body.extend_from_slice(data);
+        body.extend_from_slice(b"\r\n--BOUND--\r\n");
+        let mut req = Request::new(Method::Post, &format!("/api/v1/uploads{query}"))
+            .with_header("authorization", &format!("Bearer {}", self.token(user)))
+            .with_header("content-type", "multipart/form-data; boundary=BOUND");
+        req.body = body;
+        self.send(req)
+    }
+
+    /// Uploads `body` for `user` and returns the new id.
+    fn stored(&self, user: &str, query: &str, body: &[u8]) -> String {
+        let resp = self.upload_raw(user, query, None, body);
+        assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+        resp.json_body()["id"].as_str().unwrap().to_string()
+    }
+
+    fn get(&self, path: &str, user: Option<&str>) -> Response {
+        self.send(self.request(Method::Get, path, user))
+    }
+
+    fn request(&self, method: Method, path: &str, user: Option<&str>) -> Request {
+        let req = Request::new(method, path);
+        match user {
+            Some(u) => req.with_header("authorization", &format!("Bearer {}", self.token(u))),
+            None => req,
+        }
+    }
+}
+
+fn content_path(id: &str) -> String {
+    format!("/api/v1/uploads/{id}/content")
+}
+
+// ------------------------------------------------------------------ create
+
+#[test]
+fn raw_upload_is_201_with_detected_type_and_stored() {
+    let w = world();
+    let resp = w.upload_raw(
+        ALICE,
+        "?filename=pic.png&visibility=public",
+        Some("image/png"),
+        PNG,
+    );
+    assert_eq!(resp.status, 201);
+    let body = resp.json_body();
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("/api/v1/uploads/{id}").as_str())
+    );
+    assert_eq!(body["filename"], "pic.png");
+    assert_eq!(body["content_type"], "image/png");
+    assert_eq!(body["size"], PNG.len());
+    assert_eq!(body["sha256"], hex::encode(Sha256::digest(PNG)));
+    assert_eq!(body["visibility"], "public");
+    assert_eq!(body["created_at"], rfc3339(NOW));
+    assert_eq!(body["url"], content_path(id));
+    let rows = w.repo.rows();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].user_id, ALICE);
+    assert_eq!(w.repo.blob_count(), 1);
+}
+
+#[test]
+fn visibility_defaults_to_private() {
+    let w = world();
+    let resp = w.upload_raw(ALICE, "", None, b"hello");
+    assert_eq!(resp.json_body()["visibility"], "private");
+    assert_eq!(resp.json_body()["filename"], "upload");
+    assert_eq!(
+        resp.json_body()["content_type"],
+        "text/plain; charset=utf-8"
+    );
+}
+
+#[test]
+fn unknown_visibility_is_400_validation_failed() {
+    let w = world();
+    let resp = w.upload_raw(ALICE, "?visibility=world", None, b"hello");
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json_body()["code"], "validation_failed");
+    assert_eq!(resp.json_body()["errors"][0]["field"], "visibility");
+    assert!(w.repo.rows().is_empty());
+}
+
+#[test]
+fn upload_without_token_is_401() {
+    let w = world();
+    let mut req = Request::new(Method::Post, "/api/v1/uploads");
+    req.body = PNG.to_vec();
+    let resp = w.send(req);
+    assert_eq!(resp.status, 401);
+    assert!(w.repo.rows().is_empty());
+}
+
+#[test]
+fn empty_body_is_400() {
+    let w = world();
+    let resp = w.upload_raw(ALICE, "", Some("image/png"), b"");
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json_body()["code"], "bad_request");
+}
+
+#[test]
+fn executable_is_415() {
+    let w = world();
+    for exe in [
+        &b"\x7fELF\x02\x01\x01\0\0\0\0\0"[..],
+        b"MZ\x90\0\x03\0\0\0\x04\0",
+    ] {
+        let resp = w.upload_raw(ALICE, "", Some("application/octet-stream"), exe);
+        assert_eq!(resp.status, 415);
+        assert_eq!(resp.json_body()["code"], "unsupported_media_type");
+    }
+    assert!(w.repo.rows().is_empty());
+}
+
+#[test]
+fn png_declared_as_pdf_is_415() {
+    let w = world();
+    let resp = w.upload_raw(ALICE, "", Some("application/pdf"), PNG);
+    assert_eq!(resp.status, 415);
+    assert_eq!(w.repo.blob_count(), 0);
+}
+
+#[test]
+fn filename_extension_contradicting_the_bytes_is_415() {
+    let w = world();
+    assert_eq!(
+        w.upload_raw(ALICE, "?filename=doc.pdf", None, PNG).status,
+        415
+    );
+    assert_eq!(
+        w.upload_raw(ALICE, "?filename=page.html", None, b"<b>hi</b>")
+            .status,
+        415
+    );
+}
+
+#[test]
+fn path_in_filename_is_stripped() {
+    let w = world();
+    let resp = w.upload_raw(
+        ALICE,
+        "?filename=..%2F..%2Fetc%2Fpasswd",
+        None,
+        b"root:x:0:0",
+    );
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.json_body()["filename"], "passwd");
+    assert_eq!(w.repo.rows()[0].filename, "passwd");
+}
+
+#[test]
+fn raw_body_at_the_limit_is_accepted_and_one_byte_more_is_413() {
+    let w = world();
+    let at_limit = vec![b'a'; 1000];
+    assert_eq!(w.upload_raw(ALICE, "", None, &at_limit).status, 201);
+    let over = vec![b'a'; 1001];
+    let resp = w.upload_raw(ALICE, "", None, &over);
+    assert_eq!(resp.status, 413);
+    assert_eq!(resp.json_body()["code"], "payload_too_large");
+}
+
+#[test]
+fn body_limit_leaves_room_for_multipart_framing() {
+    assert_eq!(Config::body_limit(1000), 1000 + MULTIPART_ALLOWANCE);
+    assert_eq!(Config::body_limit(usize::MAX), usize::MAX);
+}
+
+#[test]
+fn multipart_upload_takes_filename_and_type_from_the_part() {
+    let w = world();
+    let resp = w.upload_form(
+        ALICE,
+        "",
+        "Content-Disposition: form-data; name=\"file\"; filename=\"C:\\\\tmp\\\\scan.pdf\"\r\nContent-Type: application/pdf",
+        PDF,
+    );
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(resp.json_body()["filename"], "scan.pdf");
+    assert_eq!(resp.json_body()["content_type"], "application/pdf");
+    assert_eq!(resp.json_body()["size"], PDF.len());
+}
+
+#[test]
+fn query_filename_wins_over_the_part_filename() {
+    let w = world();
+    let resp = w.upload_form(
+        ALICE,
+        "?filename=mine.png",
+        "Content-Disposition: form-data; name=\"file\"; filename=\"theirs.png\"",
+        PNG,
+    );
+    assert_eq!(resp.json_body()["filename"], "mine.png");
+}
+
+#[test]
+fn multipart_part_type_contradicting_the_bytes_is_415() {
+    let w = world();
+    let resp = w.upload_form(
+        ALICE,
+        "",
+        "Content-Disposition: form-data; name=\"file\"\r\nContent-Type: application/pdf",
+        PNG,
+    );
+    assert_eq!(resp.status, 415);
+}
+
+#[test]
+fn multipart_file_over_the_limit_is_413() {
+    let w = world();
+    let resp = w.upload_form(
+        ALICE,
+        "",
+        "Content-Disposition: form-data; name=\"file\"",
+        &[b'a'; 1001],
+    );
+    assert_eq!(resp.status, 413);
+}
+
+#[test]
+fn multipart_without_file_part_is_400() {
+    let w = world();
+    let resp = w.upload_form(
+        ALICE,
+        "",
+        "Content-Disposition: form-data; name=\"other\"",
+        b"x",
+    );
+    assert_eq!(resp.status, 400);
+}
+
+#[test]
+fn same_content_from_two_users_is_stored_once() {
+    let w = world();
+    w.stored(ALICE, "", PNG);
+    w.stored(BOB, "", PNG);
+    assert_eq!(w.repo.rows().len(), 2);
+    assert_eq!(w.repo.blob_count(), 1);
+    assert_eq!(w.repo.blob_writes(), 1);
+}
+
+#[test]
+fn unavailable_database_is_503() {
+    let mut w = world();
+    w.repo.fail_with = Some(ApiError::Unavailable("db down".into()));
+    let resp = w.upload_raw(ALICE, "", None, b"hello");
+    assert_eq!(resp.status, 503);
+    assert!(resp.header("retry-after").is_some());
+}
+
+// ------------------------------------------------------------------ list and get
+
+#[test]
+fn list_shows_own_uploads_newest_first_with_paging() {
+    let w = world();
+    let first = w.stored(ALICE, "", b"one");
+    let second = w.stored(ALICE, "", b"two");
+    w.stored(BOB, "", b"three");
+    let resp = w.get("/api/v1/uploads?limit=1", Some(ALICE));
+    assert_eq!(resp.status, 200);
+    let body = resp.json_body();
+    assert_eq!(body["total"], 2);
+    assert_eq!(body["limit"], 1);
+    assert_eq!(body["items"].as_array().unwrap().len(), 1);
+    // Same millisecond: the id breaks the tie, and ids are random, so check membership.
+    let page2 = w
+        .get("/api/v1/uploads?limit=1&page=2", Some(ALICE))
+        .json_body();
+    let mut seen = vec![
+        body["items"][0]["id"].clone(),
+        page2["items"][0]["id"].clone(),
+    ];
+    seen.sort_by_key(|v| v.to_string());
+    let mut want = vec![serde_json::json!(first), serde_json::json!(second)];
+    want.sort_by_key(|v| v.to_string());
+    assert_eq!(seen, want);
+}
+
+#[test]
+fn list_with_bad_paging_is_400() {
+    let w = world();
+    assert_eq!(w.get("/api/v1/uploads?limit=0", Some(ALICE)).status, 400);
+}
+
+#[test]
+fn metadata_is_for_owner_and_admin_only() {
+    let w = world();
+    let id = w.stored(ALICE, "?visibility=public", PNG);
+    let path = format!("/api/v1/uploads/{id}");
+    assert_eq!(w.get(&path, Some(ALICE)).status, 200);
+    assert_eq!(w.get(&path, Some(ADMIN)).status, 200);
+    assert_eq!(w.get(&path, Some(BOB)).status, 404);
+    assert_eq!(w.get(&path, None).status, 401);
+}
+
+#[test]
+fn malformed_id_is_404() {
+    let w = world();
+    assert_eq!(w.get("/api/v1/uploads/..%2Fetc", Some(ALICE)).status, 404);
+    assert_eq!(w.get(&content_path("nope"), None).status, 404);
+}
+
+#[test]
+fn metadata_is_cached_and_served_from_the_cache() {
+    let mut w = world();
+    let id = w.stored(ALICE, "", PNG);
+    let path = format!("/api/v1/uploads/{id}");
+    assert_eq!(w.get(&path, Some(ALICE)).status, 200);
+    assert!(w.kv.contains(&format!("up:{id}")));
+    w.repo.fail_with = Some(ApiError::Unavailable("db down".into()));
+    assert_eq!(w.get(&path, Some(ALICE)).status, 200);
+}
+
+#[test]
+fn unknown_route_is_404_and_wrong_method_405() {
+    let w = world();
+    assert_eq!(w.get("/api/v1/uploads/x/y/z", Some(ALICE)).status, 404);
+    let resp = w.send(w.request(Method::Put, "/api/v1/uploads", Some(ALICE)));
+    assert_eq!(resp.status, 405);
+    assert_eq!(resp.header("allow"), Some("POST, GET"));
+}
+
+// ------------------------------------------------------------------ content
+
+#[test]
+fn public_content_is_served_to_anyone_with_cdn_headers() {
+    let w = world();
+    let id = w.stored(ALICE, "?visibility=public&filename=pic.png", PNG);
+    let resp = w.get(&content_path(&id), None);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, PNG);
+    let sha = hex::encode(Sha256::digest(PNG));
+    assert_eq!(resp.header("content-type"), Some("image/png"));
+    assert_eq!(
+        resp.header("content-length"),
+        Some(PNG.len().to_string().as_str())
+    );
+    assert_eq!(resp.header("etag"), Some(format!("\"{sha}\"").as_str()));
+    assert_eq!(resp.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(resp.header("cache-control"), Some(PUBLIC_CACHE_CONTROL));
+    assert_eq!(
+        resp.header("content-disposition"),
+        Some("inline; filename=\"pic.png\"")
+    );
+}
+
+#[test]
+fn public_content_ignores_an_invalid_token() {
+    let w = world();
+    let id = w.stored(ALICE, "?visibility=public", PNG);
+    let req =
+        Request::new(Method::Get, &content_path(&id)).with_header("authorization", "Bearer junk");
+    assert_eq!(w.send(req).status, 200);
+}
+
+#[test]
+fn private_content_is_404_for_others_and_anonymous() {
+    let w = world();
+    let id = w.stored(ALICE, "", b"secret");
+    assert_eq!(w.get(&content_path(&id), Some(BOB)).status, 404);
+    assert_eq!(w.get(&content_path(&id), None).status, 404);
+}
+
+#[test]
+fn private_content_with_a_bad_token_is_401() {
+    let w = world();
+    let id = w.stored(ALICE, "", b"secret");
+    let req =
+        Request::new(Method::Get, &content_path(&id)).with_header("authorization", "Bearer junk");
+    assert_eq!(w.send(req).status, 401);
+}
+
+#[test]
+fn private_content_is_served_to_owner_and_admin_as_private_attachment() {
+    let w = world();
+    let id = w.stored(ALICE, "?filename=n%C3%B6tes.txt", b"secret");
+    for who in [ALICE, ADMIN] {
+        let resp = w.get(&content_path(&id), Some(who));
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.body, b"secret");
+        assert_eq!(resp.header("cache-control"), Some(PRIVATE_CACHE_CONTROL));
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/plain; charset=utf-8")
+        );
+        assert_eq!(
+            resp.header("content-disposition"),
+            Some("attachment; filename=\"n_tes.txt\"; filename*=UTF-8''n%C3%B6tes.txt")
+        );
+    }
+}
+
+#[test]
+fn matching_if_none_match_is_304_without_body() {
+    let w = world();
+    let id = w.stored(ALICE, "?visibility=public", PNG);
+    let sha = hex::encode(Sha256::digest(PNG));
+    let req = Request::new(Method::Get, &content_path(&id))
+        .with_header("if-none-match", &format!("W/\"other\", \"{sha}\""));
+    let resp = w.send(req);
+    assert_eq!(resp.status, 304);
+    assert!(resp.body.is_empty());
+    assert_eq!(resp.header("etag"), Some(format!("\"{sha}\"").as_str()));
+    assert_eq!(resp.header("cache-control"), Some(PUBLIC_CACHE_CONTROL));
+    let stale =
+        Request::new(Method::Get, &content_path(&id)).with_header("if-none-match", "\"other\"");
+    assert_eq!(w.send(stale).status, 200);
+}
+
+#[test]
+fn revalidation_needs_no_database_once_metadata_is_cached() {
+    let mut w = world();
+    let id = w.stored(ALICE, "?visibility=public", PNG);
+    assert_eq!(w.get(&content_path(&id), None).status, 200);
+    w.repo.fail_with = Some(ApiError::Unavailable("db down".into()));
+    let sha = hex::encode(Sha256::digest(PNG));
+    let req = Request::new(Method::Get, &content_path(&id))
+        .with_header("if-none-match", &format!("\"{sha}\""));
+    assert_eq!(w.send(req).status, 304);
+}
+
+#[test]
+fn private_304_still_requires_the_owner() {
+    let w = world();
+    let id = w.stored(ALICE, "", b"secret");
+    let sha = hex::encode(Sha256::digest(b"secret"));
+    let req = w
+        .request(Method::Get, &content_path(&id), Some(BOB))
+        .with_header("if-none-match", &format!("\"{sha}\""));
+    assert_eq!(w.send(req).status, 404);
+}
+
+#[test]
+fn head_of_content_has_headers_but_no_body() {
+    let w = world();
+    let id = w.stored(ALICE, "?visibility=public", PNG);
+    let resp = w.send(Request::new(Method::Head, &content_path(&id)));
+    assert_eq!(resp.status, 200);
+    assert!(resp.body.is_empty());
+    assert!(resp.header("etag").is_some());
+}
+
+// ------------------------------------------------------------------ delete
+
+#[test]
+fn owner_deletes_with_204_and_the_cache_entry_goes() {
+    let w = world();
+    let id = w.stored(ALICE, "", PNG);
+    assert_eq!(
+        w.get(&format!("/api/v1/uploads/{id}"), Some(ALICE)).status,
+        200
+    );
+    let resp = w.send(w.request(
+        Method::Delete,
+        &format!("/api/v1/uploads/{id}"),
+        Some(ALICE),
+    ));
+    assert_eq!(resp.status, 204);
+    assert!(w.repo.rows().is_empty());
+    assert_eq!(w.repo.blob_count(), 0);
+    assert!(!w.kv.contains(&format!("up:{id}")));
+    assert_eq!(w.get(&content_path(&id), Some(ALICE)).status, 404);
+}
+
+#[test]
+fn others_cannot_delete_but_admin_can() {
+    let w = world();
+    let id = w.stored(ALICE, "?visibility=public", PNG);
+    let path = format!("/api/v1/uploads/{id}");
+    assert_eq!(
+        w.send(w.request(Method::Delete, &path, Some(BOB))).status,
+        404
+    );
+    assert_eq!(w.repo.rows().len(), 1);
+    assert_eq!(
+        w.send(w.request(Method::Delete, &path, Some(ADMIN))).status,
+        204
+    );
+    assert_eq!(
+        w.send(w.request(Method::Delete, &path, Some(ADMIN))).status,
+        404
+    );
+}
+
+#[test]
+fn deleting_one_of_two_identical_uploads_keeps_the_other_content() {
+    let w = world();
+    let a = w.stored(ALICE, "?visibility=public", PNG);
+    let b = w.stored(BOB, "?visibility=public", PNG);
+    assert_eq!(
+        w.send(w.request(Method::Delete, &format!("/api/v1/uploads/{a}"), Some(ALICE)))
+            .status,
+        204
+    );
+    assert_eq!(w.repo.blob_count(), 1);
+    let resp = w.get(&content_path(&b), None);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, PNG);
+    assert_eq!(w.get(&content_path(&a), None).status, 404);
+}

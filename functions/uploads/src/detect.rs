@@ -1,0 +1,323 @@
+//! What a file is, decided from its bytes, and whether a client's claim agrees.
+//!
+//! The stored `Content-Type` is never the client's word: it comes from the
+//! file's signature ([`Kind::detect`]). The client's claims — the request's or
+//! the multipart part's `Content-Type`, and the filename's extension — are only
+//! checked against it ([`check_claim`], [`check_extension`]), because a file
+//! that says it is one thing and is another is either a mistake or an attack
+//! (a script named `.png`, an HTML page sent as `text/plain` and saved as `.html`).
+
+use shared::ApiError;
+
+/// The file types the API accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// PNG image.
+    Png,
+    /// JPEG image.
+    Jpeg,
+    /// GIF image (87a or 89a).
+    Gif,
+    /// WebP image (RIFF container).
+    Webp,
+    /// PDF document.
+    Pdf,
+    /// UTF-8 plain text.
+    Text,
+}
+
+impl Kind {
+    /// Decides the type from the bytes, or `None` for anything not accepted.
+    ///
+    /// Binary formats are recognised by their signature at offset 0 (a PDF
+    /// whose `%PDF-` header is not first is refused, although readers tolerate
+    /// leading junk: such files are how polyglots are built). Text is valid
+    /// UTF-8 without control characters other than tab, line feed, form feed
+    /// and carriage return — stricter than "no NUL" so that terminal escape
+    /// sequences and executables that happen to be valid UTF-8 (`\x7fELF…`)
+    /// are not served as text.
+    pub fn detect(bytes: &[u8]) -> Option<Kind> {
+        const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
+        if bytes.starts_with(PNG) {
+            return Some(Kind::Png);
+        }
+        if bytes.starts_with(b"\xff\xd8\xff") {
+            return Some(Kind::Jpeg);
+        }
+        if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+            return Some(Kind::Gif);
+        }
+        if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+            return Some(Kind::Webp);
+        }
+        if bytes.starts_with(b"%PDF-") {
+            return Some(Kind::Pdf);
+        }
+        if is_plain_text(bytes) {
+            return Some(Kind::Text);
+        }
+        None
+    }
+
+    /// The `Content-Type` the upload is stored and served with.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Kind::Png => "image/png",
+            Kind::Jpeg => "image/jpeg",
+            Kind::Gif => "image/gif",
+            Kind::Webp => "image/webp",
+            Kind::Pdf => "application/pdf",
+            Kind::Text => "text/plain; charset=utf-8",
+        }
+    }
+
+    /// The kind a stored `Content-Type` names.
+    pub fn from_content_type(content_type: &str) -> Option<Kind> {
+        [
+            Kind::Png,
+            Kind::Jpeg,
+            Kind::Gif,
+            Kind::Webp,
+            Kind::Pdf,
+            Kind::Text,
+        ]
+        .into_iter()
+        .find(|k| k.content_type() == content_type)
+    }
+
+    /// True for the raster images a browser displays passively; these are
+    /// served `inline`, everything else as an `attachment` (PDF viewers run
+    /// scripts; text saved under a misleading name is a classic lure).
+    pub fn is_image(self) -> bool {
+        matches!(self, Kind::Png | Kind::Jpeg | Kind::Gif | Kind::Webp)
+    }
+}
+
+fn is_plain_text(bytes: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return false;
+    };
+    !text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\t' | '\n' | '\r' | '\u{c}'))
+}
+
+/// The media type essence of a `Content-Type` value: `Image/PNG; x=y` → `image/png`.
+pub fn essence(content_type: &str) -> String {
+    content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Checks a client's `Content-Type` claim (request header or multipart part)
+/// against the detected kind: 415 when it names another type.
+///
+/// Not claims: no header, an empty one, `application/octet-stream` ("some
+/// bytes"), and `application/x-www-form-urlencoded`, which `curl --data-binary`
+/// sends by default and which no client means as a file's type.
+pub fn check_claim(claim: Option<&str>, kind: Kind) -> Result<(), ApiError> {
+    let Some(claim) = claim.map(essence).filter(|c| !c.is_empty()) else {
+        return Ok(());
+    };
+    if matches!(
+        claim.as_str(),
+        "application/octet-stream" | "application/x-www-form-urlencoded"
+    ) {
+        return Ok(());
+    }
+    let agrees = match kind {
+        Kind::Png => claim == "image/png",
+        Kind::Jpeg => matches!(claim.as_str(), "image/jpeg" | "image/jpg" | "image/pjpeg"),
+        Kind::Gif => claim == "image/gif",
+        Kind::Webp => claim == "image/webp",
+        Kind::Pdf => matches!(claim.as_str(), "application/pdf" | "application/x-pdf"),
+        // Any text/* fits plain text except the types a browser renders or
+        // runs: storing those as text/plain would silently change their meaning.
+        Kind::Text => {
+            claim.starts_with("text/")
+                && !matches!(
+                    claim.as_str(),
+                    "text/html" | "text/javascript" | "text/ecmascript" | "text/xml" | "text/xsl"
+                )
+        }
+    };
+    if agrees {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "The content is {}, but it was declared as {claim}.",
+            kind.content_type()
+        )))
+    }
+}
+
+/// Extensions that name one of the accepted kinds.
+const KNOWN_EXTENSIONS: &[(&str, Kind)] = &[
+    ("png", Kind::Png),
+    ("jpg", Kind::Jpeg),
+    ("jpeg", Kind::Jpeg),
+    ("jpe", Kind::Jpeg),
+    ("jfif", Kind::Jpeg),
+    ("gif", Kind::Gif),
+    ("webp", Kind::Webp),
+    ("pdf", Kind::Pdf),
+    ("txt", Kind::Text),
+    ("text", Kind::Text),
+];
+
+/// Extensions of active or executable content: a file saved under such a
+/// name runs or renders when opened, whatever `Content-Type` it was served with.
+const ACTIVE_EXTENSIONS: &[&str] = &[
+    "htm", "html", "xhtml", "shtml", "mht", "mhtml", "svg", "svgz", "xml", "xsl", "js", "mjs",
+    "hta", "exe", "dll", "com", "scr", "msi", "bat", "cmd", "ps1", "vbs", "vbe", "wsf", "jar",
+    "app", "apk", "lnk", "sh", "php", "swf",
+];
+
+/// Checks the filename's extension, the other claim a client makes: an
+/// extension naming another accepted kind, or active content, is 415.
+/// Other extensions (`.md`, `.csv`, `.log`, none) claim nothing.
+pub fn check_extension(filename: &str, kind: Kind) -> Result<(), ApiError> {
+    let Some((stem, ext)) = filename.rsplit_once('.') else {
+        return Ok(());
+    };
+    if stem.is_empty() {
+        return Ok(());
+    }
+    let ext = ext.to_ascii_lowercase();
+    let contradicts = if ACTIVE_EXTENSIONS.contains(&ext.as_str()) {
+        true
+    } else {
+        KNOWN_EXTENSIONS
+            .iter()
+            .any(|(e, k)| *e == ext && *k != kind)
+    };
+    if contradicts {
+        Err(ApiError::UnsupportedMediaType(format!(
+            "The content is {}, but the filename says .{ext}.",
+            kind.content_type()
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+    const JPEG: &[u8] = b"\xff\xd8\xff\xe0\0\x10JFIF\0";
+    const WEBP: &[u8] = b"RIFF\x24\0\0\0WEBPVP8 ";
+
+    #[test]
+    fn signatures_are_recognised() {
+        assert_eq!(Kind::detect(PNG), Some(Kind::Png));
+        assert_eq!(Kind::detect(JPEG), Some(Kind::Jpeg));
+        assert_eq!(Kind::detect(b"GIF89a\x01\0\x01\0"), Some(Kind::Gif));
+        assert_eq!(Kind::detect(b"GIF87a\x01\0\x01\0"), Some(Kind::Gif));
+        assert_eq!(Kind::detect(WEBP), Some(Kind::Webp));
+        assert_eq!(
+            Kind::detect(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),
+            Some(Kind::Pdf)
+        );
+    }
+
+    #[test]
+    fn utf8_text_is_text() {
+        assert_eq!(
+            Kind::detect("héllo\tworld\r\n€ 😀\n".as_bytes()),
+            Some(Kind::Text)
+        );
+    }
+
+    #[test]
+    fn executables_are_refused() {
+        assert_eq!(Kind::detect(b"\x7fELF\x02\x01\x01\0\0\0"), None);
+        // Valid UTF-8 but for the DEL byte: still not text.
+        assert_eq!(Kind::detect(b"\x7fELF"), None);
+        assert_eq!(Kind::detect(b"MZ\x90\0\x03\0\0\0"), None);
+    }
+
+    #[test]
+    fn text_with_nul_or_invalid_utf8_or_escapes_is_refused() {
+        assert_eq!(Kind::detect(b"abc\0def"), None);
+        assert_eq!(Kind::detect(b"caf\xe9"), None);
+        assert_eq!(Kind::detect(b"red \x1b[31m text"), None);
+    }
+
+    #[test]
+    fn truncated_signatures_are_not_their_type() {
+        assert_eq!(Kind::detect(b"RIFF\0\0\0\0WAVE"), None);
+        assert_eq!(Kind::detect(b"\x89PNG"), None);
+        // A PDF header after leading bytes is not a PDF (polyglot guard); it is text.
+        assert_eq!(Kind::detect(b" %PDF-1.4"), Some(Kind::Text));
+    }
+
+    #[test]
+    fn matching_or_neutral_claims_pass() {
+        assert!(check_claim(Some("image/png"), Kind::Png).is_ok());
+        assert!(check_claim(Some("Image/JPEG; q=1"), Kind::Jpeg).is_ok());
+        assert!(check_claim(Some("application/octet-stream"), Kind::Pdf).is_ok());
+        assert!(check_claim(Some("application/x-www-form-urlencoded"), Kind::Gif).is_ok());
+        assert!(check_claim(None, Kind::Webp).is_ok());
+        assert!(check_claim(Some(""), Kind::Webp).is_ok());
+        assert!(check_claim(Some("text/csv"), Kind::Text).is_ok());
+        assert!(check_claim(Some("text/plain; charset=utf-8"), Kind::Text).is_ok());
+    }
+
+    #[test]
+    fn contradicting_claims_are_415() {
+        let err = check_claim(Some("application/pdf"), Kind::Png).unwrap_err();
+        assert_eq!(err.status(), 415);
+        assert_eq!(err.code(), "unsupported_media_type");
+        assert!(check_claim(Some("text/html"), Kind::Text).is_err());
+        assert!(check_claim(Some("image/svg+xml"), Kind::Text).is_err());
+        assert!(check_claim(Some("text/plain"), Kind::Png).is_err());
+    }
+
+    #[test]
+    fn extension_naming_another_kind_or_active_content_is_415() {
+        assert!(check_extension("photo.png", Kind::Png).is_ok());
+        assert!(check_extension("photo.JPG", Kind::Jpeg).is_ok());
+        assert!(check_extension("notes.md", Kind::Text).is_ok());
+        assert!(check_extension("noext", Kind::Pdf).is_ok());
+        assert!(check_extension(".profile", Kind::Text).is_ok());
+        assert_eq!(
+            check_extension("photo.pdf", Kind::Png)
+                .unwrap_err()
+                .status(),
+            415
+        );
+        assert_eq!(
+            check_extension("page.html", Kind::Text)
+                .unwrap_err()
+                .status(),
+            415
+        );
+        assert_eq!(
+            check_extension("setup.exe", Kind::Text)
+                .unwrap_err()
+                .status(),
+            415
+        );
+    }
+
+    #[test]
+    fn stored_content_type_maps_back_to_its_kind() {
+        for kind in [
+            Kind::Png,
+            Kind::Jpeg,
+            Kind::Gif,
+            Kind::Webp,
+            Kind::Pdf,
+            Kind::Text,
+        ] {
+            assert_eq!(Kind::from_content_type(kind.content_type()), Some(kind));
+        }
+        assert!(Kind::is_image(Kind::Webp));
+        assert!(!Kind::is_image(Kind::Pdf));
+    }
+}

@@ -1,0 +1,44 @@
+//! The Spin entry point: Spin variables into [`crate::app::Config`], Spin's
+//! key-value store and MySQL behind the ports, then [`crate::app::handle`].
+
+use shared::auth::TokenConfig;
+use shared::spin::{numeric_variable, serve, variable, SpinKv, SpinSql};
+use shared::ApiError;
+
+use crate::app::{self, Config, DEFAULT_CACHE_TTL_SECS, DEFAULT_MAX_UPLOAD_BYTES};
+use crate::repo::MySqlUploads;
+
+fn config(max_upload_bytes: usize) -> Result<Config, ApiError> {
+    Ok(Config {
+        tokens: TokenConfig::new(
+            &variable("jwt_secret")?,
+            &variable("jwt_issuer")?,
+            &variable("jwt_audience")?,
+            numeric_variable("access_token_ttl_secs", 900)?,
+        )?,
+        max_upload_bytes,
+        cache_ttl_secs: numeric_variable("cache_ttl_secs", DEFAULT_CACHE_TTL_SECS)?,
+    })
+}
+
+#[spin_sdk::http_component]
+async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    // The limit must be known before the body is read. A broken variable is
+    // reported from inside `serve` (a 500 with a request id, logged); until
+    // then the default bounds what is read.
+    let max_upload_bytes = numeric_variable("upload_max_bytes", DEFAULT_MAX_UPLOAD_BYTES);
+    let body_limit = Config::body_limit(
+        *max_upload_bytes
+            .as_ref()
+            .unwrap_or(&DEFAULT_MAX_UPLOAD_BYTES),
+    );
+    serve(req, body_limit, |ctx, req| {
+        let config = config(max_upload_bytes?)?;
+        // Both open lazily: a cached 304 touches neither MySQL nor, for a
+        // public upload, anything but one key-value read.
+        let kv = SpinKv::new("default");
+        let sql = SpinSql::new(variable("db_url")?);
+        app::handle(ctx, req, &config, &kv, &MySqlUploads::new(&sql))
+    })
+    .await
+}

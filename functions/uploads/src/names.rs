@@ -1,0 +1,276 @@
+//! Filenames and the response headers built from them.
+//!
+//! A client-supplied filename ends up in a `Content-Disposition` header and,
+//! through it, on the disk of whoever downloads the file. [`sanitize`] keeps
+//! only a harmless last path segment; [`content_disposition`] quotes it for
+//! old clients and adds RFC 5987's `filename*` for non-ASCII names.
+
+/// Longest stored filename, in bytes (the usual file-system limit).
+pub const MAX_FILENAME_BYTES: usize = 255;
+
+/// The name given to an upload whose filename sanitises to nothing.
+pub const DEFAULT_FILENAME: &str = "upload";
+
+/// Longest extension kept when a long name is shortened.
+const MAX_EXTENSION_BYTES: usize = 16;
+
+/// Characters dropped from filenames: path and drive separators, quotes and
+/// the backslash (they would end or escape the quoted header value), `;` and
+/// `%` (parameter separator; percent-decoding by some browsers), and the
+/// characters Windows refuses in names.
+const UNSAFE: &[char] = &[
+    '/', '\\', '"', '\'', ';', '%', ':', '*', '?', '<', '>', '|', '`',
+];
+
+/// A safe filename from a client-supplied one: the last path segment (after
+/// `/` or `\`), without control characters, invisible formatting characters
+/// (bidi overrides turn `gpj.exe` into `exe.jpg` on screen), or [`UNSAFE`]
+/// ones; whitespace runs collapsed to one space; leading dots and spaces
+/// removed (no hidden files, no `..`), trailing dots and spaces removed
+/// (Windows drops them); at most [`MAX_FILENAME_BYTES`] bytes, keeping the
+/// extension. Empty becomes [`DEFAULT_FILENAME`]. `../../etc/passwd` → `passwd`.
+pub fn sanitize(raw: &str) -> String {
+    let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
+    let mut cleaned = String::with_capacity(last.len());
+    let mut pending_space = false;
+    for c in last.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
+        }
+        if c.is_control() || is_invisible_format(c) || UNSAFE.contains(&c) {
+            continue;
+        }
+        if pending_space && !cleaned.is_empty() {
+            cleaned.push(' ');
+        }
+        pending_space = false;
+        cleaned.push(c);
+    }
+    let trimmed = cleaned
+        .trim_start_matches(['.', ' '])
+        .trim_end_matches(['.', ' ']);
+    let bounded = bound_length(trimmed);
+    if bounded.is_empty() {
+        DEFAULT_FILENAME.to_string()
+    } else {
+        bounded
+    }
+}
+
+/// Zero-width and direction-changing characters (Unicode `Cf` that matter for
+/// display spoofing); `char::is_control` does not cover them.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}')
+}
+
+/// Cuts `name` to [`MAX_FILENAME_BYTES`] on a character boundary, keeping a
+/// short extension so the shortened file still opens with the right program.
+fn bound_length(name: &str) -> String {
+    if name.len() <= MAX_FILENAME_BYTES {
+        return name.to_string();
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext))
+            if !stem.is_empty() && !ext.is_empty() && ext.len() <= MAX_EXTENSION_BYTES =>
+        {
+            (stem, Some(ext))
+        }
+        _ => (name, None),
+    };
+    let room = MAX_FILENAME_BYTES - ext.map_or(0, |e| e.len() + 1);
+    let mut cut = room.min(stem.len());
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let stem = stem[..cut].trim_end_matches(['.', ' ']);
+    match ext {
+        Some(ext) => format!("{stem}.{ext}"),
+        None => stem.to_string(),
+    }
+}
+
+/// The `Content-Disposition` value for a sanitised `filename`: `inline` or
+/// `attachment`, an ASCII `filename="…"` for every client (non-ASCII characters
+/// become `_`), and `filename*=UTF-8''…` (RFC 5987/6266) when the name is not
+/// ASCII, which current browsers prefer.
+pub fn content_disposition(filename: &str, inline: bool) -> String {
+    let disposition = if inline { "inline" } else { "attachment" };
+    // Sanitising removed quotes, backslashes and controls; this is defence in depth.
+    let ascii: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() && c != '"' && c != '\\' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if filename.is_ascii() {
+        format!("{disposition}; filename=\"{ascii}\"")
+    } else {
+        format!(
+            "{disposition}; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            rfc5987_encode(filename)
+        )
+    }
+}
+
+/// Percent-encodes everything outside RFC 5987's `attr-char`.
+fn rfc5987_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        let attr_char = b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'!' | b'#' | b'$' | b'&' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+            );
+        if attr_char {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The strong ETag of content with this SHA-256 (hex): `"<sha256>"`.
+pub fn etag(sha256: &str) -> String {
+    format!("\"{sha256}\"")
+}
+
+/// True when an `If-None-Match` value matches the strong ETag `"<sha256>"`:
+/// `*`, or a comma-separated list of entity tags one of which has the same
+/// opaque value. `W/` prefixes are ignored, as RFC 9110 §13.1.2 prescribes
+/// for `If-None-Match` (weak comparison). A malformed member ends the parse
+/// without a match from it onwards.
+pub fn if_none_match_matches(header: &str, sha256: &str) -> bool {
+    let header = header.trim();
+    if header == "*" {
+        return true;
+    }
+    let mut rest = header;
+    loop {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if rest.is_empty() {
+            return false;
+        }
+        if let Some(r) = rest.strip_prefix("W/") {
+            rest = r;
+        }
+        let Some(r) = rest.strip_prefix('"') else {
+            return false;
+        };
+        let Some(end) = r.find('"') else {
+            return false;
+        };
+        if &r[..end] == sha256 {
+            return true;
+        }
+        rest = &r[end + 1..];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_components_are_stripped() {
+        assert_eq!(sanitize("../../etc/passwd"), "passwd");
+        assert_eq!(sanitize("C:\\Users\\ann\\photo.png"), "photo.png");
+        assert_eq!(sanitize("..\\..\\boot.ini"), "boot.ini");
+        assert_eq!(sanitize("a/b\\c/d.txt"), "d.txt");
+    }
+
+    #[test]
+    fn control_quote_and_unsafe_characters_are_removed() {
+        assert_eq!(sanitize("re\"port\r\nX-Evil: 1.pdf"), "report X-Evil 1.pdf");
+        assert_eq!(sanitize("a;b%2e'c`.txt"), "ab2ec.txt");
+        assert_eq!(sanitize("tab\there\u{7f}.txt"), "tab here.txt");
+    }
+
+    #[test]
+    fn bidi_overrides_and_zero_width_characters_are_removed() {
+        assert_eq!(sanitize("invoice\u{202E}fdp.exe"), "invoicefdp.exe");
+        assert_eq!(sanitize("a\u{200B}b\u{FEFF}.png"), "ab.png");
+    }
+
+    #[test]
+    fn leading_dots_and_trailing_dots_and_spaces_go() {
+        assert_eq!(sanitize(".htaccess"), "htaccess");
+        assert_eq!(sanitize("  name.txt. . "), "name.txt");
+        assert_eq!(sanitize("a    b.txt"), "a b.txt");
+    }
+
+    #[test]
+    fn empty_or_all_unsafe_becomes_upload() {
+        assert_eq!(sanitize(""), "upload");
+        assert_eq!(sanitize(".."), "upload");
+        assert_eq!(sanitize("../"), "upload");
+        assert_eq!(sanitize("\"\"\u{1}"), "upload");
+    }
+
+    #[test]
+    fn long_names_are_cut_to_255_bytes_keeping_the_extension() {
+        let long = format!("{}.png", "a".repeat(400));
+        let s = sanitize(&long);
+        assert_eq!(s.len(), 255);
+        assert!(s.ends_with("aaa.png"));
+        // Multi-byte characters are never split.
+        let s = sanitize(&format!("{}.txt", "é".repeat(300)));
+        assert!(s.len() <= 255);
+        assert!(s.ends_with(".txt"));
+        assert!(s.starts_with('é'));
+    }
+
+    #[test]
+    fn long_name_with_long_extension_is_cut_plainly() {
+        let s = sanitize(&format!("x.{}", "b".repeat(300)));
+        assert_eq!(s.len(), 255);
+    }
+
+    #[test]
+    fn unicode_names_survive() {
+        assert_eq!(sanitize("résumé 2024.pdf"), "résumé 2024.pdf");
+    }
+
+    #[test]
+    fn ascii_disposition_has_only_filename() {
+        assert_eq!(
+            content_disposition("a b.png", true),
+            "inline; filename=\"a b.png\""
+        );
+    }
+
+    #[test]
+    fn non_ascii_disposition_adds_rfc5987_filename_star() {
+        assert_eq!(
+            content_disposition("résumé.pdf", false),
+            "attachment; filename=\"r_sum_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf"
+        );
+    }
+
+    #[test]
+    fn if_none_match_handles_star_lists_and_weak_tags() {
+        let sha = "ab12";
+        assert!(if_none_match_matches("\"ab12\"", sha));
+        assert!(if_none_match_matches("*", sha));
+        assert!(if_none_match_matches("W/\"ab12\"", sha));
+        assert!(if_none_match_matches("\"x\", W/\"y\" ,\"ab12\"", sha));
+        assert!(if_none_match_matches("\"a,b\", \"ab12\"", sha));
+        assert!(!if_none_match_matches("\"ab1\"", sha));
+        assert!(!if_none_match_matches("ab12", sha));
+        assert!(!if_none_match_matches("", sha));
+        assert!(!if_none_match_matches("\"ab12", sha));
+        assert_eq!(etag(sha), "\"ab12\"");
+    }
+}

@@ -1,0 +1,582 @@
+//! [`OrdersRepo`] over MySQL/MariaDB through the [`Sql`] port (one lazily
+//! opened connection per request; see `migrations/0002_orders.sql`).
+//!
+//! # Why an order can never oversell
+//! Placing an order is one transaction on the request's one connection
+//! ([`Sql::transaction`]: `SET autocommit = 0` … `COMMIT`/`ROLLBACK`):
+//! 1. (with an `Idempotency-Key`) the key is reserved by `INSERT` — see below;
+//! 2. `SELECT … FROM products WHERE id IN (…) ORDER BY id FOR UPDATE` locks
+//!    every product of the order, in ascending id order, in one statement. A
+//!    locking read sees the latest committed stock (not a snapshot), and every
+//!    other order touching these products waits for our `COMMIT`. Because every
+//!    transaction locks in the same order (primary-key order), two orders
+//!    sharing products queue on the first shared row instead of deadlocking;
+//! 3. the stock check and prices are computed in Rust ([`price_order`]) on
+//!    the locked rows, before anything is changed; a missing product or a
+//!    shortfall ends the transaction with nothing changed (only, under a key,
+//!    the refusal recorded); any other error makes [`Sql::transaction`]
+//!    `ROLLBACK`;
+//! 4. `UPDATE products SET stock = stock - ?` per line (rows we hold locked,
+//!    so the check in 3 still holds), then the order and its lines are inserted;
+//! 5. `COMMIT` releases the locks. Were the component to die before it, the
+//!    connection closes and the server rolls back.
+//!
+//! The `CHECK (stock >= 0)` constraint is a second line of defence: if the
+//! rules above were ever broken, the server would refuse the update (a 500)
+//! rather than sell what is not there.
+//!
+//! # Idempotency-Key protocol
+//! The unique index `uq_idempotency_user_key (user_id, idem_key)` does the
+//! coordination; there is no read-then-write:
+//! * The key row is `INSERT`ed first, in the order's transaction, holding the
+//!   fingerprint. Its answer is filled in by an `UPDATE` just before `COMMIT`,
+//!   so no other transaction ever sees a reserved key without its answer.
+//! * A concurrent request with the same key blocks inside its own `INSERT` on
+//!   the first one's uncommitted row. If the first commits, the `INSERT` fails
+//!   as a duplicate; the row is then read (`LOCK IN SHARE MODE`: the latest
+//!   committed version) and [`decide_key`] answers: the stored answer for the
+//!   same fingerprint, 422 for another, or — older than 24 hours — the stale
+//!   row is deleted and the key reserved afresh.
+//! * A refusal that answers the request itself (`product_not_found`,
+//!   `insufficient_stock`) does not roll the key back: the stock check comes
+//!   before any change, so the transaction stores the problem document under
+//!   the key and commits, and the waiting duplicates replay it. This also
+//!   keeps a burst of duplicates from racing for a rolled-back key.
+//! * Only a service failure rolls the reservation back. The waiting inserts
+//!   then proceed; InnoDB lets one win and may end the others with a deadlock
+//!   error, which is retried (a fresh transaction) up to [`MAX_ATTEMPTS`] times.
+//!
+//! # Why a cancel gives stock back once
+//! `UPDATE orders SET status = 'cancelled' … WHERE id = ? AND status = 'created'`
+//! followed by `ROW_COUNT()` in the same transaction as the stock return. Ten
+//! racing cancels queue on the order row's lock; InnoDB re-evaluates the
+//! `WHERE` for each on the latest version, so exactly one sees `created`,
+//! changes one row and gives the stock back; the others change nothing and
+//! answer the cancelled order as it now is.
+
+use shared::db::{DbError, Row, Sql, Value};
+use shared::domain::Pagination;
+use shared::error::ApiError;
+
+use crate::model::{
+    decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, IdempotencyKey,
+    KeyDecision, Order, OrderLine, OrderRequest, OrderStatus, Placement, Product, ProductPatch,
+    StoredAnswer,
+};
+use crate::repo::{refusal_answer, Cancelled, OrderFilter, OrdersRepo};
+
+/// Transactions ended by a deadlock or lock-wait timeout are retried this many
+/// times in all before the request fails.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+const PRODUCT_COLUMNS: &str = "id, sku, name, price_cents, stock, created_at_ms, updated_at_ms";
+const ORDER_COLUMNS: &str = "id, user_id, status, total_cents, created_at_ms, updated_at_ms";
+const KEY_INDEX: &str = "uq_idempotency_user_key";
+const SKU_INDEX: &str = "uq_products_sku";
+/// Marks an [`ApiError::Internal`] that a fresh transaction may cure.
+const RETRY_MARKER: &str = "retryable: ";
+
+/// The MySQL repository.
+pub struct MySqlRepo<S: Sql> {
+    sql: S,
+}
+
+impl<S: Sql> MySqlRepo<S> {
+    /// A repository over `sql` (which connects lazily).
+    pub fn new(sql: S) -> Self {
+        Self { sql }
+    }
+
+    /// The port underneath (tests inspect their scripted fake through it).
+    #[cfg(test)]
+    pub(crate) fn sql(&self) -> &S {
+        &self.sql
+    }
+}
+
+/// True for failures a new transaction can cure: InnoDB deadlock victims
+/// (1213), lock-wait timeouts (1205), and our own "row vanished" case.
+fn is_retryable(e: &ApiError) -> bool {
+    match e {
+        ApiError::Internal(m) => {
+            m.starts_with(RETRY_MARKER)
+                || m.contains("code: 1213")
+                || m.contains("code: 1205")
+                || m.contains("Deadlock found")
+                || m.contains("Lock wait timeout")
+        }
+        _ => false,
+    }
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+fn product_from(row: &Row) -> Result<Product, DbError> {
+    Ok(Product {
+        id: row.string(0)?,
+        sku: row.string(1)?,
+        name: row.string(2)?,
+        price_cents: row.i64(3)?,
+        stock: row.i64(4)?,
+        created_at_ms: row.i64(5)?,
+        updated_at_ms: row.i64(6)?,
+    })
+}
+
+fn order_head(row: &Row) -> Result<Order, DbError> {
+    Ok(Order {
+        id: row.string(0)?,
+        user_id: row.string(1)?,
+        status: OrderStatus::parse(&row.string(2)?),
+        items: Vec::new(),
+        total_cents: row.i64(3)?,
+        created_at_ms: row.i64(4)?,
+        updated_at_ms: row.i64(5)?,
+    })
+}
+
+/// Fills in the lines of `orders` with one query.
+fn attach_lines<S: Sql>(sql: &S, orders: &mut [Order]) -> Result<(), ApiError> {
+    if orders.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Value> = orders.iter().map(|o| Value::from(&o.id)).collect();
+    let rows = sql.query(
+        &format!(
+            "SELECT order_id, product_id, sku, name, unit_price_cents, quantity, line_total_cents \
+             FROM order_lines WHERE order_id IN ({}) ORDER BY order_id, line_no",
+            placeholders(ids.len())
+        ),
+        &ids,
+    )?;
+    for row in &rows {
+        let order_id = row.string(0)?;
+        let line = OrderLine {
+            product_id: row.string(1)?,
+            sku: row.string(2)?,
+            name: row.string(3)?,
+            unit_price_cents: row.i64(4)?,
+            quantity: row.i64(5)?,
+            line_total_cents: row.i64(6)?,
+        };
+        if let Some(order) = orders.iter_mut().find(|o| o.id == order_id) {
+            order.items.push(line);
+        }
+    }
+    Ok(())
+}
+
+fn read_key<S: Sql>(
+    sql: &S,
+    user_id: &str,
+    key: &IdempotencyKey,
+) -> Result<Option<StoredAnswer>, ApiError> {
+    let rows = sql.query(
+        "SELECT fingerprint, response_status, response_body, order_id, created_at_ms \
+         FROM idempotency_keys WHERE user_id = ? AND idem_key = ? LOCK IN SHARE MODE",
+        &[user_id.into(), key.as_str().into()],
+    )?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    Ok(Some(StoredAnswer {
+        fingerprint: row.string(0)?,
+        status: u16::try_from(row.i64(1)?)
+            .map_err(|_| ApiError::Internal("stored status out of range".into()))?,
+        body: row.bytes(2)?,
+        order_id: row.opt_string(3)?,
+        created_at_ms: row.i64(4)?,
+    }))
+}
+
+fn reserve_key<S: Sql>(
+    sql: &S,
+    user_id: &str,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now_ms: i64,
+) -> Result<(), DbError> {
+    sql.execute(
+        "INSERT INTO idempotency_keys \
+         (user_id, idem_key, fingerprint, response_status, response_body, order_id, created_at_ms) \
+         VALUES (?, ?, ?, 0, '', NULL, ?)",
+        &[
+            user_id.into(),
+            key.as_str().into(),
+            fingerprint.into(),
+            now_ms.into(),
+        ],
+    )
+}
+
+/// Step 1 of the protocol: `Ok(None)` when the key is now ours, `Ok(Some)`
+/// with the answer to replay, or an error (422, or retryable).
+fn claim_key<S: Sql>(
+    sql: &S,
+    user_id: &str,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now_ms: i64,
+) -> Result<Option<StoredAnswer>, ApiError> {
+    match reserve_key(sql, user_id, key, fingerprint, now_ms) {
+        Ok(()) => return Ok(None),
+        // `PRIMARY` too, should a later migration make the pair the primary key
+        // (servers with `sql_require_primary_key` refuse tables without one).
+        Err(e) if e.is_duplicate_of(KEY_INDEX) || e.is_duplicate_of("'PRIMARY'") => {}
+        Err(e) => return Err(e.into()),
+    }
+    // The duplicate error leaves us a shared lock on the committed row.
+    let Some(stored) = read_key(sql, user_id, key)? else {
+        return Err(ApiError::Internal(format!(
+            "{RETRY_MARKER}idempotency key row vanished"
+        )));
+    };
+    match decide_key(&stored, fingerprint, now_ms)? {
+        KeyDecision::Replay => Ok(Some(stored)),
+        KeyDecision::Expired => {
+            sql.execute(
+                "DELETE FROM idempotency_keys WHERE user_id = ? AND idem_key = ?",
+                &[user_id.into(), key.as_str().into()],
+            )?;
+            reserve_key(sql, user_id, key, fingerprint, now_ms)?;
+            Ok(None)
+        }
+    }
+}
+
+/// Fills in the answer of the key reserved in this transaction.
+fn store_answer<S: Sql>(
+    sql: &S,
+    user_id: &str,
+    key: &IdempotencyKey,
+    answer: &StoredAnswer,
+) -> Result<(), ApiError> {
+    sql.execute(
+        "UPDATE idempotency_keys SET response_status = ?, response_body = ?, order_id = ? \
+         WHERE user_id = ? AND idem_key = ?",
+        &[
+            Value::UInt(answer.status.into()),
+            Value::Str(String::from_utf8_lossy(&answer.body).into_owned()),
+            answer.order_id.as_ref().into(),
+            user_id.into(),
+            key.as_str().into(),
+        ],
+    )?;
+    Ok(())
+}
+
+impl<S: Sql> MySqlRepo<S> {
+    #[allow(clippy::too_many_arguments)]
+    fn place_in_transaction(
+        &self,
+        user_id: &str,
+        request: &OrderRequest,
+        key: Option<&IdempotencyKey>,
+        new_order_id: &str,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Result<Placement, ApiError> {
+        let fingerprint = request.fingerprint();
+        self.sql.transaction(|sql| {
+            if let Some(key) = key {
+                if let Some(stored) = claim_key(sql, user_id, key, &fingerprint, now_ms)? {
+                    return Ok(Placement::Replayed(stored));
+                }
+            }
+            let ids = request.product_ids_sorted();
+            let params: Vec<Value> = ids.iter().map(Value::from).collect();
+            let rows = sql.query(
+                &format!(
+                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({}) ORDER BY id FOR UPDATE",
+                    placeholders(params.len())
+                ),
+                &params,
+            )?;
+            let products = rows
+                .iter()
+                .map(product_from)
+                .collect::<Result<Vec<_>, _>>()?;
+            let (items, total_cents) = match price_order(request, &products) {
+                Ok(priced) => priced,
+                Err(e) if is_recorded_refusal(&e) => {
+                    if let Some(key) = key {
+                        let answer =
+                            refusal_answer(&e, fingerprint.clone(), request_id, now_ms);
+                        store_answer(sql, user_id, key, &answer)?;
+                    }
+                    return Ok(Placement::Refused(e));
+                }
+                Err(e) => return Err(e),
+            };
+
+            let mut by_id: Vec<&OrderLine> = items.iter().collect();
+            by_id.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+            for line in by_id {
+                sql.execute(
+                    "UPDATE products SET stock = stock - ?, updated_at_ms = ? WHERE id = ?",
+                    &[line.quantity.into(), now_ms.into(), (&line.product_id).into()],
+                )?;
+            }
+            let order = Order {
+                id: new_order_id.to_string(),
+                user_id: user_id.to_string(),
+                status: OrderStatus::Created,
+                items,
+                total_cents,
+                created_at_ms: now_ms,
+                updated_at_ms: now_ms,
+            };
+            sql.execute(
+                "INSERT INTO orders (id, user_id, status, total_cents, created_at_ms, updated_at_ms) \
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                &[
+                    (&order.id).into(),
+                    user_id.into(),
+                    order.status.as_str().into(),
+                    total_cents.into(),
+                    now_ms.into(),
+                    now_ms.into(),
+                ],
+            )?;
+            let mut line_params = Vec::with_capacity(order.items.len() * 8);
+            for (i, line) in order.items.iter().enumerate() {
+                line_params.extend([
+                    Value::from(&order.id),
+                    Value::Int(i as i64),
+                    Value::from(&line.product_id),
+                    Value::from(&line.sku),
+                    Value::from(&line.name),
+                    Value::Int(line.unit_price_cents),
+                    Value::Int(line.quantity),
+                    Value::Int(line.line_total_cents),
+                ]);
+            }
+            sql.execute(
+                &format!(
+                    "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, \
+                     unit_price_cents, quantity, line_total_cents) VALUES {}",
+                    vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; order.items.len()].join(", ")
+                ),
+                &line_params,
+            )?;
+            if let Some(key) = key {
+                let answer = StoredAnswer {
+                    fingerprint: fingerprint.clone(),
+                    status: 201,
+                    body: order.json_bytes(),
+                    order_id: Some(order.id.clone()),
+                    created_at_ms: now_ms,
+                };
+                store_answer(sql, user_id, key, &answer)?;
+            }
+            Ok(Placement::Created(order))
+        })
+    }
+}
+
+impl<S: Sql> OrdersRepo for MySqlRepo<S> {
+    fn create_product(&self, p: &Product) -> Result<(), ApiError> {
+        self.sql
+            .execute(
+                &format!("INSERT INTO products ({PRODUCT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                &[
+                    (&p.id).into(),
+                    (&p.sku).into(),
+                    (&p.name).into(),
+                    p.price_cents.into(),
+                    p.stock.into(),
+                    p.created_at_ms.into(),
+                    p.updated_at_ms.into(),
+                ],
+            )
+            .map_err(|e| {
+                if e.is_duplicate_of(SKU_INDEX) {
+                    ApiError::SkuTaken
+                } else {
+                    e.into()
+                }
+            })
+    }
+
+    fn list_products(&self, page: Pagination) -> Result<(Vec<Product>, u64), ApiError> {
+        let rows = self.sql.query(
+            &format!(
+                "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY created_at_ms, id LIMIT ? OFFSET ?"
+            ),
+            &[page.limit.into(), page.offset().into()],
+        )?;
+        let items = rows
+            .iter()
+            .map(product_from)
+            .collect::<Result<Vec<_>, _>>()?;
+        let total = count(&self.sql, "SELECT COUNT(*) FROM products", &[])?;
+        Ok((items, total))
+    }
+
+    fn get_product(&self, id: &str) -> Result<Option<Product>, ApiError> {
+        let rows = self.sql.query(
+            &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"),
+            &[id.into()],
+        )?;
+        Ok(rows.first().map(product_from).transpose()?)
+    }
+
+    fn update_product(
+        &self,
+        id: &str,
+        patch: &ProductPatch,
+        now_ms: i64,
+    ) -> Result<Option<Product>, ApiError> {
+        // One statement: absent fields are NULL and COALESCE keeps the column.
+        self.sql.execute(
+            "UPDATE products SET name = COALESCE(?, name), price_cents = COALESCE(?, price_cents), \
+             stock = COALESCE(?, stock), updated_at_ms = ? WHERE id = ?",
+            &[
+                patch.name.as_ref().into(),
+                patch.price_cents.into(),
+                patch.stock.into(),
+                now_ms.into(),
+                id.into(),
+            ],
+        )?;
+        self.get_product(id)
+    }
+
+    fn place_order(
+        &self,
+        user_id: &str,
+        request: &OrderRequest,
+        key: Option<&IdempotencyKey>,
+        new_order_id: &str,
+        request_id: &str,
+        now_ms: i64,
+    ) -> Result<Placement, ApiError> {
+        let mut attempt = 1;
+        loop {
+            match self.place_in_transaction(user_id, request, key, new_order_id, request_id, now_ms)
+            {
+                Err(e) if attempt < MAX_ATTEMPTS && is_retryable(&e) => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        page: Pagination,
+    ) -> Result<(Vec<Order>, u64), ApiError> {
+        let (condition, mut params): (&str, Vec<Value>) = match filter {
+            OrderFilter::All => ("", Vec::new()),
+            OrderFilter::User(u) => ("WHERE user_id = ?", vec![u.into()]),
+        };
+        let total = count(
+            &self.sql,
+            &format!("SELECT COUNT(*) FROM orders {condition}"),
+            &params,
+        )?;
+        params.extend([page.limit.into(), page.offset().into()]);
+        let rows = self.sql.query(
+            &format!(
+                "SELECT {ORDER_COLUMNS} FROM orders {condition} \
+                 ORDER BY created_at_ms DESC, id DESC LIMIT ? OFFSET ?"
+            ),
+            &params,
+        )?;
+        let mut orders = rows.iter().map(order_head).collect::<Result<Vec<_>, _>>()?;
+        attach_lines(&self.sql, &mut orders)?;
+        Ok((orders, total))
+    }
+
+    fn get_order(&self, id: &str) -> Result<Option<Order>, ApiError> {
+        get_order(&self.sql, id)
+    }
+
+    fn cancel_order(
+        &self,
+        id: &str,
+        may_cancel: &dyn Fn(&str) -> bool,
+        now_ms: i64,
+    ) -> Result<Option<Cancelled>, ApiError> {
+        let Some(order) = get_order(&self.sql, id)? else {
+            return Ok(None);
+        };
+        if !may_cancel(&order.user_id) {
+            return Ok(None);
+        }
+        if decide_cancel(&order.status)? == CancelDecision::AlreadyCancelled {
+            return Ok(Some(Cancelled::Already(order)));
+        }
+        let mut attempt = 1;
+        let won =
+            loop {
+                let result =
+                    self.sql.transaction(|sql| {
+                        sql.execute(
+                            "UPDATE orders SET status = 'cancelled', updated_at_ms = ? \
+                     WHERE id = ? AND status = 'created'",
+                            &[now_ms.into(), id.into()],
+                        )?;
+                        if sql.affected_rows()? != 1 {
+                            return Ok(false);
+                        }
+                        let mut lines: Vec<&OrderLine> = order.items.iter().collect();
+                        lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+                        for line in lines {
+                            sql.execute(
+                        "UPDATE products SET stock = stock + ?, updated_at_ms = ? WHERE id = ?",
+                        &[line.quantity.into(), now_ms.into(), (&line.product_id).into()],
+                    )?;
+                        }
+                        Ok(true)
+                    });
+                match result {
+                    Err(e) if attempt < MAX_ATTEMPTS && is_retryable(&e) => attempt += 1,
+                    other => break other?,
+                }
+            };
+        if won {
+            return Ok(Some(Cancelled::Now(Order {
+                status: OrderStatus::Cancelled,
+                updated_at_ms: now_ms,
+                ..order
+            })));
+        }
+        // Another request changed the order first: answer it as it now is
+        // (autocommit again, so this read sees the latest commit).
+        let Some(current) = get_order(&self.sql, id)? else {
+            return Ok(None);
+        };
+        match decide_cancel(&current.status)? {
+            CancelDecision::AlreadyCancelled => Ok(Some(Cancelled::Already(current))),
+            CancelDecision::Cancel => Err(ApiError::Internal(
+                "order still 'created' after a failed conditional cancel".into(),
+            )),
+        }
+    }
+}
+
+fn get_order<S: Sql>(sql: &S, id: &str) -> Result<Option<Order>, ApiError> {
+    let rows = sql.query(
+        &format!("SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?"),
+        &[id.into()],
+    )?;
+    let Some(row) = rows.first() else {
+        return Ok(None);
+    };
+    let mut orders = [order_head(row)?];
+    attach_lines(sql, &mut orders)?;
+    let [order] = orders;
+    Ok(Some(order))
+}
+
+fn count<S: Sql>(sql: &S, statement: &str, params: &[Value]) -> Result<u64, ApiError> {
+    let rows = sql.query(statement, params)?;
+    let n = rows
+        .first()
+        .ok_or_else(|| ApiError::Internal("COUNT(*) returned no row".into()))?
+        .i64(0)?;
+    Ok(n.max(0) as u64)
+}

@@ -3,7 +3,7 @@
 //! * [`serve`] — the body of every component's `#[http_component]` entry point.
 //! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store, opened lazily.
 //! * [`SpinSql`] — [`Sql`] over Spin's MySQL interface, connected lazily, once per request.
-//! * [`variable`] / [`optional_variable`] — Spin variables.
+//! * [`variable`] / [`optional_variable`] / [`token_config`] — Spin variables.
 
 use std::cell::OnceCell;
 
@@ -131,6 +131,17 @@ pub fn numeric_variable<T: std::str::FromStr>(name: &str, default: T) -> Result<
             ApiError::Internal(format!("configuration: variable {name} is not a number"))
         }),
     }
+}
+
+/// The access-token configuration every component reads from the same Spin
+/// variables: `jwt_secret`, `jwt_issuer`, `jwt_audience`, `access_token_ttl_secs`.
+pub fn token_config() -> Result<crate::auth::TokenConfig, ApiError> {
+    crate::auth::TokenConfig::new(
+        &variable("jwt_secret")?,
+        &variable("jwt_issuer")?,
+        &variable("jwt_audience")?,
+        numeric_variable("access_token_ttl_secs", 900)?,
+    )
 }
 
 /// A key-value store, opened on first use: requests that never touch the

@@ -1,9 +1,10 @@
 //! The Spin entry point: Spin variables into [`crate::app::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use shared::auth::TokenConfig;
 use shared::http::MAX_JSON_BODY;
-use shared::spin::{numeric_variable, optional_variable, serve, variable, SpinKv, SpinSql};
+use shared::spin::{
+    numeric_variable, optional_variable, serve, token_config, variable, SpinKv, SpinSql,
+};
 use shared::users::MySqlUsers;
 use shared::ApiError;
 
@@ -19,12 +20,7 @@ fn config() -> Result<Config, ApiError> {
         ));
     }
     Ok(Config {
-        tokens: TokenConfig::new(
-            &variable("jwt_secret")?,
-            &variable("jwt_issuer")?,
-            &variable("jwt_audience")?,
-            numeric_variable("access_token_ttl_secs", 900)?,
-        )?,
+        tokens: token_config()?,
         refresh_ttl_secs,
         limits: Limits {
             per_account: numeric_variable("login_max_failures_per_account", defaults.per_account)?,

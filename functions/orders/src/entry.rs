@@ -1,9 +1,8 @@
 //! The Spin entry point: configuration from Spin variables, the lazy
 //! key-value and MySQL adapters, then [`crate::app::handle`].
 
-use shared::auth::TokenConfig;
 use shared::http::MAX_JSON_BODY;
-use shared::spin::{numeric_variable, serve, variable, SpinKv, SpinSql};
+use shared::spin::{numeric_variable, serve, token_config, variable, SpinKv, SpinSql};
 
 use crate::app::{handle as app_handle, Config};
 use crate::mysql::MySqlRepo;
@@ -11,12 +10,7 @@ use crate::mysql::MySqlRepo;
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
     serve(req, MAX_JSON_BODY, |ctx, req| {
-        let tokens = TokenConfig::new(
-            &variable("jwt_secret")?,
-            &variable("jwt_issuer")?,
-            &variable("jwt_audience")?,
-            numeric_variable("access_token_ttl_secs", 900)?,
-        )?;
+        let tokens = token_config()?;
         let cache_ttl_secs: i64 = numeric_variable("cache_ttl_secs", 300)?;
         let config = Config {
             tokens,

@@ -1,8 +1,7 @@
 //! The Spin entry point: Spin variables into [`crate::app::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use shared::auth::TokenConfig;
-use shared::spin::{numeric_variable, serve, variable, SpinKv, SpinSql};
+use shared::spin::{numeric_variable, serve, token_config, variable, SpinKv, SpinSql};
 use shared::ApiError;
 
 use crate::app::{self, Config, DEFAULT_CACHE_TTL_SECS, DEFAULT_MAX_UPLOAD_BYTES};
@@ -10,12 +9,7 @@ use crate::repo::MySqlUploads;
 
 fn config(max_upload_bytes: usize) -> Result<Config, ApiError> {
     Ok(Config {
-        tokens: TokenConfig::new(
-            &variable("jwt_secret")?,
-            &variable("jwt_issuer")?,
-            &variable("jwt_audience")?,
-            numeric_variable("access_token_ttl_secs", 900)?,
-        )?,
+        tokens: token_config()?,
         max_upload_bytes,
         cache_ttl_secs: numeric_variable("cache_ttl_secs", DEFAULT_CACHE_TTL_SECS)?,
     })

@@ -1,9 +1,8 @@
 //! The Spin entry point: Spin variables into [`crate::app::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use shared::auth::TokenConfig;
 use shared::http::MAX_JSON_BODY;
-use shared::spin::{numeric_variable, serve, variable, SpinKv, SpinSql};
+use shared::spin::{numeric_variable, serve, token_config, variable, SpinKv, SpinSql};
 use shared::users::MySqlUsers;
 use shared::ApiError;
 
@@ -12,12 +11,7 @@ use crate::app::{self, Config};
 fn config() -> Result<Config, ApiError> {
     let cache_ttl_secs: i64 = numeric_variable("cache_ttl_secs", 300)?;
     Ok(Config {
-        tokens: TokenConfig::new(
-            &variable("jwt_secret")?,
-            &variable("jwt_issuer")?,
-            &variable("jwt_audience")?,
-            numeric_variable("access_token_ttl_secs", 900)?,
-        )?,
+        tokens: token_config()?,
         cache_ttl_ms: cache_ttl_secs.saturating_mul(1000),
     })
 }

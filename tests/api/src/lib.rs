@@ -99,7 +99,10 @@ impl TestApp {
             .await
             .context("applying migrations to the test database")?;
 
-        let kv_prefix = options.kv_prefix.clone().unwrap_or_else(|| unique("t") + ":");
+        let kv_prefix = options
+            .kv_prefix
+            .clone()
+            .unwrap_or_else(|| unique("t") + ":");
         let mut config = HostConfig::new(root.join("spin.toml"));
         let db_host = db_url
             .split('@')
@@ -200,14 +203,20 @@ impl TestApp {
         let email = format!("{}@example.test", unique("u"));
         let user = self.register(&email, "password-123", "Test User").await;
         let tokens = self.login(&email, "password-123").await;
-        let token = tokens["access_token"].as_str().expect("access_token").to_string();
+        let token = tokens["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
         (user, token)
     }
 
     /// Logs in as the bootstrap admin and returns the access token.
     pub async fn admin_token(&self) -> String {
         let tokens = self.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
-        tokens["access_token"].as_str().expect("access_token").to_string()
+        tokens["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string()
     }
 
     /// Stops the host.

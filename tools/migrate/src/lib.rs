@@ -24,14 +24,21 @@ pub async fn apply(url: &str, dir: &Path) -> Result<Vec<String>> {
         .db_name()
         .context("the database URL must name a database")?
         .to_string();
-    if !database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+    if !database
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
         bail!("database name {database:?} must be [A-Za-z0-9_]");
     }
 
     let server = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
-    let mut conn = Conn::new(server).await.context("cannot connect to the database server")?;
-    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"))
-        .await?;
+    let mut conn = Conn::new(server)
+        .await
+        .context("cannot connect to the database server")?;
+    conn.query_drop(format!(
+        "CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+    ))
+    .await?;
     conn.query_drop(format!("USE `{database}`")).await?;
 
     let locked: Option<i64> = conn
@@ -41,7 +48,8 @@ pub async fn apply(url: &str, dir: &Path) -> Result<Vec<String>> {
         bail!("could not take the migration lock within 60 s");
     }
     let result = apply_locked(&mut conn, dir).await;
-    conn.query_drop("DO RELEASE_LOCK('schema_migrations')").await?;
+    conn.query_drop("DO RELEASE_LOCK('schema_migrations')")
+        .await?;
     conn.disconnect().await?;
     result
 }

@@ -10,6 +10,7 @@ LABELS = {
     "health": "GET /api/v1/health",
     "users_me": "GET /api/v1/users/me (cache warm)",
     "product": "GET /api/v1/products/{id} (cache warm)",
+    "product_miss": "GET /api/v1/products/{id} (cache miss: cache_ttl_secs=0)",
     "login": "POST /api/v1/auth/login",
     "order": "POST /api/v1/orders",
     "upload_content": "GET /api/v1/uploads/{id}/content (1 MiB, public)",

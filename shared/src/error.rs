@@ -239,8 +239,11 @@ impl ApiError {
             product_id,
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
+        // An error depends on the caller's credentials and the moment (a lock,
+        // an outage): no cache, shared or private, may keep it.
         let mut response = Response::new(self.status())
             .with_header("content-type", "application/problem+json")
+            .with_header("cache-control", "no-store")
             .with_body(body);
         match self {
             Self::InvalidToken | Self::RefreshTokenReused => {
@@ -293,6 +296,12 @@ mod tests {
         assert_eq!(b["code"], "validation_failed");
         assert_eq!(b["request_id"], "r1");
         assert_eq!(b["errors"][1]["field"], "name");
+    }
+
+    #[test]
+    fn problems_are_never_cached() {
+        let resp = ApiError::InvalidCredentials.to_response("r");
+        assert_eq!(resp.header("cache-control"), Some("no-store"));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Path routing with API.md's 404 and 405 behaviour.
 //!
-//! Routes are patterns of literal segments and `:name` parameters. A path that
-//! matches some route but not with this method answers 405 with `Allow`; a path
-//! matching none answers 404. (The SDK's router answers both with an empty body
+//! Routes are patterns of literal segments and `:name` parameters. When several
+//! patterns match a path, the most specific one owns it (a literal segment beats
+//! a parameter at the first position where they differ), so `/users/me` is never
+//! taken for `/users/:id`. A path whose pattern has no route for this method
+//! answers 405 with that pattern's `Allow`; a path matching none answers 404. (The SDK's router answers both with an empty body
 //! and no `Allow`, and cannot run in native unit tests, hence this small one.)
 
 use crate::error::ApiError;
@@ -49,25 +51,31 @@ impl<R: Copy> Router<R> {
     /// Finds the route for `method` and `path`, or the 404/405 error.
     /// `HEAD` falls back to a `GET` route, as HTTP expects.
     pub fn find(&self, method: &Method, path: &str) -> Result<(R, Params), ApiError> {
+        let owner = self
+            .routes
+            .iter()
+            .filter_map(|(_, pattern, _)| match_pattern(pattern, path).map(|_| *pattern))
+            .max_by(|a, b| specificity(a).cmp(&specificity(b)))
+            .ok_or(ApiError::NotFound)?;
         let mut allowed: Vec<&str> = Vec::new();
-        for (m, pattern, route) in &self.routes {
-            if let Some(params) = match_pattern(pattern, path) {
-                if m == method || (*method == Method::Head && *m == Method::Get) {
-                    return Ok((*route, params));
-                }
-                if !allowed.contains(&m.as_str()) {
-                    allowed.push(m.as_str());
-                }
+        for (m, pattern, route) in self.routes.iter().filter(|(_, p, _)| *p == owner) {
+            if m == method || (*method == Method::Head && *m == Method::Get) {
+                let params = match_pattern(pattern, path).unwrap_or_default();
+                return Ok((*route, params));
+            }
+            if !allowed.contains(&m.as_str()) {
+                allowed.push(m.as_str());
             }
         }
-        if allowed.is_empty() {
-            Err(ApiError::NotFound)
-        } else {
-            Err(ApiError::MethodNotAllowed {
-                allow: allowed.join(", "),
-            })
-        }
+        Err(ApiError::MethodNotAllowed {
+            allow: allowed.join(", "),
+        })
     }
+}
+
+/// Orders patterns so that, segment by segment, a literal outranks a parameter.
+fn specificity(pattern: &str) -> Vec<bool> {
+    pattern.split('/').map(|s| !s.starts_with(':')).collect()
 }
 
 fn match_pattern(pattern: &'static str, path: &str) -> Option<Params> {
@@ -114,6 +122,27 @@ mod tests {
             .route(Method::Get, "/api/v1/users/me", R::Me)
             .route(Method::Get, "/api/v1/users/:id", R::Get)
             .route(Method::Patch, "/api/v1/users/:id", R::Patch)
+    }
+
+    #[test]
+    fn literal_segment_owns_its_path_whatever_the_order() {
+        let r = Router::new()
+            .route(Method::Patch, "/api/v1/users/:id", R::Patch)
+            .route(Method::Get, "/api/v1/users/me", R::Me);
+        assert_eq!(r.find(&Method::Get, "/api/v1/users/me").unwrap().0, R::Me);
+    }
+
+    #[test]
+    fn literal_path_allows_only_its_own_methods() {
+        let err = router()
+            .find(&Method::Patch, "/api/v1/users/me")
+            .unwrap_err();
+        assert_eq!(
+            err,
+            ApiError::MethodNotAllowed {
+                allow: "GET".into()
+            }
+        );
     }
 
     #[test]

@@ -87,7 +87,8 @@ fn router() -> Router<Route> {
 }
 
 /// Routes and handles one request. Successful responses carry
-/// `Cache-Control: no-store` (they hold tokens, or end them).
+/// `Cache-Control: no-store` (they hold tokens, or end them); problem
+/// responses always do.
 pub fn handle(
     ctx: &RequestContext,
     req: &Request,

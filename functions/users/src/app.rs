@@ -39,7 +39,6 @@ fn router() -> Router<Route> {
     Router::new()
         .route(Method::Post, "/api/v1/users", Route::Register)
         .route(Method::Get, "/api/v1/users", Route::List)
-        // Listed before `:id` so `me` is not taken for an id.
         .route(Method::Get, "/api/v1/users/me", Route::Me)
         .route(Method::Get, "/api/v1/users/:id", Route::Get)
         .route(Method::Patch, "/api/v1/users/:id", Route::Patch)
@@ -56,13 +55,6 @@ pub fn handle(
     kv: &dyn KeyValue,
     repo: &dyn UserRepo,
 ) -> Result<Response, ApiError> {
-    // `me` names the caller, not an id: only GET (and HEAD) exist for it, so
-    // the `:id` routes must neither answer for it nor appear in its `Allow`.
-    if is_me_path(&req.path) && !matches!(req.method, Method::Get | Method::Head) {
-        return Err(ApiError::MethodNotAllowed {
-            allow: "GET".into(),
-        });
-    }
     let (route, params) = router().find(&req.method, &req.path)?;
     let id = params.get("id").unwrap_or_default();
     let response = match route {
@@ -75,10 +67,6 @@ pub fn handle(
         Route::Delete => delete(ctx, req, config, kv, repo, id),
     }?;
     Ok(response.with_header("cache-control", "no-store"))
-}
-
-fn is_me_path(path: &str) -> bool {
-    path.strip_suffix('/').unwrap_or(path) == "/api/v1/users/me"
 }
 
 fn user_response(status: u16, user: &User) -> Response {

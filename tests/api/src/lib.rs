@@ -84,12 +84,12 @@ impl TestApp {
     async fn try_start(options: AppOptions) -> Result<TestApp> {
         let root = workspace_root();
         let wasm = root.join("target/wasm32-wasip2/release");
-        for component in ["login", "users", "orders", "uploads"] {
+        for component in ["login", "users", "orders", "uploads", "docs"] {
             let path = wasm.join(format!("{component}.wasm"));
             anyhow::ensure!(
                 path.exists(),
                 "{} is missing: build the components first with \
-                 `cargo build --target wasm32-wasip2 --release -p login -p users -p orders -p uploads` \
+                 `cargo build --target wasm32-wasip2 --release -p login -p users -p orders -p uploads -p docs` \
                  (or run scripts/test)",
                 path.display()
             );

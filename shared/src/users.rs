@@ -130,6 +130,8 @@ pub enum RefreshLookup {
     Superseded {
         /// The session it belonged to.
         session_id: String,
+        /// The session's user.
+        user_id: String,
     },
     /// Not a token we issued (or its session is gone).
     Unknown,
@@ -410,12 +412,14 @@ impl<S: Sql> UserRepo for MySqlUsers<'_, S> {
             }));
         }
         let rows = self.sql.query(
-            "SELECT session_id FROM refresh_tokens WHERE token_hash = ?",
+            "SELECT r.session_id, s.user_id FROM refresh_tokens r \
+             JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = ?",
             &[Value::from(token_hash)],
         )?;
         match rows.first() {
             Some(row) => Ok(RefreshLookup::Superseded {
                 session_id: row.string(0)?,
+                user_id: row.string(1)?,
             }),
             None => Ok(RefreshLookup::Unknown),
         }
@@ -682,9 +686,12 @@ impl UserRepo for MemoryUsers {
                 }));
             }
         }
-        Ok(match t.superseded.iter().find(|(h, _)| h == token_hash) {
-            Some((_, sid)) => RefreshLookup::Superseded {
-                session_id: sid.clone(),
+        let superseded = t.superseded.iter().find(|(h, _)| h == token_hash);
+        let session = superseded.and_then(|(_, sid)| t.sessions.iter().find(|s| s.id == *sid));
+        Ok(match session {
+            Some(s) => RefreshLookup::Superseded {
+                session_id: s.id.clone(),
+                user_id: s.user_id.clone(),
             },
             None => RefreshLookup::Unknown,
         })
@@ -793,7 +800,8 @@ mod tests {
         assert_eq!(
             repo.find_refresh("h1").unwrap(),
             RefreshLookup::Superseded {
-                session_id: "s".into()
+                session_id: "s".into(),
+                user_id: "u".into()
             }
         );
     }

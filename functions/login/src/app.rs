@@ -2,7 +2,7 @@
 //! repository ports (no `spin_sdk` here: unit tests run them natively).
 
 use serde::{Deserialize, Serialize};
-use shared::auth::{authenticate, revoke_token, Role, TokenConfig};
+use shared::auth::{authenticate, revoke_token, revoke_user_tokens, Role, TokenConfig};
 use shared::cache::Cache;
 use shared::context::RequestContext;
 use shared::domain::{Email, Password};
@@ -99,7 +99,7 @@ pub fn handle(
     let (route, _) = router().find(&req.method, &req.path)?;
     let response = match route {
         Route::Login => login(ctx, req, config, kv, repo),
-        Route::Refresh => refresh(ctx, req, config, repo),
+        Route::Refresh => refresh(ctx, req, config, kv, repo),
         Route::Logout => logout(ctx, req, config, kv, repo),
     }?;
     Ok(response.with_header("cache-control", "no-store"))
@@ -295,22 +295,35 @@ fn start_session(
 /// Rotation with reuse detection. Each refresh replaces the session's token
 /// (sliding expiry: the new token lives `refresh_ttl_secs`); a token that was
 /// already rotated away is a replay — someone else holds a copy — so the whole
-/// session is ended and the caller told `refresh_token_reused`. Access tokens
-/// already issued in that session stay valid until they expire (≤ 15 min):
-/// the deny-list is per `jti`, and we keep no list of a session's `jti`s.
+/// session is ended and the caller told `refresh_token_reused`. The access
+/// tokens already issued in that session must die with it, but nothing records
+/// a session's `jti`s, so every access token of the user issued so far is
+/// voided (`revoke_user_tokens`); the user's other live sessions recover with
+/// one refresh. The key-value mark is written before the session row, so an
+/// unreachable store answers 503 and the replayed token can be presented again.
 fn refresh(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
+    kv: &dyn KeyValue,
     repo: &dyn UserRepo,
 ) -> Result<Response, ApiError> {
     let body: RefreshBody = req.json()?;
     let hash = refresh_token_hash(&body.refresh_token).ok_or(ApiError::InvalidToken)?;
     let session = match repo.find_refresh(&hash)? {
         RefreshLookup::Unknown => return Err(ApiError::InvalidToken),
-        RefreshLookup::Superseded { session_id } => {
-            repo.revoke_session(&session_id, ctx.now_ms)?;
-            return Err(ApiError::RefreshTokenReused);
+        RefreshLookup::Superseded {
+            session_id,
+            user_id,
+        } => {
+            return Err(end_reused_session(
+                ctx,
+                config,
+                kv,
+                repo,
+                &session_id,
+                &user_id,
+            ))
         }
         RefreshLookup::Current(session) => session,
     };
@@ -322,8 +335,14 @@ fn refresh(
     if !repo.rotate_refresh(&session.id, &hash, &new_hash, expires_at, ctx.now_ms)? {
         // Another request rotated this very token between our read and our
         // update: two holders presented it at once, which is reuse.
-        repo.revoke_session(&session.id, ctx.now_ms)?;
-        return Err(ApiError::RefreshTokenReused);
+        return Err(end_reused_session(
+            ctx,
+            config,
+            kv,
+            repo,
+            &session.id,
+            &session.user_id,
+        ));
     }
     let (access_token, _) =
         config
@@ -340,6 +359,24 @@ fn refresh(
             user: None,
         },
     ))
+}
+
+/// Ends a session whose refresh token was replayed, and every access token of
+/// its user issued so far; answers `refresh_token_reused` once both are done.
+fn end_reused_session(
+    ctx: &RequestContext,
+    config: &Config,
+    kv: &dyn KeyValue,
+    repo: &dyn UserRepo,
+    session_id: &str,
+    user_id: &str,
+) -> ApiError {
+    let ended = revoke_user_tokens(kv, &config.tokens, user_id, ctx.now_ms)
+        .and_then(|()| repo.revoke_session(session_id, ctx.now_ms));
+    match ended {
+        Ok(()) => ApiError::RefreshTokenReused,
+        Err(e) => e,
+    }
 }
 
 /// Logout: the access token's `jti` goes on the key-value deny-list (every
@@ -693,6 +730,38 @@ mod tests {
             w.refresh_at(&r2, NOW + 3000).unwrap_err(),
             ApiError::InvalidToken
         );
+    }
+
+    #[test]
+    fn reused_refresh_token_voids_the_sessions_access_tokens() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        let (access, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        let user_id = w.repo.sessions()[0].user_id.clone();
+        w.refresh_at(&r1, NOW + 1000).unwrap();
+        w.refresh_at(&r1, NOW + 2000).unwrap_err();
+        assert!(w.kv.contains(&format!("rv:u:{user_id}")));
+        let me = Request::new(Method::Get, "/")
+            .with_header("authorization", &format!("Bearer {access}"));
+        assert_eq!(
+            authenticate(&me, &w.config.tokens, &w.kv, NOW + 3000).unwrap_err(),
+            ApiError::InvalidToken
+        );
+    }
+
+    #[test]
+    fn reuse_with_an_unreachable_store_is_503_and_keeps_the_session() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        let (_, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        w.refresh_at(&r1, NOW + 1000).unwrap();
+        let req = post(
+            "/api/v1/auth/refresh",
+            serde_json::json!({"refresh_token": r1}),
+        )
+        .with_header("spin-client-addr", "10.0.0.1:4000");
+        let ctx = RequestContext::new(&req, NOW + 2000);
+        let err = handle(&ctx, &req, &w.config, &shared::kv::FailingKv, &w.repo).unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
     }
 
     #[test]

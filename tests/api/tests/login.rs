@@ -524,6 +524,20 @@ async fn refresh_token_used_twice_is_reuse_and_revokes_the_session() {
         "invalid_token",
     )
     .await;
+    // So do the access tokens issued in it, through the user's revocation mark.
+    let user_id = claims(first["access_token"].as_str().unwrap())["sub"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(app.kv_has(&format!("rv:u:{user_id}")).await);
+    for access in [&first["access_token"], &second["access_token"]] {
+        problem(
+            get_me(&app, access.as_str().unwrap()).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+    }
     app.stop().await;
 }
 

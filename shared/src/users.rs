@@ -254,6 +254,19 @@ impl<'a, S: Sql> MySqlUsers<'a, S> {
     pub fn new(sql: &'a S) -> Self {
         Self { sql }
     }
+
+    /// The account and hash whose unique `column` (`id` or `email`) is `value`.
+    fn credentials_where(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<Credentials>, ApiError> {
+        let rows = self.sql.query(
+            &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE {column} = ?"),
+            &[Value::from(value)],
+        )?;
+        rows.first().map(credentials_from_row).transpose()
+    }
 }
 
 const USER_COLUMNS: &str = "id, email, name, role, created_at_ms, updated_at_ms";
@@ -313,19 +326,11 @@ impl<S: Sql> UserRepo for MySqlUsers<'_, S> {
     }
 
     fn find_credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, ApiError> {
-        let rows = self.sql.query(
-            &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?"),
-            &[Value::from(email)],
-        )?;
-        rows.first().map(credentials_from_row).transpose()
+        self.credentials_where("email", email)
     }
 
     fn find_credentials(&self, id: &str) -> Result<Option<Credentials>, ApiError> {
-        let rows = self.sql.query(
-            &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE id = ?"),
-            &[Value::from(id)],
-        )?;
-        rows.first().map(credentials_from_row).transpose()
+        self.credentials_where("id", id)
     }
 
     fn list_users(&self, offset: u64, limit: u32) -> Result<(Vec<User>, u64), ApiError> {

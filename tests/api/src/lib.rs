@@ -47,6 +47,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// Asserts that `resp` is an RFC 9457 problem as API.md shapes it — `status`,
+/// `application/problem+json`, the stable `code`, and the response's
+/// `X-Request-Id` echoed as `request_id` — and returns its body.
+pub async fn assert_problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(resp.status().as_u16(), status);
+    assert_eq!(
+        resp.headers()["content-type"],
+        "application/problem+json",
+        "problem content type"
+    );
+    let request_id = resp.headers()["x-request-id"]
+        .to_str()
+        .expect("X-Request-Id is ASCII")
+        .to_string();
+    let body: Value = resp.json().await.expect("problem JSON");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert_eq!(body["request_id"], request_id.as_str(), "{body}");
+    body
+}
+
 /// A running app plus handles on its database and key-value store.
 pub struct TestApp {
     /// The host serving the app.

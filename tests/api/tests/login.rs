@@ -1,7 +1,9 @@
 //! Black-box tests of the login component (`/api/v1/auth/...`) through the
 //! test host, against MariaDB and a Redis-backed key-value store.
 
-use api_tests::{unique, AppOptions, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD};
+use api_tests::{
+    assert_problem as problem, unique, AppOptions, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+};
 use base64::Engine;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -58,19 +60,6 @@ async fn get_me(app: &TestApp, token: &str) -> reqwest::Response {
         .send()
         .await
         .unwrap()
-}
-
-async fn problem(resp: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(resp.status().as_u16(), status);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "application/problem+json",
-        "problem content type"
-    );
-    let body: Value = resp.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status);
-    body
 }
 
 /// Registers a fresh user: `(id, email)`.

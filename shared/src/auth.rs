@@ -2,21 +2,27 @@
 //! and global revocation through the key-value store.
 //!
 //! Revocation lives in the key-value store so that every component, and every
-//! instance sharing the store, refuses a revoked token at once:
-//! * `rv:j:<jti>` — this one token is void (logout). Kept until the token's `exp`.
-//! * `rv:u:<user id>` — every token of the user issued at or before the stored
-//!   second is void (password change, deletion). Kept for one access-token
-//!   lifetime, after which every such token has expired anyway.
+//! instance sharing the store, refuses a revoked token at once. There is one
+//! mark per login session, `rv:s:<sid>` ([`crate::keys::session_revoked`]):
+//! the access tokens carrying that `sid` and issued at or before the stored
+//! second are void. Ending a session (logout, refresh-token reuse, password
+//! change, deletion) stores "every token"; a role change stores "up to now",
+//! so the session's next refresh carries the new role. A user-wide revocation
+//! writes the mark of each of the user's sessions, which the identity
+//! repository lists — so checking a token costs exactly one key-value read,
+//! and no revocation is a read-modify-write that a concurrent one could undo.
 //!
-//! Checking costs two key-value reads per authenticated request. If the store
-//! cannot be read the request fails with 503: a revoked token must never pass
-//! because the cache is down.
+//! A mark lives one access-token lifetime (plus leeway): every token it voids
+//! has expired by then, and an ended session can mint no new token (refresh
+//! checks the session row in MySQL). If the store cannot be read the request
+//! fails with 503: a revoked token must never pass because the cache is down.
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 use crate::http::Request;
+use crate::keys;
 use crate::kv::{get_unexpired, put_expiring, KeyValue};
 
 /// Clock skew tolerated on `exp`, in seconds.
@@ -227,54 +233,59 @@ pub fn authenticate(
     })
 }
 
-fn jti_key(jti: &str) -> String {
-    format!("rv:j:{jti}")
-}
-
-fn user_key(user_id: &str) -> String {
-    format!("rv:u:{user_id}")
-}
-
-/// True when the token is on the deny-list or was issued at or before its
-/// user's revocation mark.
+/// True when the token's session was ended, or its tokens voided up to a
+/// second at or after the token's `iat`.
 pub fn is_revoked(kv: &dyn KeyValue, claims: &Claims, now_ms: i64) -> Result<bool, ApiError> {
-    if get_unexpired(kv, &jti_key(&claims.jti), now_ms)?.is_some() {
-        return Ok(true);
-    }
-    if let Some(mark) = get_unexpired(kv, &user_key(&claims.sub), now_ms)? {
-        let revoked_through = mark
-            .as_slice()
-            .try_into()
-            .map(i64::from_be_bytes)
-            .unwrap_or(i64::MAX);
-        // `iat` has one-second resolution, so a token issued in the same second
-        // as the mark counts as revoked: better one extra login than a token
-        // minted just before a password change surviving it.
-        return Ok(claims.iat <= revoked_through);
-    }
-    Ok(false)
+    let Some(mark) = get_unexpired(kv, &keys::session_revoked(&claims.sid), now_ms)? else {
+        return Ok(false);
+    };
+    let revoked_through = mark
+        .as_slice()
+        .try_into()
+        .map(i64::from_be_bytes)
+        .unwrap_or(i64::MAX);
+    // `iat` has one-second resolution, so a token issued in the same second
+    // as the mark counts as revoked: better one extra refresh than a token
+    // minted just before a role change surviving it.
+    Ok(claims.iat <= revoked_through)
 }
 
-/// Puts one token on the deny-list until it would have expired anyway.
-pub fn revoke_token(kv: &dyn KeyValue, claims: &Claims) -> Result<(), ApiError> {
-    let until_ms = (claims.exp + LEEWAY_SECS + 1) * 1000;
-    put_expiring(kv, &jti_key(&claims.jti), b"1", until_ms)?;
-    Ok(())
-}
-
-/// Voids every token of `user_id` issued up to `now_ms` (password change,
-/// deletion). The mark outlives the longest-lived access token issued before it.
-pub fn revoke_user_tokens(
+/// Ends every access token of session `sid`, whenever issued (logout, reuse,
+/// password change, deletion).
+pub fn end_session(
     kv: &dyn KeyValue,
     config: &TokenConfig,
-    user_id: &str,
+    sid: &str,
     now_ms: i64,
 ) -> Result<(), ApiError> {
-    let through_secs = now_ms.div_euclid(1000);
-    let until_ms = now_ms + (config.access_ttl_secs + LEEWAY_SECS + 1) * 1000;
+    write_mark(kv, config, sid, i64::MAX, now_ms)
+}
+
+/// Voids the access tokens of session `sid` issued up to `now_ms`; the
+/// session itself lives on, and its next refresh issues a fresh token (role
+/// change, or the caller's own session after a password change).
+pub fn void_session_tokens(
+    kv: &dyn KeyValue,
+    config: &TokenConfig,
+    sid: &str,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    write_mark(kv, config, sid, now_ms.div_euclid(1000), now_ms)
+}
+
+fn write_mark(
+    kv: &dyn KeyValue,
+    config: &TokenConfig,
+    sid: &str,
+    through_secs: i64,
+    now_ms: i64,
+) -> Result<(), ApiError> {
+    // A minute beyond the longest token life covers a login or refresh that
+    // was still in flight, minting its token, when the mark was written.
+    let until_ms = now_ms + (config.access_ttl_secs + LEEWAY_SECS + 60) * 1000;
     put_expiring(
         kv,
-        &user_key(user_id),
+        &keys::session_revoked(sid),
         &through_secs.to_be_bytes(),
         until_ms,
     )?;
@@ -352,23 +363,48 @@ mod tests {
     }
 
     #[test]
-    fn revoked_token_is_refused_and_its_key_is_stored() {
+    fn ended_session_refuses_its_tokens_and_its_key_is_stored() {
         let kv = MemoryKv::new();
-        let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
-        revoke_token(&kv, &claims).unwrap();
-        assert!(kv.contains(&format!("rv:j:{}", claims.jti)));
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        end_session(&kv, &config(), "s1", NOW).unwrap();
+        assert!(kv.contains("rv:s:s1"));
         let err = authenticate(&request_with(&token), &config(), &kv, NOW).unwrap_err();
         assert_eq!(err, ApiError::InvalidToken);
     }
 
     #[test]
-    fn user_mark_voids_older_tokens_but_not_newer_ones() {
+    fn ended_session_also_refuses_a_token_minted_after_the_mark() {
+        let kv = MemoryKv::new();
+        end_session(&kv, &config(), "s1", NOW).unwrap();
+        let (late, _) = config().issue("u1", Role::User, "s1", NOW + 5_000).unwrap();
+        assert!(authenticate(&request_with(&late), &config(), &kv, NOW + 5_000).is_err());
+    }
+
+    #[test]
+    fn ending_one_session_leaves_the_users_other_sessions_alone() {
+        let kv = MemoryKv::new();
+        let (other, _) = config().issue("u1", Role::User, "s2", NOW).unwrap();
+        end_session(&kv, &config(), "s1", NOW).unwrap();
+        assert!(authenticate(&request_with(&other), &config(), &kv, NOW).is_ok());
+    }
+
+    #[test]
+    fn voided_tokens_die_but_the_sessions_newer_tokens_pass() {
         let kv = MemoryKv::new();
         let (old, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
-        revoke_user_tokens(&kv, &config(), "u1", NOW + 500).unwrap();
-        let (new, _) = config().issue("u1", Role::User, "s2", NOW + 1_000).unwrap();
+        void_session_tokens(&kv, &config(), "s1", NOW + 500).unwrap();
+        let (new, _) = config().issue("u1", Role::User, "s1", NOW + 1_000).unwrap();
         assert!(authenticate(&request_with(&old), &config(), &kv, NOW + 1_000).is_err());
         assert!(authenticate(&request_with(&new), &config(), &kv, NOW + 1_000).is_ok());
+    }
+
+    #[test]
+    fn a_mark_outlives_every_token_it_voids() {
+        let kv = MemoryKv::new();
+        let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        end_session(&kv, &config(), "s1", NOW).unwrap();
+        let last_valid_ms = (claims.exp + LEEWAY_SECS) * 1000 - 1;
+        assert!(authenticate(&request_with(&token), &config(), &kv, last_valid_ms).is_err());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
 
@@ -17,6 +19,9 @@ pub struct RequestContext {
     pub client_ip: Option<IpAddr>,
     /// Milliseconds since the epoch when the request arrived (tests fix it).
     pub now_ms: i64,
+    /// Every `X-Forwarded-For` entry, left to right; trusted only through
+    /// [`RequestContext::client_address`] when the peer is a trusted proxy.
+    forwarded_for: Vec<String>,
     method: Method,
     path: String,
 }
@@ -30,8 +35,51 @@ impl RequestContext {
                 .last_header("spin-client-addr")
                 .and_then(parse_client_addr),
             now_ms,
+            forwarded_for: request
+                .headers
+                .iter()
+                .filter(|(name, _)| name.eq_ignore_ascii_case("x-forwarded-for"))
+                .flat_map(|(_, value)| value.split(','))
+                .map(|entry| entry.trim().to_string())
+                .collect(),
             method: request.method.clone(),
             path: request.path.clone(),
+        }
+    }
+
+    /// The client's address: the TCP peer, unless the peer is one of the
+    /// `trusted` proxies, in which case it is the right-most `X-Forwarded-For`
+    /// entry that is not itself a trusted proxy. Entries to the left of that
+    /// one were written by the client and are never believed; an entry that
+    /// does not parse ends the walk at the last trusted hop.
+    pub fn client_address(&self, trusted: &TrustedProxies) -> Option<IpAddr> {
+        let mut client = self.client_ip.map(|ip| ip.to_canonical())?;
+        for entry in self.forwarded_for.iter().rev() {
+            if !trusted.contains(client) {
+                break;
+            }
+            match parse_client_addr(entry) {
+                Some(hop) => client = hop.to_canonical(),
+                None => break,
+            }
+        }
+        Some(client)
+    }
+
+    /// The client as the attempt limits count it: an IPv4 address, or the
+    /// /64 network of an IPv6 one (one subscriber holds a whole /64 and can
+    /// pick a fresh address per request), or `unknown` when no peer address
+    /// was given (Spin always gives one).
+    pub fn client_bucket(&self, trusted: &TrustedProxies) -> String {
+        match self.client_address(trusted) {
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => {
+                let segments = v6.segments();
+                let mut network = [0u16; 8];
+                network[..4].copy_from_slice(&segments[..4]);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+            None => "unknown".to_string(),
         }
     }
 
@@ -83,6 +131,39 @@ pub fn request_id(candidate: Option<&str>) -> String {
     }
 }
 
+/// The proxies whose `X-Forwarded-For` is believed: the `trusted_proxies`
+/// Spin variable, comma-separated CIDRs (or single addresses), empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Parses the variable; a malformed entry is a configuration error (500,
+    /// logged) rather than silently trusting nobody or everybody.
+    pub fn parse(value: &str) -> Result<Self, ApiError> {
+        value
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| {
+                        ApiError::Internal(format!(
+                            "configuration: trusted_proxies entry {entry:?} is not a CIDR"
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Self)
+    }
+
+    /// True when `ip` lies in one of the trusted networks.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|net| net.contains(&ip))
+    }
+}
+
 fn parse_client_addr(value: &str) -> Option<IpAddr> {
     value
         .parse::<std::net::SocketAddr>()
@@ -121,6 +202,61 @@ mod tests {
             .with_header("spin-client-addr", "10.1.2.3:5555");
         let ctx = RequestContext::new(&req, 0);
         assert_eq!(ctx.client_ip, Some("10.1.2.3".parse().unwrap()));
+    }
+
+    fn forwarded(peer: &str, xff: &str) -> RequestContext {
+        let req = Request::new(Method::Get, "/")
+            .with_header("x-forwarded-for", xff)
+            .with_header("spin-client-addr", peer);
+        RequestContext::new(&req, 0)
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_an_untrusted_peer() {
+        let ctx = forwarded("203.0.113.9:1", "198.51.100.7");
+        let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(
+            ctx.client_address(&trusted),
+            Some("203.0.113.9".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn right_most_untrusted_forwarded_entry_is_the_client_behind_trusted_proxies() {
+        let ctx = forwarded("10.0.0.2:1", "6.6.6.6, 198.51.100.7, 10.0.0.1");
+        let trusted = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        assert_eq!(
+            ctx.client_address(&trusted),
+            Some("198.51.100.7".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn no_trusted_proxies_means_the_peer_is_the_client() {
+        let ctx = forwarded("10.0.0.2:1", "198.51.100.7");
+        assert_eq!(
+            ctx.client_address(&TrustedProxies::default()),
+            Some("10.0.0.2".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_64() {
+        let a = forwarded("[2001:db8:1:2:aaaa::1]:1", "");
+        let b = forwarded("[2001:db8:1:2:bbbb::9]:1", "");
+        let none = TrustedProxies::default();
+        assert_eq!(a.client_bucket(&none), "2001:db8:1:2::/64");
+        assert_eq!(a.client_bucket(&none), b.client_bucket(&none));
+        assert_eq!(forwarded("1.2.3.4:5", "").client_bucket(&none), "1.2.3.4");
+    }
+
+    #[test]
+    fn malformed_trusted_proxies_is_a_configuration_error() {
+        assert!(TrustedProxies::parse("10.0.0.0/8, nonsense").is_err());
+        assert_eq!(
+            TrustedProxies::parse(" 127.0.0.1 , ::1/128 ").unwrap().0.len(),
+            2
+        );
     }
 
     #[test]

@@ -204,6 +204,11 @@ pub trait Sql {
     /// Runs a query and returns all its rows.
     fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError>;
 
+    /// A trivial round trip, for the health check.
+    fn ping(&self) -> Result<(), DbError> {
+        self.query("SELECT 1", &[]).map(|_| ())
+    }
+
     /// Rows changed by the previous statement on this connection. Spin's
     /// `execute` does not report it, but `SELECT ROW_COUNT()` on the same
     /// connection does (seen on Spin 4.0.2 with MariaDB 10.11).

@@ -13,24 +13,30 @@
 //! * [`auth`] — JWT issue/verify, bearer extraction, global revocation.
 //! * [`password`] — argon2id hashing.
 //! * [`kv`], [`cache`] — the key-value port and cache-aside on top of it.
-//! * [`db`] — the SQL port; [`users`] — the user repository both auth components use.
+//! * [`db`] — the SQL port.
+//! * [`keys`] — every key-value key prefix, in one place.
+//! * [`config`] — Spin variables into a component's `Config`.
 
 pub mod auth;
 pub mod cache;
+pub mod config;
 pub mod context;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
 pub mod id;
+pub mod keys;
 pub mod kv;
 pub mod password;
 pub mod router;
 pub mod time;
-pub mod users;
 
 #[cfg(target_arch = "wasm32")]
 pub mod spin;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{ApiError, FieldError};
 pub use http::{Request, Response};

@@ -1,76 +1,26 @@
-//! The login component's routes and handlers, over the key-value and user
-//! repository ports (no `spin_sdk` here: unit tests run them natively).
+//! The login component's routes and handlers, over the key-value store and
+//! the identity ports (no `spin_sdk` here: unit tests run them natively).
 
+use identity::bootstrap::BootstrapAdmin;
+use identity::limits;
+use identity::model::{NewSession, RefreshLookup};
+use identity::repo::Env;
+use identity::sessions::{
+    end_all, new_refresh_token, newly_found, refresh_token_hash, tokens_alive_since,
+};
+use identity::{Credentials, User, UserView};
 use serde::{Deserialize, Serialize};
-use shared::auth::{authenticate, revoke_token, revoke_user_tokens, Role, TokenConfig};
+use shared::auth::{authenticate, end_session, Role};
 use shared::cache::Cache;
 use shared::context::RequestContext;
-use shared::domain::{Email, Password};
+use shared::domain::Email;
 use shared::http::{Method, Request, Response};
 use shared::id::new_id;
-use shared::kv::KeyValue;
 use shared::password::{hash_password, verify_against_dummy, verify_password};
 use shared::router::Router;
-use shared::users::{
-    cache_key, new_refresh_token, refresh_token_hash, NewSession, RefreshLookup, User, UserChanges,
-    UserRepo, UserView,
-};
-use shared::{ApiError, FieldError};
+use shared::{keys, ApiError, FieldError};
 
-use crate::limiter::{Limiter, Limits};
-
-/// The bootstrap admin's credentials (Spin variables `admin_email`, `admin_password`).
-#[derive(Clone)]
-pub struct BootstrapAdmin {
-    /// The normalised email.
-    pub email: Email,
-    /// The password, compared in constant time.
-    pub password: String,
-}
-
-impl std::fmt::Debug for BootstrapAdmin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BootstrapAdmin")
-            .field("email", &self.email)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BootstrapAdmin {
-    /// The bootstrap admin when both variables are non-empty, `None` when
-    /// either is empty (the feature is off), or a configuration error (500)
-    /// for an email that does not parse or a password outside API.md's rules.
-    pub fn from_variables(email: &str, password: &str) -> Result<Option<Self>, ApiError> {
-        if email.trim().is_empty() || password.is_empty() {
-            return Ok(None);
-        }
-        let email = Email::parse(email).map_err(|_| {
-            ApiError::Internal("configuration: admin_email is not a valid email".into())
-        })?;
-        Password::parse(password, Some(&email)).map_err(|_| {
-            ApiError::Internal(
-                "configuration: admin_password must be 8-128 characters and not the email".into(),
-            )
-        })?;
-        Ok(Some(Self {
-            email,
-            password: password.to_string(),
-        }))
-    }
-}
-
-/// Everything the handlers need from Spin variables.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Access-token signing and lifetime.
-    pub tokens: TokenConfig,
-    /// Refresh-token lifetime in seconds (`refresh_token_ttl_secs`).
-    pub refresh_ttl_secs: i64,
-    /// Brute-force limits.
-    pub limits: Limits,
-    /// The bootstrap admin, when configured.
-    pub admin: Option<BootstrapAdmin>,
-}
+use crate::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -93,14 +43,13 @@ pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
     let (route, _) = router().find(&req.method, &req.path)?;
     let response = match route {
-        Route::Login => login(ctx, req, config, kv, repo),
-        Route::Refresh => refresh(ctx, req, config, kv, repo),
-        Route::Logout => logout(ctx, req, config, kv, repo),
+        Route::Login => login(ctx, req, config, env),
+        Route::Refresh => refresh(ctx, req, config, env),
+        Route::Logout => logout(ctx, req, config, env),
     }?;
     Ok(response.with_header("cache-control", "no-store"))
 }
@@ -130,16 +79,19 @@ struct TokenResponse {
     user: Option<UserView>,
 }
 
+/// Login. The attempt is counted against its email + address pair and its
+/// address before any password work, atomically, so a burst of guesses gets
+/// at most the limit's number of checks; a success clears the pair and gives
+/// the address its attempt back (the address limit counts failures).
 fn login(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
     let body: LoginBody = req.json()?;
     // Syntax errors are public knowledge (no account can have such an email),
-    // so they are reported as such rather than costing a hash.
+    // so they are reported as such rather than counted or hashed.
     let email = Email::parse(&body.email);
     let mut errors = Vec::new();
     if let Err(e) = &email {
@@ -153,44 +105,38 @@ fn login(
         _ => return Err(ApiError::Validation(errors)),
     };
 
-    // Spin always sets spin-client-addr; without it every such request shares one bucket.
-    let address = ctx
-        .client_ip
-        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-    let limiter = Limiter::new(kv, config.limits, email.as_str(), &address, ctx.now_ms);
-    // Before any database or argon2 work: a locked pair costs us two key-value reads.
-    limiter.check()?;
+    let client = ctx.client_bucket(&config.trusted_proxies);
+    let pair = limits::login_pair(&email, &client);
+    let address = limits::login_address(&client);
+    limits::admit(
+        env.attempts,
+        &[(&address, config.per_address), (&pair, config.per_account)],
+        ctx.now_ms,
+    )?;
 
-    match check_credentials(config, kv, repo, &email, &body.password, ctx.now_ms)? {
-        Some(user) => {
-            limiter.record_success();
-            start_session(config, repo, &user, ctx.now_ms)
-        }
-        None => {
-            limiter.record_failure()?;
-            Err(ApiError::InvalidCredentials)
-        }
-    }
+    let verified = check_credentials(config, env, &email, &body.password, ctx.now_ms)?
+        .ok_or(ApiError::InvalidCredentials)?;
+    limits::succeeded(env.attempts, &[&pair], &[&address]);
+    start_session(config, env, &verified, ctx.now_ms)
 }
 
-/// The user these credentials belong to, or `None`. Exactly one argon2 verify
-/// whether or not the email exists, so the answer's timing does not tell.
+/// The account these credentials belong to, with the hash that was checked,
+/// or `None`. Exactly one argon2 verify whether or not the email exists, so
+/// the answer's timing does not tell.
 fn check_credentials(
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
     email: &Email,
     password: &str,
     now_ms: i64,
-) -> Result<Option<User>, ApiError> {
+) -> Result<Option<Credentials>, ApiError> {
     if let Some(admin) = &config.admin {
-        if admin.email == *email && constant_time_eq(admin.password.as_bytes(), password.as_bytes())
-        {
-            return ensure_bootstrap_admin(admin, kv, repo, now_ms).map(Some);
+        if admin.matches(email, password) {
+            return bootstrap_admin(admin, config, env, now_ms).map(Some);
         }
     }
-    match repo.find_credentials_by_email(email.as_str())? {
-        Some(c) if verify_password(&c.password_hash, password) => Ok(Some(c.user)),
+    match env.accounts.find_credentials_by_email(email.as_str())? {
+        Some(c) if verify_password(&c.password_hash, password) => Ok(Some(c)),
         Some(_) => Ok(None),
         None => {
             verify_against_dummy(password);
@@ -199,22 +145,22 @@ fn check_credentials(
     }
 }
 
-/// The bootstrap admin's account: created on first use with the variable's
-/// password hashed, or promoted to admin if the email already has an account.
-/// A concurrent first login may insert the row first; the loser's duplicate
-/// insert is not an error — it reads the winner's row.
-fn ensure_bootstrap_admin(
+/// The bootstrap admin's account, as `admin_email`/`admin_password` say it
+/// must be: created on first use; an account that holds the email with
+/// another password or role (registered before the first bootstrap login,
+/// or changed since) is taken over — the password becomes `admin_password`,
+/// the role `admin`, and every session it had ends, access tokens included.
+/// Concurrent first logins converge: an insert that loses to another's
+/// (duplicate email) or a takeover that loses (the hash changed) reads the
+/// account again, now already in the bootstrap state.
+fn bootstrap_admin(
     admin: &BootstrapAdmin,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    config: &Config,
+    env: Env<'_>,
     now_ms: i64,
-) -> Result<User, ApiError> {
-    let existing = match repo.find_credentials_by_email(admin.email.as_str())? {
-        Some(c) => c.user,
-        None => {
-            let password = Password::parse(&admin.password, Some(&admin.email)).map_err(|_| {
-                ApiError::Internal("configuration: admin_password is invalid".into())
-            })?;
+) -> Result<Credentials, ApiError> {
+    for _ in 0..3 {
+        let Some(current) = env.accounts.find_credentials_by_email(admin.email.as_str())? else {
             let user = User {
                 id: new_id(now_ms)?,
                 email: admin.email.as_str().to_string(),
@@ -223,59 +169,82 @@ fn ensure_bootstrap_admin(
                 created_at_ms: now_ms,
                 updated_at_ms: now_ms,
             };
-            match repo.insert_user(&user, &hash_password(&password)?) {
-                Ok(()) => return Ok(user),
-                Err(ApiError::EmailTaken) => repo
-                    .find_credentials_by_email(admin.email.as_str())?
-                    .map(|c| c.user)
-                    .ok_or_else(|| {
-                        ApiError::Internal(
-                            "bootstrap admin vanished after a duplicate insert".into(),
-                        )
-                    })?,
+            let password_hash = hash_password(admin.password())?;
+            match env.accounts.insert_user(&user, &password_hash) {
+                Ok(()) => return Ok(Credentials { user, password_hash }),
+                Err(ApiError::EmailTaken) => continue,
                 Err(e) => return Err(e),
             }
+        };
+        if current.user.role == Role::Admin
+            && verify_password(&current.password_hash, admin.password().expose())
+        {
+            return Ok(current);
         }
-    };
-    if existing.role == Role::Admin {
-        return Ok(existing);
+        // Marks first: a key-value store that is down answers 503 before the
+        // account changes hands with its old sessions still alive.
+        let id = current.user.id.clone();
+        let before = env
+            .sessions
+            .live_sessions(&id, tokens_alive_since(&config.tokens, now_ms))?;
+        end_all(env.kv, &config.tokens, &before, now_ms)?;
+        let password_hash = hash_password(admin.password())?;
+        let Some(ended) =
+            env.accounts
+                .take_over(&id, &current.password_hash, &password_hash, now_ms)?
+        else {
+            continue;
+        };
+        end_all(env.kv, &config.tokens, &newly_found(&before, &ended), now_ms)?;
+        // The users component caches accounts: drop the entry that still says `user`.
+        Cache::new(env.kv, now_ms).invalidate(&keys::user(&id));
+        let user = User {
+            role: Role::Admin,
+            updated_at_ms: now_ms,
+            ..current.user
+        };
+        return Ok(Credentials {
+            user,
+            password_hash,
+        });
     }
-    let changes = UserChanges {
-        role: Some(Role::Admin),
-        ..UserChanges::default()
-    };
-    let user = repo
-        .update_user(&existing.id, &changes, now_ms)?
-        .ok_or_else(|| ApiError::Internal("bootstrap admin vanished during promotion".into()))?;
-    // The users component caches accounts: drop the entry that still says `user`.
-    Cache::new(kv, now_ms).invalidate(&cache_key(&user.id));
-    Ok(user)
+    Err(ApiError::Internal(
+        "bootstrap admin: the account kept changing under concurrent logins".into(),
+    ))
 }
 
-/// Compares secrets without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// When a refresh token issued at `now_ms` in a session started at
+/// `created_at_ms` stops working: `refresh_ttl_secs` from now, but never
+/// past the session's absolute lifetime.
+fn refresh_deadline(config: &Config, created_at_ms: i64, now_ms: i64) -> i64 {
+    (now_ms + config.refresh_ttl_secs * 1000).min(created_at_ms + config.session_max_secs * 1000)
 }
 
-/// Records a new session and answers with its first token pair.
+/// Records a new session and answers with its first token pair. The session
+/// is recorded only if the account still has the hash and role that were
+/// verified: a password change, role change or deletion that committed while
+/// this login was checking the password makes it a 401, so no session
+/// outlives the credentials it was opened with.
 fn start_session(
     config: &Config,
-    repo: &dyn UserRepo,
-    user: &User,
+    env: Env<'_>,
+    verified: &Credentials,
     now_ms: i64,
 ) -> Result<Response, ApiError> {
+    let user = &verified.user;
     let session_id = new_id(now_ms)?;
     let (refresh_token, refresh_hash) = new_refresh_token()?;
-    repo.create_session(&NewSession {
+    let expires_at_ms = refresh_deadline(config, now_ms, now_ms);
+    let session = NewSession {
         id: session_id.clone(),
         user_id: user.id.clone(),
         refresh_hash,
         created_at_ms: now_ms,
-        expires_at_ms: now_ms + config.refresh_ttl_secs * 1000,
-    })?;
+        expires_at_ms,
+    };
+    if !env.sessions.create_session(&session, verified)? {
+        return Err(ApiError::InvalidCredentials);
+    }
     let (access_token, _) = config
         .tokens
         .issue(&user.id, user.role, &session_id, now_ms)?;
@@ -286,63 +255,45 @@ fn start_session(
             token_type: "Bearer",
             expires_in: config.tokens.access_ttl_secs,
             refresh_token,
-            refresh_expires_in: config.refresh_ttl_secs,
+            refresh_expires_in: (expires_at_ms - now_ms) / 1000,
             user: Some(user.view()),
         },
     ))
 }
 
 /// Rotation with reuse detection. Each refresh replaces the session's token
-/// (sliding expiry: the new token lives `refresh_ttl_secs`); a token that was
-/// already rotated away is a replay — someone else holds a copy — so the whole
-/// session is ended and the caller told `refresh_token_reused`. The access
-/// tokens already issued in that session must die with it, but nothing records
-/// a session's `jti`s, so every access token of the user issued so far is
-/// voided (`revoke_user_tokens`); the user's other live sessions recover with
-/// one refresh. The key-value mark is written before the session row, so an
-/// unreachable store answers 503 and the replayed token can be presented again.
+/// (sliding expiry, capped by the session's absolute lifetime); a token that
+/// was already rotated away is a replay — someone else holds a copy — so the
+/// whole session is ended, access tokens included, and the caller told
+/// `refresh_token_reused`.
 fn refresh(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
     let body: RefreshBody = req.json()?;
     let hash = refresh_token_hash(&body.refresh_token).ok_or(ApiError::InvalidToken)?;
-    let session = match repo.find_refresh(&hash)? {
+    let session = match env.sessions.find_refresh(&hash)? {
         RefreshLookup::Unknown => return Err(ApiError::InvalidToken),
-        RefreshLookup::Superseded {
-            session_id,
-            user_id,
-        } => {
-            return Err(end_reused_session(
-                ctx,
-                config,
-                kv,
-                repo,
-                &session_id,
-                &user_id,
-            ))
+        RefreshLookup::Superseded { session_id, .. } => {
+            return Err(end_reused_session(ctx, config, env, &session_id))
         }
         RefreshLookup::Current(session) => session,
     };
-    if session.revoked || session.expires_at_ms <= ctx.now_ms {
+    let lifetime_over = session.created_at_ms + config.session_max_secs * 1000 <= ctx.now_ms;
+    if session.revoked || session.expires_at_ms <= ctx.now_ms || lifetime_over {
         return Err(ApiError::InvalidToken);
     }
     let (refresh_token, new_hash) = new_refresh_token()?;
-    let expires_at = ctx.now_ms + config.refresh_ttl_secs * 1000;
-    if !repo.rotate_refresh(&session.id, &hash, &new_hash, expires_at, ctx.now_ms)? {
+    let expires_at_ms = refresh_deadline(config, session.created_at_ms, ctx.now_ms);
+    if !env
+        .sessions
+        .rotate_refresh(&session.id, &hash, &new_hash, expires_at_ms, ctx.now_ms)?
+    {
         // Another request rotated this very token between our read and our
         // update: two holders presented it at once, which is reuse.
-        return Err(end_reused_session(
-            ctx,
-            config,
-            kv,
-            repo,
-            &session.id,
-            &session.user_id,
-        ));
+        return Err(end_reused_session(ctx, config, env, &session.id));
     }
     let (access_token, _) =
         config
@@ -355,74 +306,76 @@ fn refresh(
             token_type: "Bearer",
             expires_in: config.tokens.access_ttl_secs,
             refresh_token,
-            refresh_expires_in: config.refresh_ttl_secs,
+            refresh_expires_in: (expires_at_ms - ctx.now_ms) / 1000,
             user: None,
         },
     ))
 }
 
-/// Ends a session whose refresh token was replayed, and every access token of
-/// its user issued so far; answers `refresh_token_reused` once both are done.
+/// Ends a session whose refresh token was replayed — its access tokens in
+/// the key-value store first, so an unreachable store answers 503 and the
+/// replayed token can be presented again — and answers `refresh_token_reused`.
 fn end_reused_session(
     ctx: &RequestContext,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
     session_id: &str,
-    user_id: &str,
 ) -> ApiError {
-    let ended = revoke_user_tokens(kv, &config.tokens, user_id, ctx.now_ms)
-        .and_then(|()| repo.revoke_session(session_id, ctx.now_ms));
+    let ended = end_session(env.kv, &config.tokens, session_id, ctx.now_ms)
+        .and_then(|()| env.sessions.revoke_session(session_id, ctx.now_ms));
     match ended {
         Ok(()) => ApiError::RefreshTokenReused,
         Err(e) => e,
     }
 }
 
-/// Logout: the access token's `jti` goes on the key-value deny-list (every
-/// component and instance refuses it at once), and its session — named by the
-/// token's `sid` claim — is revoked in MySQL, so its refresh token stops too.
-/// The deny-list write comes first: if the database is then unreachable the
-/// caller gets 503 but the token is already dead.
+/// Logout ends the session named by the token's `sid`: its mark in the
+/// key-value store voids every access token issued in it (before or after a
+/// refresh) in every component and instance, and its row in MySQL stops its
+/// refresh token. The mark comes first: if the database is then unreachable
+/// the caller gets 503 but the tokens are already dead.
 fn logout(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, kv, ctx.now_ms)?;
-    revoke_token(kv, &principal.claims)?;
-    repo.revoke_session(&principal.claims.sid, ctx.now_ms)?;
+    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
+    end_session(env.kv, &config.tokens, &principal.claims.sid, ctx.now_ms)?;
+    env.sessions
+        .revoke_session(&principal.claims.sid, ctx.now_ms)?;
     Ok(Response::new(204))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::kv::{FailingKv, MemoryKv};
-    use shared::users::MemoryUsers;
+    use identity::limits::Limit;
+    use identity::model::ProfileChanges;
+    use identity::repo::{AccountRepo, MemoryIdentity};
+    use shared::context::TrustedProxies;
+    use shared::domain::Password;
+    use shared::kv::{FailingKv, KeyValue, MemoryKv};
+    use shared::testing::{authed, token_config, NOW};
 
-    const NOW: i64 = 1_800_000_000_000;
-    const SECRET: &str = "unit-test-secret-of-32-bytes-or-more";
     const PASSWORD: &str = "correct horse";
+    const DAY_MS: i64 = 86_400_000;
 
     fn config() -> Config {
         Config {
-            tokens: TokenConfig::new(SECRET, "spin-api", "spin-api-clients", 900).unwrap(),
+            tokens: token_config(),
             refresh_ttl_secs: 3600,
-            limits: Limits {
-                per_account: 5,
-                per_address: 50,
-                window_secs: 900,
-            },
+            session_max_secs: 30 * 86_400,
+            per_account: Limit::new("a", 5, 900).unwrap(),
+            per_address: Limit::new("b", 50, 900).unwrap(),
+            trusted_proxies: TrustedProxies::default(),
             admin: BootstrapAdmin::from_variables("root@example.com", "admin-password").unwrap(),
         }
     }
 
     struct World {
         kv: MemoryKv,
-        repo: MemoryUsers,
+        repo: MemoryIdentity,
         config: Config,
     }
 
@@ -430,9 +383,13 @@ mod tests {
         fn new() -> Self {
             Self {
                 kv: MemoryKv::new(),
-                repo: MemoryUsers::new(),
+                repo: MemoryIdentity::new(),
                 config: config(),
             }
+        }
+
+        fn env(&self) -> Env<'_> {
+            Env::new(&self.kv, &self.repo)
         }
 
         fn with_user(self, email: &str, role: Role) -> Self {
@@ -454,18 +411,25 @@ mod tests {
         fn call_at(&self, req: Request, now: i64) -> Result<Response, ApiError> {
             let req = req.with_header("spin-client-addr", "10.0.0.1:4000");
             let ctx = RequestContext::new(&req, now);
-            handle(&ctx, &req, &self.config, &self.kv, &self.repo)
+            handle(&ctx, &req, &self.config, self.env())
         }
 
         fn call(&self, req: Request) -> Result<Response, ApiError> {
             self.call_at(req, NOW)
         }
 
+        fn login_at(&self, email: &str, password: &str, now: i64) -> Result<Response, ApiError> {
+            self.call_at(
+                post(
+                    "/api/v1/auth/login",
+                    serde_json::json!({"email": email, "password": password}),
+                ),
+                now,
+            )
+        }
+
         fn login(&self, email: &str, password: &str) -> Result<Response, ApiError> {
-            self.call(post(
-                "/api/v1/auth/login",
-                serde_json::json!({"email": email, "password": password}),
-            ))
+            self.login_at(email, password, NOW)
         }
 
         fn refresh_at(&self, token: &str, now: i64) -> Result<Response, ApiError> {
@@ -476,6 +440,16 @@ mod tests {
                 ),
                 now,
             )
+        }
+
+        fn logout_at(&self, access: &str, now: i64) -> Result<Response, ApiError> {
+            self.call_at(authed(Method::Post, "/api/v1/auth/logout", access), now)
+        }
+
+        /// True when `access` still authenticates at `now`.
+        fn accepts(&self, access: &str, now: i64) -> bool {
+            let req = authed(Method::Get, "/", access);
+            authenticate(&req, &self.config.tokens, &self.kv, now).is_ok()
         }
     }
 
@@ -489,6 +463,10 @@ mod tests {
             b["access_token"].as_str().unwrap().to_string(),
             b["refresh_token"].as_str().unwrap().to_string(),
         )
+    }
+
+    fn pair_bucket(email: &str) -> String {
+        limits::login_pair(&Email::parse(email).unwrap(), "10.0.0.1")
     }
 
     #[test]
@@ -543,9 +521,9 @@ mod tests {
     fn failed_login_counts_against_pair_and_address() {
         let w = World::new().with_user("ann@example.com", Role::User);
         let _ = w.login("ann@example.com", "nope nope");
-        let keys = w.kv.keys();
-        assert!(keys.iter().any(|k| k.starts_with("bf:a:")));
-        assert!(keys.contains(&"bf:i:10.0.0.1".to_string()));
+        let pair = w.repo.attempts(&pair_bucket("ann@example.com")).unwrap();
+        let address = w.repo.attempts(&limits::login_address("10.0.0.1")).unwrap();
+        assert_eq!((pair.attempts, address.attempts), (1, 1));
         assert!(w.repo.sessions().is_empty());
     }
 
@@ -571,24 +549,33 @@ mod tests {
     }
 
     #[test]
-    fn locked_pair_is_refused_before_the_database() {
+    fn locked_pair_is_refused_without_reading_a_password_hash() {
         let w = World::new().with_user("ann@example.com", Role::User);
         for _ in 0..5 {
             let _ = w.login("ann@example.com", "nope nope");
         }
-        let calls = w.repo.calls();
-        w.repo.set_down(true);
+        let reads = w.repo.credential_reads();
         assert_eq!(
             w.login("ann@example.com", PASSWORD).unwrap_err().status(),
             429
         );
-        assert_eq!(w.repo.calls(), calls);
+        assert_eq!(w.repo.credential_reads(), reads);
+    }
+
+    #[test]
+    fn attempt_that_cannot_be_recorded_is_503_and_checks_no_password() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        w.repo.set_attempts_down(true);
+        let err = w.login("ann@example.com", PASSWORD).unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert_eq!(w.repo.credential_reads(), 0);
+        assert!(w.repo.sessions().is_empty());
     }
 
     #[test]
     fn address_lock_covers_every_email() {
         let mut w = World::new().with_user("ann@example.com", Role::User);
-        w.config.limits.per_address = 3;
+        w.config.per_address = Limit::new("b", 3, 900).unwrap();
         for i in 0..3 {
             let _ = w.login(&format!("x{i}@example.com"), "nope nope");
         }
@@ -599,13 +586,15 @@ mod tests {
     }
 
     #[test]
-    fn success_resets_the_pair_counter() {
+    fn success_resets_the_pair_counter_and_refunds_the_address() {
         let w = World::new().with_user("ann@example.com", Role::User);
         for _ in 0..4 {
             let _ = w.login("ann@example.com", "nope nope");
         }
         assert_eq!(w.login("ann@example.com", PASSWORD).unwrap().status, 200);
-        assert!(!w.kv.keys().iter().any(|k| k.starts_with("bf:a:")));
+        assert!(w.repo.attempts(&pair_bucket("ann@example.com")).is_none());
+        let address = w.repo.attempts(&limits::login_address("10.0.0.1")).unwrap();
+        assert_eq!(address.attempts, 4);
         assert_eq!(
             w.login("ann@example.com", "nope nope")
                 .unwrap_err()
@@ -615,15 +604,21 @@ mod tests {
     }
 
     #[test]
-    fn key_value_outage_fails_login_closed() {
-        let w = World::new().with_user("ann@example.com", Role::User);
-        let req = post(
-            "/api/v1/auth/login",
-            serde_json::json!({"email": "ann@example.com", "password": PASSWORD}),
-        );
-        let ctx = RequestContext::new(&req, NOW);
-        let err = handle(&ctx, &req, &w.config, &FailingKv, &w.repo).unwrap_err();
-        assert_eq!(err.status(), 503);
+    fn forwarded_client_is_counted_only_behind_a_trusted_proxy() {
+        let mut w = World::new().with_user("ann@example.com", Role::User);
+        let req = || {
+            post(
+                "/api/v1/auth/login",
+                serde_json::json!({"email": "ann@example.com", "password": "nope nope"}),
+            )
+            .with_header("x-forwarded-for", "198.51.100.7")
+        };
+        let _ = w.call(req());
+        assert!(w.repo.attempts(&limits::login_address("10.0.0.1")).is_some());
+        w.config.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
+        let _ = w.call(req());
+        let forwarded = w.repo.attempts(&limits::login_address("198.51.100.7"));
+        assert_eq!(forwarded.map(|c| c.attempts), Some(1));
     }
 
     #[test]
@@ -664,17 +659,48 @@ mod tests {
                 .status,
             200
         );
+        assert_eq!(w.repo.sessions().len(), 2);
     }
 
     #[test]
-    fn bootstrap_admin_promotes_an_existing_account_and_drops_its_cache_entry() {
+    fn bootstrap_takes_over_a_pre_registered_account() {
         let w = World::new().with_user("root@example.com", Role::User);
         let id = w.repo.user_by_email("root@example.com").unwrap().id;
-        w.kv.set(&cache_key(&id), b"stale").unwrap();
-        let resp = w.login("root@example.com", "admin-password").unwrap();
+        let (squatter, squatter_refresh) = tokens(&w.login("root@example.com", PASSWORD).unwrap());
+        w.kv.set(&keys::user(&id), b"stale").unwrap();
+
+        let resp = w.login_at("root@example.com", "admin-password", NOW + 1).unwrap();
         assert_eq!(resp.json_body()["user"]["role"], "admin");
-        assert_eq!(w.repo.user_row(&id).unwrap().0.role, Role::Admin);
-        assert!(!w.kv.contains(&cache_key(&id)));
+        let (user, hash) = w.repo.user_row(&id).unwrap();
+        assert_eq!(user.role, Role::Admin);
+        assert!(verify_password(&hash, "admin-password"));
+        assert!(!verify_password(&hash, PASSWORD));
+        assert!(!w.kv.contains(&keys::user(&id)));
+        assert!(!w.accepts(&squatter, NOW + 2));
+        assert_eq!(
+            w.refresh_at(&squatter_refresh, NOW + 2).unwrap_err(),
+            ApiError::InvalidToken
+        );
+        assert_eq!(
+            w.login_at("root@example.com", PASSWORD, NOW + 2).unwrap_err(),
+            ApiError::InvalidCredentials
+        );
+    }
+
+    #[test]
+    fn bootstrap_takeover_with_an_unreachable_store_is_503_and_changes_nothing() {
+        let w = World::new().with_user("root@example.com", Role::User);
+        let id = w.repo.user_by_email("root@example.com").unwrap().id;
+        w.login("root@example.com", PASSWORD).unwrap();
+        let req = post(
+            "/api/v1/auth/login",
+            serde_json::json!({"email": "root@example.com", "password": "admin-password"}),
+        );
+        let ctx = RequestContext::new(&req, NOW + 1);
+        let err = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo)).unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert_eq!(w.repo.user_row(&id).unwrap().0.role, Role::User);
+        assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
     }
 
     #[test]
@@ -688,14 +714,21 @@ mod tests {
     }
 
     #[test]
-    fn bootstrap_admin_is_off_when_a_variable_is_empty() {
-        assert!(BootstrapAdmin::from_variables("root@example.com", "")
+    fn a_session_is_not_recorded_once_the_verified_password_changed() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        let verified = w
+            .repo
+            .find_credentials_by_email("ann@example.com")
             .unwrap()
-            .is_none());
-        assert!(BootstrapAdmin::from_variables("", "admin-password")
-            .unwrap()
-            .is_none());
-        assert!(BootstrapAdmin::from_variables("root@example.com", "short").is_err());
+            .unwrap();
+        w.repo
+            .change_password(&verified.user.id, "new-hash", None, NOW)
+            .unwrap();
+        assert_eq!(
+            start_session(&w.config, w.env(), &verified, NOW + 1).unwrap_err(),
+            ApiError::InvalidCredentials
+        );
+        assert!(w.repo.sessions().is_empty());
     }
 
     #[test]
@@ -714,6 +747,32 @@ mod tests {
         assert_eq!(w.repo.sessions()[0].expires_at_ms, NOW + 1000 + 3_600_000);
         assert!(w.config.tokens.verify(&access, NOW + 1000).is_ok());
         assert!(w.refresh_at(&r2, NOW + 2000).is_ok());
+    }
+
+    #[test]
+    fn refresh_never_extends_a_session_past_its_absolute_lifetime() {
+        let mut w = World::new().with_user("ann@example.com", Role::User);
+        w.config.session_max_secs = 5_400;
+        let (_, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        let resp = w.refresh_at(&r1, NOW + 3_000_000).unwrap();
+        assert_eq!(resp.json_body()["refresh_expires_in"], 2_400);
+        assert_eq!(w.repo.sessions()[0].expires_at_ms, NOW + 5_400_000);
+    }
+
+    #[test]
+    fn session_past_its_absolute_lifetime_is_refused() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        let (_, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        let sid = w.repo.sessions()[0].id.clone();
+        // Kept alive by refreshes, the session is now 30 days old.
+        w.repo.edit_session(&sid, |s| {
+            s.created_at_ms = NOW - 30 * DAY_MS;
+            s.expires_at_ms = NOW + 3_600_000;
+        });
+        assert_eq!(
+            w.refresh_at(&r1, NOW + 1).unwrap_err(),
+            ApiError::InvalidToken
+        );
     }
 
     #[test]
@@ -736,16 +795,12 @@ mod tests {
     fn reused_refresh_token_voids_the_sessions_access_tokens() {
         let w = World::new().with_user("ann@example.com", Role::User);
         let (access, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
-        let user_id = w.repo.sessions()[0].user_id.clone();
-        w.refresh_at(&r1, NOW + 1000).unwrap();
+        let sid = w.repo.sessions()[0].id.clone();
+        let (newer, _) = tokens(&w.refresh_at(&r1, NOW + 1000).unwrap());
         w.refresh_at(&r1, NOW + 2000).unwrap_err();
-        assert!(w.kv.contains(&format!("rv:u:{user_id}")));
-        let me = Request::new(Method::Get, "/")
-            .with_header("authorization", &format!("Bearer {access}"));
-        assert_eq!(
-            authenticate(&me, &w.config.tokens, &w.kv, NOW + 3000).unwrap_err(),
-            ApiError::InvalidToken
-        );
+        assert!(w.kv.contains(&keys::session_revoked(&sid)));
+        assert!(!w.accepts(&access, NOW + 3000));
+        assert!(!w.accepts(&newer, NOW + 3000));
     }
 
     #[test]
@@ -759,7 +814,7 @@ mod tests {
         )
         .with_header("spin-client-addr", "10.0.0.1:4000");
         let ctx = RequestContext::new(&req, NOW + 2000);
-        let err = handle(&ctx, &req, &w.config, &shared::kv::FailingKv, &w.repo).unwrap_err();
+        let err = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo)).unwrap_err();
         assert_eq!(err.status(), 503);
         assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
     }
@@ -792,11 +847,11 @@ mod tests {
         let w = World::new().with_user("ann@example.com", Role::User);
         let (_, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
         let id = w.repo.user_by_email("ann@example.com").unwrap().id;
-        let changes = UserChanges {
+        let changes = ProfileChanges {
             role: Some(Role::Admin),
             ..Default::default()
         };
-        w.repo.update_user(&id, &changes, NOW).unwrap();
+        w.repo.update_profile(&id, &changes, NOW).unwrap();
         let (access, _) = tokens(&w.refresh_at(&r1, NOW + 1000).unwrap());
         assert_eq!(
             w.config.tokens.verify(&access, NOW + 1000).unwrap().role,
@@ -805,21 +860,38 @@ mod tests {
     }
 
     #[test]
-    fn logout_denies_the_token_and_ends_the_session() {
+    fn logout_ends_the_session_and_its_token() {
         let w = World::new().with_user("ann@example.com", Role::User);
         let (access, refresh) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
-        let req = Request::new(Method::Post, "/api/v1/auth/logout")
-            .with_header("authorization", &format!("Bearer {access}"));
-        let resp = w.call(req.clone()).unwrap();
+        let resp = w.logout_at(&access, NOW).unwrap();
         assert_eq!(resp.status, 204);
-        let jti = w.config.tokens.verify(&access, NOW).unwrap().jti;
-        assert!(w.kv.contains(&format!("rv:j:{jti}")));
+        let sid = w.config.tokens.verify(&access, NOW).unwrap().sid;
+        assert!(w.kv.contains(&keys::session_revoked(&sid)));
         assert!(w.repo.sessions()[0].revoked_at_ms.is_some());
-        assert_eq!(w.call(req).unwrap_err(), ApiError::InvalidToken);
+        assert_eq!(w.logout_at(&access, NOW).unwrap_err(), ApiError::InvalidToken);
         assert_eq!(
             w.refresh_at(&refresh, NOW + 1).unwrap_err(),
             ApiError::InvalidToken
         );
+    }
+
+    #[test]
+    fn logout_also_ends_the_sessions_older_access_token() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        let (first, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        let (second, _) = tokens(&w.refresh_at(&r1, NOW + 1000).unwrap());
+        w.logout_at(&second, NOW + 2000).unwrap();
+        assert!(!w.accepts(&first, NOW + 3000));
+        assert!(!w.accepts(&second, NOW + 3000));
+    }
+
+    #[test]
+    fn logout_leaves_the_users_other_sessions_alone() {
+        let w = World::new().with_user("ann@example.com", Role::User);
+        let (phone, _) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        let (laptop, _) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+        w.logout_at(&laptop, NOW).unwrap();
+        assert!(w.accepts(&phone, NOW + 1));
     }
 
     #[test]

@@ -1,28 +1,26 @@
-//! The users component's routes and handlers (and the health check), over the
-//! key-value and user repository ports — no `spin_sdk` here, so unit tests
-//! run them natively against the fakes.
+//! The users component's routes and handlers (and the health check), over
+//! the key-value store and the identity ports — no `spin_sdk` here, so unit
+//! tests run them natively against the fakes.
 
+use identity::limits;
+use identity::model::ProfileChanges;
+use identity::repo::{cached_user, Env};
+use identity::sessions::{end_all, newly_found, tokens_alive_since, void_all};
+use identity::{User, UserView};
 use serde::{Deserialize, Serialize};
-use shared::auth::{authenticate, revoke_user_tokens, Principal, Role, TokenConfig};
+use shared::auth::{authenticate, Principal, Role};
 use shared::cache::Cache;
 use shared::context::RequestContext;
+use shared::db::Sql;
 use shared::domain::{Email, FieldErrors, Name, Page, Pagination, Password};
 use shared::http::{Method, Request, Response};
 use shared::id::{is_valid_id, new_id};
 use shared::kv::{get_unexpired, put_expiring, KeyValue};
 use shared::password::{hash_password, verify_password};
 use shared::router::Router;
-use shared::users::{cache_key, cached_user, User, UserChanges, UserRepo, UserView};
-use shared::{ApiError, FieldError};
+use shared::{keys, ApiError, FieldError};
 
-/// Everything the handlers need from Spin variables.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Access-token verification (and the lifetime revocation marks must outlive).
-    pub tokens: TokenConfig,
-    /// How long a cached user lives, in milliseconds (`cache_ttl_secs`), ±10 % jitter.
-    pub cache_ttl_ms: i64,
-}
+use crate::config::Config;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -48,23 +46,24 @@ fn router() -> Router<Route> {
 
 /// Routes and handles one request. Responses carry `Cache-Control: no-store`:
 /// they hold personal data (or, for health, must never be served stale).
+/// `db` is the connection the identity ports use, pinged by the health check.
 pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
+    db: &dyn Sql,
 ) -> Result<Response, ApiError> {
     let (route, params) = router().find(&req.method, &req.path)?;
     let id = params.get("id").unwrap_or_default();
     let response = match route {
-        Route::Health => return Ok(health(ctx, kv, repo)),
-        Route::Register => register(ctx, req, repo),
-        Route::List => list(ctx, req, config, kv, repo),
-        Route::Me => me(ctx, req, config, kv, repo),
-        Route::Get => get(ctx, req, config, kv, repo, id),
-        Route::Patch => patch(ctx, req, config, kv, repo, id),
-        Route::Delete => delete(ctx, req, config, kv, repo, id),
+        Route::Health => return Ok(health(ctx, env.kv, db)),
+        Route::Register => register(ctx, req, config, env),
+        Route::List => list(ctx, req, config, env),
+        Route::Me => me(ctx, req, config, env),
+        Route::Get => get(ctx, req, config, env, id),
+        Route::Patch => patch(ctx, req, config, env, id),
+        Route::Delete => delete(ctx, req, config, env, id),
     }?;
     Ok(response.with_header("cache-control", "no-store"))
 }
@@ -87,10 +86,14 @@ struct RegisterBody {
     name: Option<String>,
 }
 
+/// Registration. The bootstrap admin's email is taken by definition (409),
+/// so nobody can pre-register it; every other registration is counted
+/// against its client address before its password is hashed.
 fn register(
     ctx: &RequestContext,
     req: &Request,
-    repo: &dyn UserRepo,
+    config: &Config,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
     let body: RegisterBody = req.json()?;
     let mut errors = FieldErrors::new();
@@ -105,6 +108,15 @@ fn register(
             "register: validated fields missing".into(),
         ));
     };
+    if config.admin_email.as_ref() == Some(&email) {
+        return Err(ApiError::EmailTaken);
+    }
+    let client = ctx.client_bucket(&config.trusted_proxies);
+    limits::admit(
+        env.attempts,
+        &[(&limits::registration(&client), config.registration)],
+        ctx.now_ms,
+    )?;
     let user = User {
         id: new_id(ctx.now_ms)?,
         email: email.as_str().to_string(),
@@ -114,7 +126,8 @@ fn register(
         updated_at_ms: ctx.now_ms,
     };
     // The unique index decides a race between two registrations of one email.
-    repo.insert_user(&user, &hash_password(&password)?)?;
+    env.accounts
+        .insert_user(&user, &hash_password(&password)?)?;
     Ok(user_response(201, &user).with_header("location", &format!("/api/v1/users/{}", user.id)))
 }
 
@@ -122,12 +135,11 @@ fn me(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, kv, ctx.now_ms)?;
-    let cache = Cache::new(kv, ctx.now_ms);
-    let user = cached_user(&cache, repo, &principal.user_id, config.cache_ttl_ms)?
+    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
+    let cache = Cache::new(env.kv, ctx.now_ms);
+    let user = cached_user(&cache, env.accounts, &principal.user_id, config.cache_ttl_ms)?
         .ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))
 }
@@ -147,14 +159,14 @@ fn get(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, kv, ctx.now_ms)?;
+    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
     authorize_for(&principal, id)?;
-    let cache = Cache::new(kv, ctx.now_ms);
-    let user = cached_user(&cache, repo, id, config.cache_ttl_ms)?.ok_or(ApiError::NotFound)?;
+    let cache = Cache::new(env.kv, ctx.now_ms);
+    let user =
+        cached_user(&cache, env.accounts, id, config.cache_ttl_ms)?.ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))
 }
 
@@ -162,15 +174,16 @@ fn list(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, kv, ctx.now_ms)?;
+    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
     if !principal.is_admin() {
         return Err(ApiError::Forbidden);
     }
     let pagination = Pagination::from_request(req)?;
-    let (users, total) = repo.list_users(pagination.offset(), pagination.limit)?;
+    let (users, total) = env
+        .accounts
+        .list_users(pagination.offset(), pagination.limit)?;
     let items: Vec<UserView> = users.iter().map(User::view).collect();
     Ok(Response::json(200, &Page::new(items, pagination, total)))
 }
@@ -189,30 +202,33 @@ struct PatchBody {
 /// their own password like any holder). A field the caller may not change is
 /// 403 before anything is validated.
 ///
-/// Revocation, written before the row changes so an outage of the store (503)
-/// leaves nothing half-done:
-/// * password change — `revoke_user_tokens` voids every access token of the
-///   user issued up to now (the caller's included: they refresh to continue),
-///   and every other session is revoked in MySQL, so stolen refresh tokens die
-///   while the caller's own session keeps working;
-/// * role change — `revoke_user_tokens` too, so no token keeps claiming the
-///   old role; sessions stay, and a refresh issues the new role.
+/// A `current_password` check is counted against the user before the hash
+/// is looked at (5 wrong per window by default, then 429), so a stolen
+/// access token does not become an unlimited password oracle.
+///
+/// Revocation marks are written before the rows change, so an outage of the
+/// store (503) leaves the account as it was:
+/// * password change — every other session ends (refresh and access tokens),
+///   the caller's own session keeps its refresh token but its access tokens
+///   issued so far are void (the caller refreshes to continue); a login that
+///   verified the old password meanwhile records no session (fenced insert);
+/// * role change — the access tokens of every session are void, so no token
+///   keeps claiming the old role; sessions stay, and a refresh issues the new role.
 fn patch(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, kv, ctx.now_ms)?;
+    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
     authorize_for(&principal, id)?;
     let body: PatchBody = req.json()?;
     let is_self = principal.user_id == id;
     if (body.role.is_some() && !principal.is_admin()) || (body.password.is_some() && !is_self) {
         return Err(ApiError::Forbidden);
     }
-    let current = repo.find_credentials(id)?.ok_or(ApiError::NotFound)?;
+    let current = env.accounts.find_credentials(id)?.ok_or(ApiError::NotFound)?;
     let email = Email::parse(&current.user.email).ok();
 
     let mut errors = FieldErrors::new();
@@ -242,56 +258,85 @@ fn patch(
     errors.finish()?;
 
     if password.is_some() {
+        let bucket = limits::password_check(id);
+        limits::admit(env.attempts, &[(&bucket, config.password_check)], ctx.now_ms)?;
         let candidate = body.current_password.as_deref().unwrap_or_default();
         if !verify_password(&current.password_hash, candidate) {
             return Err(ApiError::InvalidCredentials);
         }
+        limits::succeeded(env.attempts, &[&bucket], &[]);
     }
     let role = role.filter(|r| *r != current.user.role);
     if name.is_none() && password.is_none() && role.is_none() {
         return Ok(user_response(200, &current.user));
     }
-    let changes = UserChanges {
-        name: name.map(|n| n.as_str().to_string()),
-        role,
-        password_hash: password.as_ref().map(hash_password).transpose()?,
-    };
 
-    if changes.password_hash.is_some() || changes.role.is_some() {
-        revoke_user_tokens(kv, &config.tokens, id, ctx.now_ms)?;
+    let since = tokens_alive_since(&config.tokens, ctx.now_ms);
+    let mut user = current.user.clone();
+    if name.is_some() || role.is_some() {
+        let changes = ProfileChanges {
+            name: name.map(|n| n.as_str().to_string()),
+            role,
+        };
+        let before = match role {
+            Some(_) => {
+                let live = env.sessions.live_sessions(id, since)?;
+                void_all(env.kv, &config.tokens, &live, ctx.now_ms)?;
+                live
+            }
+            None => Vec::new(),
+        };
+        user = env
+            .accounts
+            .update_profile(id, &changes, ctx.now_ms)?
+            .ok_or(ApiError::NotFound)?;
+        if role.is_some() {
+            // A login recorded between the two looks was opened with the old role.
+            let after = env.sessions.live_sessions(id, since)?;
+            end_all(env.kv, &config.tokens, &newly_found(&before, &after), ctx.now_ms)?;
+        }
     }
-    let user = repo
-        .update_user(id, &changes, ctx.now_ms)?
-        .ok_or(ApiError::NotFound)?;
-    if changes.password_hash.is_some() {
-        repo.revoke_user_sessions(id, Some(&principal.claims.sid), ctx.now_ms)?;
+    if let Some(password) = &password {
+        let own = principal.claims.sid.as_str();
+        let before = env.sessions.live_sessions(id, since)?;
+        let others: Vec<String> = before.iter().filter(|s| *s != own).cloned().collect();
+        end_all(env.kv, &config.tokens, &others, ctx.now_ms)?;
+        void_all(env.kv, &config.tokens, &[own.to_string()], ctx.now_ms)?;
+        let ended = env
+            .accounts
+            .change_password(id, &hash_password(password)?, Some(own), ctx.now_ms)?
+            .ok_or(ApiError::NotFound)?;
+        end_all(env.kv, &config.tokens, &newly_found(&before, &ended), ctx.now_ms)?;
+        user.updated_at_ms = ctx.now_ms;
     }
-    Cache::new(kv, ctx.now_ms).invalidate(&cache_key(id));
+    Cache::new(env.kv, ctx.now_ms).invalidate(&keys::user(id));
     Ok(user_response(200, &user))
 }
 
-/// Deletion: `revoke_user_tokens` first (every access token of the user stops
-/// at once, in every component), then the row and all its sessions go, so no
-/// refresh token survives either. The user's orders and uploads belong to
-/// other components and are left as they are.
+/// Deletion: the marks of every live session first (every access token of
+/// the user stops at once, in every component), then the row goes with all
+/// its sessions, so no refresh token survives either; a session recorded in
+/// between is marked after. The user's orders and uploads belong to other
+/// components and are left as they are.
 fn delete(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn UserRepo,
+    env: Env<'_>,
     id: &str,
 ) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, kv, ctx.now_ms)?;
+    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
     authorize_for(&principal, id)?;
-    if repo.find_user(id)?.is_none() {
+    if env.accounts.find_user(id)?.is_none() {
         return Err(ApiError::NotFound);
     }
-    revoke_user_tokens(kv, &config.tokens, id, ctx.now_ms)?;
-    if !repo.delete_user(id)? {
-        return Err(ApiError::NotFound);
-    }
-    Cache::new(kv, ctx.now_ms).invalidate(&cache_key(id));
+    let before = env
+        .sessions
+        .live_sessions(id, tokens_alive_since(&config.tokens, ctx.now_ms))?;
+    end_all(env.kv, &config.tokens, &before, ctx.now_ms)?;
+    let ended = env.accounts.delete_user(id)?.ok_or(ApiError::NotFound)?;
+    end_all(env.kv, &config.tokens, &newly_found(&before, &ended), ctx.now_ms)?;
+    Cache::new(env.kv, ctx.now_ms).invalidate(&keys::user(id));
     Ok(Response::new(204))
 }
 
@@ -307,27 +352,25 @@ struct Checks {
     cache: &'static str,
 }
 
-/// The key the cache check writes and reads back. A constant value, so
-/// concurrent checks cannot make each other fail.
-const PROBE_KEY: &str = "hc:probe";
-
-/// `GET /api/v1/health`: a trivial query and a key-value write + read. 200
-/// when both work; otherwise 503 with the same JSON naming the failing check
-/// (`"unavailable"`) and `Retry-After`. Failures are logged, never sent.
-fn health(ctx: &RequestContext, kv: &dyn KeyValue, repo: &dyn UserRepo) -> Response {
-    let database = match repo.ping() {
+/// `GET /api/v1/health`: a trivial query and a key-value write + read of one
+/// constant key ([`keys::HEALTH_PROBE`], so concurrent checks cannot make
+/// each other fail). 200 when both work; otherwise 503 with the same JSON
+/// naming the failing check (`"unavailable"`) and `Retry-After`. Failures
+/// are logged, never sent.
+fn health(ctx: &RequestContext, kv: &dyn KeyValue, db: &dyn Sql) -> Response {
+    let database = match db.ping() {
         Ok(()) => "ok",
         Err(e) => {
             eprintln!(
                 "request_id={} health: database: {}",
                 ctx.request_id,
-                e.log_detail()
+                ApiError::from(e).log_detail()
             );
             "unavailable"
         }
     };
-    let probe = put_expiring(kv, PROBE_KEY, b"ok", ctx.now_ms + 60_000)
-        .and_then(|()| get_unexpired(kv, PROBE_KEY, ctx.now_ms));
+    let probe = put_expiring(kv, keys::HEALTH_PROBE, b"ok", ctx.now_ms + 60_000)
+        .and_then(|()| get_unexpired(kv, keys::HEALTH_PROBE, ctx.now_ms));
     let cache = match probe {
         Ok(Some(v)) if v == b"ok" => "ok",
         Ok(_) => {
@@ -359,17 +402,22 @@ fn health(ctx: &RequestContext, kv: &dyn KeyValue, repo: &dyn UserRepo) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use identity::limits::Limit;
+    use identity::model::NewSession;
+    use identity::repo::{AccountRepo, MemoryIdentity, SessionRepo};
+    use identity::Credentials;
     use serde_json::json;
+    use shared::auth::end_session;
+    use shared::context::TrustedProxies;
     use shared::kv::{FailingKv, MemoryKv};
-    use shared::users::MemoryUsers;
+    use shared::testing::{authed, token_config, PingOnlySql, NOW};
 
-    const NOW: i64 = 1_800_000_000_000;
-    const SECRET: &str = "unit-test-secret-of-32-bytes-or-more";
     const PASSWORD: &str = "correct horse";
 
     struct World {
         kv: MemoryKv,
-        repo: MemoryUsers,
+        repo: MemoryIdentity,
+        db: PingOnlySql,
         config: Config,
     }
 
@@ -377,15 +425,24 @@ mod tests {
         fn new() -> Self {
             Self {
                 kv: MemoryKv::new(),
-                repo: MemoryUsers::new(),
+                repo: MemoryIdentity::new(),
+                db: PingOnlySql::default(),
                 config: Config {
-                    tokens: TokenConfig::new(SECRET, "spin-api", "spin-api-clients", 900).unwrap(),
+                    tokens: token_config(),
                     cache_ttl_ms: 300_000,
+                    registration: Limit::new("r", 20, 3600).unwrap(),
+                    password_check: Limit::new("p", 5, 900).unwrap(),
+                    trusted_proxies: TrustedProxies::default(),
+                    admin_email: Some(Email::parse("boss@example.com").unwrap()),
                 },
             }
         }
 
-        /// Adds a user and returns `(id, access token)`.
+        fn env(&self) -> Env<'_> {
+            Env::new(&self.kv, &self.repo)
+        }
+
+        /// Adds a user with one login session and returns `(id, access token)`.
         fn user(&self, email: &str, role: Role) -> (String, String) {
             let id = new_id(NOW).unwrap();
             let user = User {
@@ -398,25 +455,46 @@ mod tests {
             };
             let hash = hash_password(&Password::parse(PASSWORD, None).unwrap()).unwrap();
             self.repo.insert_user(&user, &hash).unwrap();
-            (id.clone(), self.token(&id, role, "sid-1", NOW))
+            let sid = new_id(NOW).unwrap();
+            self.session(&id, &sid);
+            (id.clone(), self.token(&id, role, &sid, NOW))
+        }
+
+        /// Records a live session `sid` of user `id`, as a login would.
+        fn session(&self, id: &str, sid: &str) {
+            let verified: Credentials = self.repo.find_credentials(id).unwrap().unwrap();
+            let recorded = self
+                .repo
+                .create_session(
+                    &NewSession {
+                        id: sid.into(),
+                        user_id: id.into(),
+                        refresh_hash: format!("h-{sid}"),
+                        created_at_ms: NOW,
+                        expires_at_ms: NOW + 1_000_000,
+                    },
+                    &verified,
+                )
+                .unwrap();
+            assert!(recorded);
         }
 
         fn token(&self, id: &str, role: Role, sid: &str, at: i64) -> String {
             self.config.tokens.issue(id, role, sid, at).unwrap().0
         }
 
+        fn sid(&self, token: &str) -> String {
+            self.config.tokens.verify(token, NOW).unwrap().sid
+        }
+
         fn call_at(&self, req: Request, now: i64) -> Result<Response, ApiError> {
             let ctx = RequestContext::new(&req, now);
-            handle(&ctx, &req, &self.config, &self.kv, &self.repo)
+            handle(&ctx, &req, &self.config, self.env(), &self.db)
         }
 
         fn call(&self, req: Request) -> Result<Response, ApiError> {
             self.call_at(req, NOW)
         }
-    }
-
-    fn authed(method: Method, path: &str, token: &str) -> Request {
-        Request::new(method, path).with_header("authorization", &format!("Bearer {token}"))
     }
 
     fn fields(err: ApiError) -> Vec<String> {
@@ -449,6 +527,32 @@ mod tests {
         assert_eq!(b.as_object().unwrap().len(), 6);
         let (_, hash) = w.repo.user_row(id).unwrap();
         assert!(hash.starts_with("$argon2id$") && verify_password(&hash, PASSWORD));
+    }
+
+    #[test]
+    fn registering_the_bootstrap_admin_email_is_409_and_stores_nothing() {
+        let w = World::new();
+        let req = Request::new(Method::Post, "/api/v1/users").with_json(
+            &json!({"email": "Boss@Example.com", "password": PASSWORD, "name": "Mallory"}),
+        );
+        assert_eq!(w.call(req).unwrap_err(), ApiError::EmailTaken);
+        assert!(w.repo.user_by_email("boss@example.com").is_none());
+    }
+
+    #[test]
+    fn registrations_past_the_address_limit_are_429_and_store_nothing() {
+        let mut w = World::new();
+        w.config.registration = Limit::new("r", 2, 3600).unwrap();
+        let register = |i: u32| {
+            let req = Request::new(Method::Post, "/api/v1/users")
+                .with_json(&json!({"email": format!("u{i}@example.com"), "password": PASSWORD, "name": "U"}))
+                .with_header("spin-client-addr", "192.0.2.1:1");
+            w.call(req)
+        };
+        assert_eq!(register(1).unwrap().status, 201);
+        assert_eq!(register(2).unwrap().status, 201);
+        assert_eq!(register(3).unwrap_err().status(), 429);
+        assert!(w.repo.user_by_email("u3@example.com").is_none());
     }
 
     #[test]
@@ -510,7 +614,7 @@ mod tests {
             .unwrap();
         assert_eq!(resp.json_body()["id"], id.as_str());
         assert_eq!(resp.header("cache-control"), Some("no-store"));
-        assert!(w.kv.contains(&cache_key(&id)));
+        assert!(w.kv.contains(&keys::user(&id)));
     }
 
     #[test]
@@ -534,7 +638,7 @@ mod tests {
         let (id, token) = w.user("ann@example.com", Role::User);
         w.call(authed(Method::Get, "/api/v1/users/me", &token))
             .unwrap();
-        let raw = w.kv.get(&cache_key(&id)).unwrap().unwrap();
+        let raw = w.kv.get(&keys::user(&id)).unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&raw).contains("argon2"));
     }
 
@@ -560,7 +664,8 @@ mod tests {
     fn revoked_user_token_is_401() {
         let w = World::new();
         let (id, token) = w.user("ann@example.com", Role::User);
-        revoke_user_tokens(&w.kv, &w.config.tokens, &id, NOW).unwrap();
+        let _ = &id;
+        end_session(&w.kv, &w.config.tokens, &w.sid(&token), NOW).unwrap();
         assert_eq!(
             w.call(authed(Method::Get, "/api/v1/users/me", &token))
                 .unwrap_err(),
@@ -598,7 +703,7 @@ mod tests {
             ))
             .unwrap_err();
         assert_eq!(err, ApiError::NotFound);
-        assert!(w.kv.contains(&cache_key(&ghost)));
+        assert!(w.kv.contains(&keys::user(&ghost)));
         let bad = w
             .call(authed(Method::Get, "/api/v1/users/not-an-id", &admin))
             .unwrap_err();
@@ -668,7 +773,7 @@ mod tests {
         assert_eq!(resp.json_body()["name"], "Annie");
         assert_eq!(w.repo.user_row(&id).unwrap().0.name, "Annie");
         assert_eq!(w.repo.user_row(&id).unwrap().0.updated_at_ms, NOW + 5);
-        assert!(!w.kv.contains(&cache_key(&id)));
+        assert!(!w.kv.contains(&keys::user(&id)));
     }
 
     #[test]
@@ -713,7 +818,7 @@ mod tests {
             ),
             (Some("admin"), Some("Boss"))
         );
-        assert!(w.kv.contains(&format!("rv:u:{ann}")));
+        assert!(w.kv.contains(&keys::session_revoked(&w.sid(&ann_token))));
         assert_eq!(
             w.call(authed(Method::Get, "/api/v1/users/me", &ann_token))
                 .unwrap_err(),
@@ -787,20 +892,12 @@ mod tests {
 
     #[test]
     fn password_change_revokes_tokens_and_other_sessions_but_keeps_the_callers() {
-        use shared::users::NewSession;
         let w = World::new();
         let (id, _) = w.user("ann@example.com", Role::User);
         for sid in ["mine", "other"] {
-            w.repo
-                .create_session(&NewSession {
-                    id: sid.into(),
-                    user_id: id.clone(),
-                    refresh_hash: format!("h-{sid}"),
-                    created_at_ms: NOW,
-                    expires_at_ms: NOW + 1_000_000,
-                })
-                .unwrap();
+            w.session(&id, sid);
         }
+        let other = w.token(&id, Role::User, "other", NOW);
         let token = w.token(&id, Role::User, "mine", NOW);
         let body = json!({"password": "new password", "current_password": PASSWORD});
         assert_eq!(w.call(patch_req(&id, &token, body)).unwrap().status, 200);
@@ -833,6 +930,77 @@ mod tests {
                 .status,
             200
         );
+        // The other session is over: even a token minted for it later is refused.
+        let late = w.token(&id, Role::User, "other", NOW + 1000);
+        for t in [&other, &late] {
+            assert_eq!(
+                w.call_at(authed(Method::Get, "/api/v1/users/me", t), NOW + 1000)
+                    .unwrap_err(),
+                ApiError::InvalidToken
+            );
+        }
+    }
+
+    #[test]
+    fn sixth_wrong_current_password_is_429_even_when_right() {
+        let w = World::new();
+        let (id, token) = w.user("ann@example.com", Role::User);
+        let wrong = json!({"password": "new password", "current_password": "wrong one"});
+        for _ in 0..5 {
+            assert_eq!(
+                w.call(patch_req(&id, &token, wrong.clone())).unwrap_err(),
+                ApiError::InvalidCredentials
+            );
+        }
+        let right = json!({"password": "new password", "current_password": PASSWORD});
+        assert_eq!(
+            w.call(patch_req(&id, &token, right)).unwrap_err(),
+            ApiError::TooManyAttempts {
+                retry_after_secs: 900
+            }
+        );
+        assert!(verify_password(&w.repo.user_row(&id).unwrap().1, PASSWORD));
+    }
+
+    #[test]
+    fn current_password_check_that_cannot_be_counted_is_503_and_changes_nothing() {
+        let w = World::new();
+        let (id, token) = w.user("ann@example.com", Role::User);
+        w.repo.set_attempts_down(true);
+        let reads = w.repo.credential_reads();
+        let body = json!({"password": "new password", "current_password": PASSWORD});
+        assert_eq!(w.call(patch_req(&id, &token, body)).unwrap_err().status(), 503);
+        assert_eq!(w.repo.credential_reads(), reads + 1, "only the profile read");
+        assert!(verify_password(&w.repo.user_row(&id).unwrap().1, PASSWORD));
+    }
+
+    #[test]
+    fn password_change_with_an_unreachable_store_is_503_and_keeps_the_password() {
+        let w = World::new();
+        let (id, token) = w.user("ann@example.com", Role::User);
+        let body = json!({"password": "new password", "current_password": PASSWORD});
+        let req = patch_req(&id, &token, body);
+        // Authentication reads the store; fail only the writes by ending it after.
+        let ctx = RequestContext::new(&req, NOW);
+        let failing = WriteFailingKv(&w.kv);
+        let err = handle(&ctx, &req, &w.config, Env::new(&failing, &w.repo), &w.db).unwrap_err();
+        assert_eq!(err.status(), 503);
+        assert!(verify_password(&w.repo.user_row(&id).unwrap().1, PASSWORD));
+    }
+
+    /// Reads from the inner store, refuses every write.
+    struct WriteFailingKv<'a>(&'a MemoryKv);
+
+    impl KeyValue for WriteFailingKv<'_> {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, shared::kv::KvError> {
+            self.0.get(key)
+        }
+        fn set(&self, _: &str, _: &[u8]) -> Result<(), shared::kv::KvError> {
+            Err(shared::kv::KvError("refused".into()))
+        }
+        fn delete(&self, _: &str) -> Result<(), shared::kv::KvError> {
+            Err(shared::kv::KvError("refused".into()))
+        }
     }
 
     #[test]
@@ -860,18 +1028,10 @@ mod tests {
 
     #[test]
     fn user_deletes_themselves_rows_sessions_cache_and_tokens_go() {
-        use shared::users::NewSession;
         let w = World::new();
         let (id, token) = w.user("ann@example.com", Role::User);
-        w.repo
-            .create_session(&NewSession {
-                id: "s".into(),
-                user_id: id.clone(),
-                refresh_hash: "h".into(),
-                created_at_ms: NOW,
-                expires_at_ms: NOW + 1000,
-            })
-            .unwrap();
+        w.session(&id, "s");
+        let other_session = w.token(&id, Role::User, "s", NOW);
         w.call(authed(Method::Get, "/api/v1/users/me", &token))
             .unwrap();
         let resp = w
@@ -884,12 +1044,14 @@ mod tests {
         assert_eq!(resp.status, 204);
         assert!(w.repo.user_row(&id).is_none());
         assert!(w.repo.sessions().is_empty());
-        assert!(!w.kv.contains(&cache_key(&id)));
-        assert_eq!(
-            w.call(authed(Method::Get, "/api/v1/users/me", &token))
-                .unwrap_err(),
-            ApiError::InvalidToken
-        );
+        assert!(!w.kv.contains(&keys::user(&id)));
+        for t in [&token, &other_session] {
+            assert_eq!(
+                w.call(authed(Method::Get, "/api/v1/users/me", t))
+                    .unwrap_err(),
+                ApiError::InvalidToken
+            );
+        }
     }
 
     #[test]
@@ -921,7 +1083,7 @@ mod tests {
         let (id, token) = w.user("ann@example.com", Role::User);
         let req = authed(Method::Delete, &format!("/api/v1/users/{id}"), &token);
         let ctx = RequestContext::new(&req, NOW);
-        let err = handle(&ctx, &req, &w.config, &FailingKv, &w.repo).unwrap_err();
+        let err = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo), &w.db).unwrap_err();
         assert_eq!(err.status(), 503);
         assert!(w.repo.user_row(&id).is_some());
     }
@@ -975,13 +1137,13 @@ mod tests {
             resp.json_body(),
             json!({"status": "ok", "checks": {"database": "ok", "cache": "ok"}})
         );
-        assert!(w.kv.contains(PROBE_KEY));
+        assert!(w.kv.contains(keys::HEALTH_PROBE));
     }
 
     #[test]
     fn health_names_the_failing_database() {
-        let w = World::new();
-        w.repo.set_down(true);
+        let mut w = World::new();
+        w.db.down = true;
         let resp = w.call(Request::new(Method::Get, "/api/v1/health")).unwrap();
         assert_eq!(resp.status, 503);
         assert!(resp.header("retry-after").is_some());
@@ -996,7 +1158,7 @@ mod tests {
         let w = World::new();
         let req = Request::new(Method::Get, "/api/v1/health");
         let ctx = RequestContext::new(&req, NOW);
-        let resp = handle(&ctx, &req, &w.config, &FailingKv, &w.repo).unwrap();
+        let resp = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo), &w.db).unwrap();
         assert_eq!(resp.status, 503);
         assert_eq!(
             resp.json_body()["checks"],

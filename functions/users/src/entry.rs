@@ -1,29 +1,24 @@
-//! The Spin entry point: Spin variables into [`crate::app::Config`], Spin's
+//! The Spin entry point: Spin variables into [`crate::config::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
+use identity::repo::{Env, MySqlIdentity};
+use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
-use shared::spin::{numeric_variable, serve, token_config, variable, SpinKv, SpinSql};
-use shared::users::MySqlUsers;
-use shared::ApiError;
+use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
 
-use crate::app::{self, Config};
-
-fn config() -> Result<Config, ApiError> {
-    let cache_ttl_secs: i64 = numeric_variable("cache_ttl_secs", 300)?;
-    Ok(Config {
-        tokens: token_config()?,
-        cache_ttl_ms: cache_ttl_secs.saturating_mul(1000),
-    })
-}
+use crate::app;
+use crate::config::Config;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
     serve(req, MAX_JSON_BODY, |ctx, req| {
-        let config = config()?;
+        let vars = Vars::new(&optional_variable);
+        let config = Config::from_vars(&vars)?;
         // Both open lazily: a cache hit never connects to MySQL.
         let kv = SpinKv::new("default");
-        let sql = SpinSql::new(variable("db_url")?);
-        app::handle(ctx, req, &config, &kv, &MySqlUsers::new(&sql))
+        let sql = SpinSql::new(vars.required("db_url")?);
+        let env = Env::new(&kv, &MySqlIdentity::new(&sql));
+        app::handle(ctx, req, &config, env, &sql)
     })
     .await
 }

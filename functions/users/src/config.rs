@@ -1,0 +1,93 @@
+//! The users component's configuration, from Spin variables (defaults here,
+//! in one place; `spin.toml` documents the same values).
+
+use identity::limits::Limit;
+use shared::auth::TokenConfig;
+use shared::config::Vars;
+use shared::context::TrustedProxies;
+use shared::domain::Email;
+use shared::ApiError;
+
+/// Everything the handlers need from Spin variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Access-token verification (and the lifetime revocation marks must outlive).
+    pub tokens: TokenConfig,
+    /// How long a cached user lives, in milliseconds (`cache_ttl_secs`), ±10 % jitter.
+    pub cache_ttl_ms: i64,
+    /// Registrations per client address (`register_max_per_address` per
+    /// `register_window_secs`): each one costs an argon2 hash.
+    pub registration: Limit,
+    /// Wrong `current_password` guesses per user (`password_max_failures_per_user`
+    /// per `login_lock_window_secs`), so a stolen access token cannot guess the password.
+    pub password_check: Limit,
+    /// Proxies whose `X-Forwarded-For` names the client (`trusted_proxies`).
+    pub trusted_proxies: TrustedProxies,
+    /// The bootstrap admin's email (`admin_email`), which nobody may register.
+    pub admin_email: Option<Email>,
+}
+
+impl Config {
+    /// Reads and checks every variable; a bad value is a configuration error (500, logged).
+    pub fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
+        let cache_ttl_secs: i64 = vars.number("cache_ttl_secs", 300)?;
+        let admin_email = vars
+            .optional("admin_email")
+            .map(|e| {
+                Email::parse(&e).map_err(|_| {
+                    ApiError::Internal("configuration: admin_email is not a valid email".into())
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            tokens: vars.tokens()?,
+            cache_ttl_ms: cache_ttl_secs.saturating_mul(1000),
+            registration: Limit::new(
+                "register_max_per_address",
+                vars.number("register_max_per_address", 20)?,
+                vars.positive_secs("register_window_secs", 3600)?,
+            )?,
+            password_check: Limit::new(
+                "password_max_failures_per_user",
+                vars.number("password_max_failures_per_user", 5)?,
+                vars.positive_secs("login_lock_window_secs", 900)?,
+            )?,
+            trusted_proxies: TrustedProxies::parse(
+                &vars.optional("trusted_proxies").unwrap_or_default(),
+            )?,
+            admin_email,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_api_md_values() {
+        let get = |name: &str| (name == "jwt_secret").then(|| "s".repeat(32));
+        let config = Config::from_vars(&Vars::new(&get)).unwrap();
+        assert_eq!(config.cache_ttl_ms, 300_000);
+        assert_eq!(config.registration, Limit { max: 20, window_secs: 3600 });
+        assert_eq!(config.password_check, Limit { max: 5, window_secs: 900 });
+        assert!(config.admin_email.is_none());
+    }
+
+    #[test]
+    fn admin_email_is_normalised_and_a_bad_one_is_a_configuration_error() {
+        let get = |name: &str| match name {
+            "jwt_secret" => Some("s".repeat(32)),
+            "admin_email" => Some(" Root@Example.com ".into()),
+            _ => None,
+        };
+        let config = Config::from_vars(&Vars::new(&get)).unwrap();
+        assert_eq!(config.admin_email.unwrap().as_str(), "root@example.com");
+        let bad = |name: &str| match name {
+            "jwt_secret" => Some("s".repeat(32)),
+            "admin_email" => Some("nope".into()),
+            _ => None,
+        };
+        assert_eq!(Config::from_vars(&Vars::new(&bad)).unwrap_err().status(), 500);
+    }
+}

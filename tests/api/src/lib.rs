@@ -47,6 +47,34 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// A fresh client address for `X-Forwarded-For`: an IPv6 address in its own
+/// random /64 of the documentation prefix, so no other test (or earlier run)
+/// shares its attempt counters.
+pub fn unique_client() -> String {
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("random");
+    format!(
+        "2001:db8:{:x}:{:x}::{:x}",
+        u16::from_be_bytes([bytes[0], bytes[1]]) | 1,
+        u16::from_be_bytes([bytes[2], bytes[3]]) | 1,
+        u16::from_be_bytes([bytes[4], bytes[5]]) | 1
+    )
+}
+
+/// The attempt-counter bucket (`auth_attempts.bucket`) of `kind` over `parts`,
+/// computed as the identity crate does: SHA-256 of the kind and the parts,
+/// each after a NUL byte.
+pub fn attempt_bucket(kind: &str, parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    hasher.update(kind.as_bytes());
+    for part in parts {
+        hasher.update([0u8]);
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 /// Asserts that `resp` is an RFC 9457 problem as API.md shapes it — `status`,
 /// `application/problem+json`, the stable `code`, and the response's
 /// `X-Request-Id` echoed as `request_id` — and returns its body.
@@ -137,6 +165,13 @@ impl TestApp {
             ("db_host".into(), db_host),
             ("admin_email".into(), ADMIN_EMAIL.into()),
             ("admin_password".into(), ADMIN_PASSWORD.into()),
+            // The attempt counters live in the shared test database, where
+            // every test's requests come from 127.0.0.1: per-address limits
+            // are lifted here, and the tests of those limits send their own
+            // client address through X-Forwarded-For from this trusted peer.
+            ("trusted_proxies".into(), "127.0.0.1/32, ::1/128".into()),
+            ("login_max_failures_per_address".into(), "1000000".into()),
+            ("register_max_per_address".into(), "1000000".into()),
         ];
         config.variables.extend(options.variables.iter().cloned());
         config.key_value = KeyValueBackend::Redis {
@@ -181,6 +216,18 @@ impl TestApp {
     /// True when the `default` store holds `key`.
     pub async fn kv_has(&self, key: &str) -> bool {
         self.kv_get(key).await.is_some()
+    }
+
+    /// The attempts counted in `bucket` (0 when it has no row).
+    pub async fn attempts(&self, bucket: &str) -> u32 {
+        self.query::<u32>(
+            "SELECT attempts FROM auth_attempts WHERE bucket = ?",
+            (bucket,),
+        )
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or(0)
     }
 
     /// Runs one query on the test database and returns its rows.

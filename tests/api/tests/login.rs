@@ -2,7 +2,8 @@
 //! test host, against MariaDB and a Redis-backed key-value store.
 
 use api_tests::{
-    assert_problem as problem, unique, AppOptions, TestApp, ADMIN_EMAIL, ADMIN_PASSWORD,
+    assert_problem as problem, attempt_bucket, unique, unique_client, AppOptions, TestApp,
+    ADMIN_EMAIL, ADMIN_PASSWORD,
 };
 use base64::Engine;
 use reqwest::StatusCode;
@@ -28,11 +29,26 @@ fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-/// The key-value key of the email + address failure counter (the client
-/// address the components see is always 127.0.0.1 here).
-fn pair_key(email: &str) -> String {
-    let digest = Sha256::digest(format!("{email}|127.0.0.1").as_bytes());
-    format!("bf:a:{}", hex::encode(&digest[..16]))
+/// The attempt bucket of the email + address pair (the client address the
+/// components see is 127.0.0.1 unless a test forwards its own).
+fn pair_bucket(email: &str, client: &str) -> String {
+    attempt_bucket("login-pair", &[email, client])
+}
+
+/// A login sent through the trusted test peer on behalf of `client`.
+async fn post_login_from(
+    app: &TestApp,
+    client: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.http
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", client)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn post_login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
@@ -131,8 +147,8 @@ async fn wrong_password_is_401_and_counts_a_failure() {
     let resp = post_login(&app, &email, "wrong-password").await;
     let body = problem(resp, 401, "invalid_credentials").await;
     assert!(body["request_id"].is_string());
-    assert!(app.kv_has(&pair_key(&email)).await);
-    assert!(app.kv_has("bf:i:127.0.0.1").await);
+    assert_eq!(app.attempts(&pair_bucket(&email, "127.0.0.1")).await, 1);
+    assert!(app.attempts(&attempt_bucket("login-address", &["127.0.0.1"])).await >= 1);
     app.stop().await;
 }
 
@@ -189,17 +205,21 @@ async fn address_limit_locks_every_email_from_that_address() {
     })
     .await;
     let (_, email) = user(&app).await;
+    let client = unique_client();
     for _ in 0..3 {
         problem(
-            post_login(&app, &self::email(), PASSWORD).await,
+            post_login_from(&app, &client, &self::email(), PASSWORD).await,
             401,
             "invalid_credentials",
         )
         .await;
     }
-    let resp = post_login(&app, &email, PASSWORD).await;
+    let resp = post_login_from(&app, &client, &email, PASSWORD).await;
     assert!(resp.headers().contains_key("retry-after"));
     problem(resp, 429, "too_many_attempts").await;
+    // Another client (and the same one's /64 neighbour is the same client) is unaffected.
+    let elsewhere = post_login_from(&app, &unique_client(), &email, PASSWORD).await;
+    assert_eq!(elsewhere.status(), StatusCode::OK);
     app.stop().await;
 }
 
@@ -210,12 +230,12 @@ async fn successful_login_resets_the_pair_counter() {
     for _ in 0..4 {
         post_login(&app, &email, "wrong-password").await;
     }
-    assert!(app.kv_has(&pair_key(&email)).await);
+    assert_eq!(app.attempts(&pair_bucket(&email, "127.0.0.1")).await, 4);
     assert_eq!(
         post_login(&app, &email, PASSWORD).await.status(),
         StatusCode::OK
     );
-    assert!(!app.kv_has(&pair_key(&email)).await);
+    assert_eq!(app.attempts(&pair_bucket(&email, "127.0.0.1")).await, 0);
     // Four more failures would have locked the pair without the reset.
     for _ in 0..4 {
         post_login(&app, &email, "wrong-password").await;
@@ -292,27 +312,71 @@ async fn concurrent_first_logins_of_the_bootstrap_admin_all_succeed_with_one_row
 }
 
 #[tokio::test]
-async fn bootstrap_admin_email_of_an_existing_account_promotes_it() {
+async fn a_pre_registered_bootstrap_email_is_taken_over_with_its_sessions_ended() {
+    // Mallory registers the address before the operator sets admin_email and
+    // logs in first, keeping a session.
     let app = TestApp::start().await;
     let (id, email) = user(&app).await;
-    let promoted = TestApp::start_with(AppOptions {
+    let squatter = app.login(&email, PASSWORD).await;
+    let squatter_access = squatter["access_token"].as_str().unwrap().to_string();
+    let squatter_refresh = squatter["refresh_token"].as_str().unwrap().to_string();
+
+    let admin_app = TestApp::start_with(AppOptions {
         variables: vec![("admin_email".into(), email.clone())],
         kv_prefix: Some(app.kv_prefix.clone()),
     })
     .await;
-    let tokens = promoted.login(&email, ADMIN_PASSWORD).await;
+    // Her own password does not make her admin: it no longer works at all
+    // once the bootstrap credentials were used.
+    let tokens = admin_app.login(&email, ADMIN_PASSWORD).await;
     assert_eq!(tokens["user"]["id"], id.as_str());
     assert_eq!(tokens["user"]["role"], "admin");
+    problem(
+        post_login(&admin_app, &email, PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    problem(get_me(&admin_app, &squatter_access).await, 401, "invalid_token").await;
+    problem(
+        post_refresh(&admin_app, &squatter_refresh).await,
+        401,
+        "invalid_token",
+    )
+    .await;
     let rows = app
-        .query::<(String,)>("SELECT role FROM users WHERE id = ?", (&id,))
+        .query::<(String, Option<i64>)>(
+            "SELECT u.role, s.revoked_at_ms FROM users u JOIN sessions s ON s.user_id = u.id \
+             WHERE s.id = ?",
+            (claims(&squatter_access)["sid"].as_str().unwrap(),),
+        )
         .await;
-    assert_eq!(rows, [("admin".to_string(),)]);
-    // The account's own password still works too.
-    assert_eq!(
-        promoted.login(&email, PASSWORD).await["user"]["role"],
-        "admin"
-    );
-    promoted.stop().await;
+    assert_eq!(rows[0].0, "admin");
+    assert!(rows[0].1.is_some(), "the squatter's session is ended");
+    admin_app.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registering_the_bootstrap_admin_email_is_409_email_taken() {
+    let admin_email = email();
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![("admin_email".into(), admin_email.clone())],
+        ..Default::default()
+    })
+    .await;
+    let resp = app
+        .http
+        .post(app.url("/api/v1/users"))
+        .json(&json!({"email": admin_email.to_uppercase(), "password": PASSWORD, "name": "M"}))
+        .send()
+        .await
+        .unwrap();
+    problem(resp, 409, "email_taken").await;
+    let rows = app
+        .query::<(String,)>("SELECT id FROM users WHERE email = ?", (&admin_email,))
+        .await;
+    assert!(rows.is_empty());
     app.stop().await;
 }
 
@@ -513,12 +577,8 @@ async fn refresh_token_used_twice_is_reuse_and_revokes_the_session() {
         "invalid_token",
     )
     .await;
-    // So do the access tokens issued in it, through the user's revocation mark.
-    let user_id = claims(first["access_token"].as_str().unwrap())["sub"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(app.kv_has(&format!("rv:u:{user_id}")).await);
+    // So do the access tokens issued in it, through the session's revocation mark.
+    assert!(app.kv_has(&format!("rv:s:{sid}")).await);
     for access in [&first["access_token"], &second["access_token"]] {
         problem(
             get_me(&app, access.as_str().unwrap()).await,
@@ -590,7 +650,7 @@ async fn logout_is_204_and_the_token_is_refused_by_another_host_process() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert!(
-        app.kv_has(&format!("rv:j:{}", c["jti"].as_str().unwrap()))
+        app.kv_has(&format!("rv:s:{}", c["sid"].as_str().unwrap()))
             .await
     );
     let (_, _, revoked) = session_row(&app, c["sid"].as_str().unwrap()).await.unwrap();
@@ -623,5 +683,227 @@ async fn logout_without_a_token_is_401() {
         .await
         .unwrap();
     problem(resp, 401, "invalid_token").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logout_also_ends_the_sessions_older_access_token() {
+    let app = TestApp::start().await;
+    let (_, email) = user(&app).await;
+    let first = app.login(&email, PASSWORD).await;
+    let older = first["access_token"].as_str().unwrap();
+    let second: Value = post_refresh(&app, first["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let newer = second["access_token"].as_str().unwrap();
+    let resp = app
+        .http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(newer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    problem(get_me(&app, older).await, 401, "invalid_token").await;
+    problem(get_me(&app, newer).await, 401, "invalid_token").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logout_leaves_the_users_other_sessions_working() {
+    let app = TestApp::start().await;
+    let (_, email) = user(&app).await;
+    let phone = app.login(&email, PASSWORD).await;
+    let laptop = app.login(&email, PASSWORD).await;
+    app.http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(laptop["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let resp = get_me(&app, phone["access_token"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ limits under attack
+
+#[tokio::test]
+async fn a_burst_of_40_wrong_passwords_gets_at_most_5_checks_and_429_for_the_rest() {
+    let app = TestApp::start().await;
+    let (_, email) = user(&app).await;
+    let client = unique_client();
+    let burst = (0..40).map(|_| post_login_from(&app, &client, &email, "wrong-password"));
+    let statuses: Vec<u16> = futures::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    eprintln!("burst of 40: {checked} answered 401 (password checked), {refused} answered 429");
+    assert!(checked <= 5, "{checked} password checks: {statuses:?}");
+    assert_eq!(checked + refused, 40, "{statuses:?}");
+    // The pair stays locked: even the right password is refused.
+    problem(
+        post_login_from(&app, &client, &email, PASSWORD).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    let bucket = attempt_bucket(
+        "login-pair",
+        &[&email, &client_network(&client)],
+    );
+    assert_eq!(app.attempts(&bucket).await, 41);
+    app.stop().await;
+}
+
+/// The /64 the components count an IPv6 client under.
+fn client_network(client: &str) -> String {
+    let ip: std::net::Ipv6Addr = client.parse().unwrap();
+    let s = ip.segments();
+    format!(
+        "{}/64",
+        std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0)
+    )
+}
+
+#[tokio::test]
+async fn ipv6_clients_are_limited_per_64_whatever_the_address() {
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![("login_max_failures_per_address".into(), "3".into())],
+        ..Default::default()
+    })
+    .await;
+    let (_, email) = user(&app).await;
+    let client = unique_client();
+    let network = client_network(&client);
+    let prefix = network.trim_end_matches("::/64");
+    for host in 1..=3 {
+        let neighbour = format!("{prefix}::{host:x}:beef");
+        post_login_from(&app, &neighbour, &self::email(), PASSWORD).await;
+    }
+    let fresh_address_same_64 = format!("{prefix}:1234:5678:9abc:def0");
+    problem(
+        post_login_from(&app, &fresh_address_same_64, &email, PASSWORD).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_for_is_ignored_from_an_untrusted_peer() {
+    // No trusted proxies: 127.0.0.1 is the client, whatever it forwards.
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![
+            ("trusted_proxies".into(), String::new()),
+            ("login_max_failures_per_account".into(), "2".into()),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let (_, email) = user(&app).await;
+    // A client rotating forged X-Forwarded-For values still counts as one pair.
+    for _ in 0..2 {
+        post_login_from(&app, &unique_client(), &email, "wrong-password").await;
+    }
+    problem(
+        post_login_from(&app, &unique_client(), &email, PASSWORD).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    assert_eq!(app.attempts(&pair_bucket(&email, "127.0.0.1")).await, 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn forwarded_for_names_the_client_behind_a_trusted_proxy() {
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![("login_max_failures_per_account".into(), "2".into())],
+        ..Default::default()
+    })
+    .await;
+    let (_, email) = user(&app).await;
+    let attacker = unique_client();
+    for _ in 0..3 {
+        post_login_from(&app, &attacker, &email, "wrong-password").await;
+    }
+    // The attacker's pair is locked; the real owner behind the same proxy is not.
+    problem(
+        post_login_from(&app, &attacker, &email, PASSWORD).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    let owner = unique_client();
+    assert_eq!(
+        post_login_from(&app, &owner, &email, PASSWORD).await.status(),
+        StatusCode::OK
+    );
+    // Only the right-most untrusted entry counts: a forged left-hand entry is ignored.
+    let forged = format!("{}, {attacker}", unique_client());
+    problem(
+        post_login_from(&app, &forged, &email, PASSWORD).await,
+        429,
+        "too_many_attempts",
+    )
+    .await;
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ sessions that end
+
+#[tokio::test]
+async fn a_session_past_its_absolute_lifetime_cannot_refresh() {
+    let app = TestApp::start().await;
+    let (_, email) = user(&app).await;
+    let tokens = app.login(&email, PASSWORD).await;
+    let sid = claims(tokens["access_token"].as_str().unwrap())["sid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Kept alive by refreshes, the session was opened 30 days and a minute ago.
+    let month_ms: i64 = 30 * 86_400_000 + 60_000;
+    let mut conn = app.db.get_conn().await.unwrap();
+    use mysql_async::prelude::Queryable;
+    conn.exec_drop(
+        "UPDATE sessions SET created_at_ms = created_at_ms - ? WHERE id = ?",
+        (month_ms, &sid),
+    )
+    .await
+    .unwrap();
+    drop(conn);
+    problem(
+        post_refresh(&app, tokens["refresh_token"].as_str().unwrap()).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn refresh_is_capped_by_the_session_lifetime() {
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![("session_max_lifetime_secs".into(), "600".into())],
+        ..Default::default()
+    })
+    .await;
+    let (_, email) = user(&app).await;
+    let tokens = app.login(&email, PASSWORD).await;
+    assert_eq!(tokens["refresh_expires_in"], 600);
+    let refreshed: Value = post_refresh(&app, tokens["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let left = refreshed["refresh_expires_in"].as_i64().unwrap();
+    assert!((595..=600).contains(&left), "{left}");
     app.stop().await;
 }

@@ -5,7 +5,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use api_tests::{assert_problem as problem, unique, AppOptions, TestApp, JWT_SECRET};
+use api_tests::{
+    assert_problem as problem, attempt_bucket, unique, unique_client, AppOptions, TestApp,
+    JWT_SECRET,
+};
 use base64::Engine;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
@@ -22,6 +25,16 @@ fn now_secs() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64
+}
+
+/// The `sid` claim of an access token, decoded without verification.
+fn sid(token: &str) -> String {
+    let payload = token.split('.').nth(1).expect("JWT payload");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
+    let claims: Value = serde_json::from_slice(&bytes).expect("claims JSON");
+    claims["sid"].as_str().expect("sid").to_string()
 }
 
 fn fields(body: &Value) -> Vec<String> {
@@ -505,7 +518,9 @@ async fn password_change_voids_tokens_and_other_sessions_but_not_the_callers_ses
         patch(&app, &id, access(&mine), body).await.status(),
         StatusCode::OK
     );
-    assert!(app.kv_has(&format!("rv:u:{id}")).await);
+    for session in [&mine, &other] {
+        assert!(app.kv_has(&format!("rv:s:{}", sid(access(session)))).await);
+    }
 
     // Every access token issued so far is void, in every component.
     problem(
@@ -557,6 +572,160 @@ async fn password_change_voids_tokens_and_other_sessions_but_not_the_callers_ses
         .unwrap();
     problem(old, 401, "invalid_credentials").await;
     app.login(&email, "a-new-password").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn sixth_current_password_guess_is_429_even_when_right() {
+    let app = TestApp::start().await;
+    let (id, _, tokens) = login_user(&app).await;
+    let wrong = json!({"password": "a-new-password", "current_password": "not-the-password"});
+    for _ in 0..5 {
+        problem(
+            patch(&app, &id, access(&tokens), wrong.clone()).await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    let right = json!({"password": "a-new-password", "current_password": PASSWORD});
+    let resp = patch(&app, &id, access(&tokens), right).await;
+    assert!(resp.headers().contains_key("retry-after"));
+    problem(resp, 429, "too_many_attempts").await;
+    assert_eq!(
+        app.attempts(&attempt_bucket("current-password", &[&id])).await,
+        6
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_burst_of_current_password_guesses_gets_at_most_5_checks() {
+    let app = TestApp::start().await;
+    let (id, _, tokens) = login_user(&app).await;
+    let wrong = json!({"password": "a-new-password", "current_password": "not-the-password"});
+    let burst = (0..20).map(|_| patch(&app, &id, access(&tokens), wrong.clone()));
+    let statuses: Vec<u16> = futures::future::join_all(burst)
+        .await
+        .into_iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    assert!(checked <= 5, "{statuses:?}");
+    assert_eq!(checked + statuses.iter().filter(|s| **s == 429).count(), 20);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn registrations_past_the_address_limit_are_429_and_store_nothing() {
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![("register_max_per_address".into(), "2".into())],
+        ..Default::default()
+    })
+    .await;
+    let client = unique_client();
+    let mut statuses = Vec::new();
+    let mut emails = Vec::new();
+    for _ in 0..3 {
+        let email = email();
+        let resp = app
+            .http
+            .post(app.url("/api/v1/users"))
+            .header("x-forwarded-for", &client)
+            .json(&json!({"email": email, "password": PASSWORD, "name": "N"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(resp.headers().contains_key("retry-after"));
+            problem(resp, 429, "too_many_attempts").await;
+        }
+        emails.push(email);
+    }
+    assert_eq!(statuses, [201, 201, 429]);
+    let stored = app
+        .query::<(String,)>("SELECT id FROM users WHERE email = ?", (&emails[2],))
+        .await;
+    assert!(stored.is_empty());
+    // Another client registers as usual.
+    let resp = app
+        .http
+        .post(app.url("/api/v1/users"))
+        .header("x-forwarded-for", unique_client())
+        .json(&json!({"email": email(), "password": PASSWORD, "name": "N"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::CREATED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refresh_token_from_before_a_password_change_is_refused() {
+    let app = TestApp::start().await;
+    let (id, email, mine) = login_user(&app).await;
+    let stolen = app.login(&email, PASSWORD).await;
+    let body = json!({"password": "a-new-password", "current_password": PASSWORD});
+    assert_eq!(
+        patch(&app, &id, access(&mine), body).await.status(),
+        StatusCode::OK
+    );
+    problem(
+        refresh(&app, stolen["refresh_token"].as_str().unwrap()).await,
+        401,
+        "invalid_token",
+    )
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn logins_racing_a_password_change_keep_no_session_with_the_old_password() {
+    let app = TestApp::start().await;
+    let (id, email, mine) = login_user(&app).await;
+    let body = json!({"password": "a-new-password", "current_password": PASSWORD});
+    // Logins with the old password in flight while the change runs.
+    let logins = (0..4).map(|_| {
+        app.http
+            .post(app.url("/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": PASSWORD}))
+            .send()
+    });
+    let (change, logins) = tokio::join!(
+        patch(&app, &id, access(&mine), body),
+        futures::future::join_all(logins)
+    );
+    assert_eq!(change.status(), StatusCode::OK);
+    for resp in logins {
+        let resp = resp.unwrap();
+        if resp.status() != StatusCode::OK {
+            assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+            continue;
+        }
+        // A login that won the race got a session that the change then ended.
+        let tokens: Value = resp.json().await.unwrap();
+        problem(
+            get(&app, "/api/v1/users/me", access(&tokens)).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+        problem(
+            refresh(&app, tokens["refresh_token"].as_str().unwrap()).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+    }
+    // Only the caller's own session is still open.
+    let open = app
+        .query::<(String,)>(
+            "SELECT id FROM sessions WHERE user_id = ? AND revoked_at_ms IS NULL",
+            (&id,),
+        )
+        .await;
+    assert_eq!(open, [(sid(access(&mine)),)]);
     app.stop().await;
 }
 

@@ -254,7 +254,10 @@ mod tests {
     fn malformed_trusted_proxies_is_a_configuration_error() {
         assert!(TrustedProxies::parse("10.0.0.0/8, nonsense").is_err());
         assert_eq!(
-            TrustedProxies::parse(" 127.0.0.1 , ::1/128 ").unwrap().0.len(),
+            TrustedProxies::parse(" 127.0.0.1 , ::1/128 ")
+                .unwrap()
+                .0
+                .len(),
             2
         );
     }

@@ -160,7 +160,10 @@ fn bootstrap_admin(
     now_ms: i64,
 ) -> Result<Credentials, ApiError> {
     for _ in 0..3 {
-        let Some(current) = env.accounts.find_credentials_by_email(admin.email.as_str())? else {
+        let Some(current) = env
+            .accounts
+            .find_credentials_by_email(admin.email.as_str())?
+        else {
             let user = User {
                 id: new_id(now_ms)?,
                 email: admin.email.as_str().to_string(),
@@ -171,7 +174,12 @@ fn bootstrap_admin(
             };
             let password_hash = hash_password(admin.password())?;
             match env.accounts.insert_user(&user, &password_hash) {
-                Ok(()) => return Ok(Credentials { user, password_hash }),
+                Ok(()) => {
+                    return Ok(Credentials {
+                        user,
+                        password_hash,
+                    })
+                }
                 Err(ApiError::EmailTaken) => continue,
                 Err(e) => return Err(e),
             }
@@ -195,7 +203,12 @@ fn bootstrap_admin(
         else {
             continue;
         };
-        end_all(env.kv, &config.tokens, &newly_found(&before, &ended), now_ms)?;
+        end_all(
+            env.kv,
+            &config.tokens,
+            &newly_found(&before, &ended),
+            now_ms,
+        )?;
         // The users component caches accounts: drop the entry that still says `user`.
         Cache::new(env.kv, now_ms).invalidate(&keys::user(&id));
         let user = User {
@@ -614,7 +627,10 @@ mod tests {
             .with_header("x-forwarded-for", "198.51.100.7")
         };
         let _ = w.call(req());
-        assert!(w.repo.attempts(&limits::login_address("10.0.0.1")).is_some());
+        assert!(w
+            .repo
+            .attempts(&limits::login_address("10.0.0.1"))
+            .is_some());
         w.config.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
         let _ = w.call(req());
         let forwarded = w.repo.attempts(&limits::login_address("198.51.100.7"));
@@ -669,7 +685,9 @@ mod tests {
         let (squatter, squatter_refresh) = tokens(&w.login("root@example.com", PASSWORD).unwrap());
         w.kv.set(&keys::user(&id), b"stale").unwrap();
 
-        let resp = w.login_at("root@example.com", "admin-password", NOW + 1).unwrap();
+        let resp = w
+            .login_at("root@example.com", "admin-password", NOW + 1)
+            .unwrap();
         assert_eq!(resp.json_body()["user"]["role"], "admin");
         let (user, hash) = w.repo.user_row(&id).unwrap();
         assert_eq!(user.role, Role::Admin);
@@ -682,7 +700,8 @@ mod tests {
             ApiError::InvalidToken
         );
         assert_eq!(
-            w.login_at("root@example.com", PASSWORD, NOW + 2).unwrap_err(),
+            w.login_at("root@example.com", PASSWORD, NOW + 2)
+                .unwrap_err(),
             ApiError::InvalidCredentials
         );
     }
@@ -868,7 +887,10 @@ mod tests {
         let sid = w.config.tokens.verify(&access, NOW).unwrap().sid;
         assert!(w.kv.contains(&keys::session_revoked(&sid)));
         assert!(w.repo.sessions()[0].revoked_at_ms.is_some());
-        assert_eq!(w.logout_at(&access, NOW).unwrap_err(), ApiError::InvalidToken);
+        assert_eq!(
+            w.logout_at(&access, NOW).unwrap_err(),
+            ApiError::InvalidToken
+        );
         assert_eq!(
             w.refresh_at(&refresh, NOW + 1).unwrap_err(),
             ApiError::InvalidToken

@@ -76,8 +76,20 @@ mod tests {
         let config = Config::from_vars(&Vars::new(&get)).unwrap();
         assert_eq!(config.refresh_ttl_secs, 1_209_600);
         assert_eq!(config.session_max_secs, 2_592_000);
-        assert_eq!(config.per_account, Limit { max: 5, window_secs: 900 });
-        assert_eq!(config.per_address, Limit { max: 50, window_secs: 900 });
+        assert_eq!(
+            config.per_account,
+            Limit {
+                max: 5,
+                window_secs: 900
+            }
+        );
+        assert_eq!(
+            config.per_address,
+            Limit {
+                max: 50,
+                window_secs: 900
+            }
+        );
         assert_eq!(config.trusted_proxies, TrustedProxies::default());
         assert!(config.admin.is_none());
     }
@@ -89,7 +101,10 @@ mod tests {
             &[("login_lock_window_secs", "-1")][..],
             &[("refresh_token_ttl_secs", "soon")][..],
             &[("trusted_proxies", "10.0.0.0/99")][..],
-            &[("admin_email", "root@example.com"), ("admin_password", "short")][..],
+            &[
+                ("admin_email", "root@example.com"),
+                ("admin_password", "short"),
+            ][..],
         ] {
             let pairs: &'static [(&str, &str)] = Box::leak(pairs.to_vec().into_boxed_slice());
             let get = with(pairs);

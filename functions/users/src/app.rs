@@ -139,8 +139,13 @@ fn me(
 ) -> Result<Response, ApiError> {
     let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
     let cache = Cache::new(env.kv, ctx.now_ms);
-    let user = cached_user(&cache, env.accounts, &principal.user_id, config.cache_ttl_ms)?
-        .ok_or(ApiError::NotFound)?;
+    let user = cached_user(
+        &cache,
+        env.accounts,
+        &principal.user_id,
+        config.cache_ttl_ms,
+    )?
+    .ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))
 }
 
@@ -228,7 +233,10 @@ fn patch(
     if (body.role.is_some() && !principal.is_admin()) || (body.password.is_some() && !is_self) {
         return Err(ApiError::Forbidden);
     }
-    let current = env.accounts.find_credentials(id)?.ok_or(ApiError::NotFound)?;
+    let current = env
+        .accounts
+        .find_credentials(id)?
+        .ok_or(ApiError::NotFound)?;
     let email = Email::parse(&current.user.email).ok();
 
     let mut errors = FieldErrors::new();
@@ -259,7 +267,11 @@ fn patch(
 
     if password.is_some() {
         let bucket = limits::password_check(id);
-        limits::admit(env.attempts, &[(&bucket, config.password_check)], ctx.now_ms)?;
+        limits::admit(
+            env.attempts,
+            &[(&bucket, config.password_check)],
+            ctx.now_ms,
+        )?;
         let candidate = body.current_password.as_deref().unwrap_or_default();
         if !verify_password(&current.password_hash, candidate) {
             return Err(ApiError::InvalidCredentials);
@@ -293,7 +305,12 @@ fn patch(
         if role.is_some() {
             // A login recorded between the two looks was opened with the old role.
             let after = env.sessions.live_sessions(id, since)?;
-            end_all(env.kv, &config.tokens, &newly_found(&before, &after), ctx.now_ms)?;
+            end_all(
+                env.kv,
+                &config.tokens,
+                &newly_found(&before, &after),
+                ctx.now_ms,
+            )?;
         }
     }
     if let Some(password) = &password {
@@ -306,7 +323,12 @@ fn patch(
             .accounts
             .change_password(id, &hash_password(password)?, Some(own), ctx.now_ms)?
             .ok_or(ApiError::NotFound)?;
-        end_all(env.kv, &config.tokens, &newly_found(&before, &ended), ctx.now_ms)?;
+        end_all(
+            env.kv,
+            &config.tokens,
+            &newly_found(&before, &ended),
+            ctx.now_ms,
+        )?;
         user.updated_at_ms = ctx.now_ms;
     }
     Cache::new(env.kv, ctx.now_ms).invalidate(&keys::user(id));
@@ -335,7 +357,12 @@ fn delete(
         .live_sessions(id, tokens_alive_since(&config.tokens, ctx.now_ms))?;
     end_all(env.kv, &config.tokens, &before, ctx.now_ms)?;
     let ended = env.accounts.delete_user(id)?.ok_or(ApiError::NotFound)?;
-    end_all(env.kv, &config.tokens, &newly_found(&before, &ended), ctx.now_ms)?;
+    end_all(
+        env.kv,
+        &config.tokens,
+        &newly_found(&before, &ended),
+        ctx.now_ms,
+    )?;
     Cache::new(env.kv, ctx.now_ms).invalidate(&keys::user(id));
     Ok(Response::new(204))
 }
@@ -969,8 +996,15 @@ mod tests {
         w.repo.set_attempts_down(true);
         let reads = w.repo.credential_reads();
         let body = json!({"password": "new password", "current_password": PASSWORD});
-        assert_eq!(w.call(patch_req(&id, &token, body)).unwrap_err().status(), 503);
-        assert_eq!(w.repo.credential_reads(), reads + 1, "only the profile read");
+        assert_eq!(
+            w.call(patch_req(&id, &token, body)).unwrap_err().status(),
+            503
+        );
+        assert_eq!(
+            w.repo.credential_reads(),
+            reads + 1,
+            "only the profile read"
+        );
         assert!(verify_password(&w.repo.user_row(&id).unwrap().1, PASSWORD));
     }
 

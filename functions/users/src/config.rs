@@ -69,8 +69,20 @@ mod tests {
         let get = |name: &str| (name == "jwt_secret").then(|| "s".repeat(32));
         let config = Config::from_vars(&Vars::new(&get)).unwrap();
         assert_eq!(config.cache_ttl_ms, 300_000);
-        assert_eq!(config.registration, Limit { max: 20, window_secs: 3600 });
-        assert_eq!(config.password_check, Limit { max: 5, window_secs: 900 });
+        assert_eq!(
+            config.registration,
+            Limit {
+                max: 20,
+                window_secs: 3600
+            }
+        );
+        assert_eq!(
+            config.password_check,
+            Limit {
+                max: 5,
+                window_secs: 900
+            }
+        );
         assert!(config.admin_email.is_none());
     }
 
@@ -88,6 +100,9 @@ mod tests {
             "admin_email" => Some("nope".into()),
             _ => None,
         };
-        assert_eq!(Config::from_vars(&Vars::new(&bad)).unwrap_err().status(), 500);
+        assert_eq!(
+            Config::from_vars(&Vars::new(&bad)).unwrap_err().status(),
+            500
+        );
     }
 }

@@ -17,8 +17,8 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // Both open lazily: a cache hit never connects to MySQL.
         let kv = SpinKv::new("default");
         let sql = SpinSql::new(vars.required("db_url")?);
-        let env = Env::new(&kv, &MySqlIdentity::new(&sql));
-        app::handle(ctx, req, &config, env, &sql)
+        let repo = MySqlIdentity::new(&sql);
+        app::handle(ctx, req, &config, Env::new(&kv, &repo), &sql)
     })
     .await
 }

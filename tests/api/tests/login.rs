@@ -148,7 +148,11 @@ async fn wrong_password_is_401_and_counts_a_failure() {
     let body = problem(resp, 401, "invalid_credentials").await;
     assert!(body["request_id"].is_string());
     assert_eq!(app.attempts(&pair_bucket(&email, "127.0.0.1")).await, 1);
-    assert!(app.attempts(&attempt_bucket("login-address", &["127.0.0.1"])).await >= 1);
+    assert!(
+        app.attempts(&attempt_bucket("login-address", &["127.0.0.1"]))
+            .await
+            >= 1
+    );
     app.stop().await;
 }
 
@@ -337,7 +341,12 @@ async fn a_pre_registered_bootstrap_email_is_taken_over_with_its_sessions_ended(
         "invalid_credentials",
     )
     .await;
-    problem(get_me(&admin_app, &squatter_access).await, 401, "invalid_token").await;
+    problem(
+        get_me(&admin_app, &squatter_access).await,
+        401,
+        "invalid_token",
+    )
+    .await;
     problem(
         post_refresh(&admin_app, &squatter_refresh).await,
         401,
@@ -753,10 +762,7 @@ async fn a_burst_of_40_wrong_passwords_gets_at_most_5_checks_and_429_for_the_res
         "too_many_attempts",
     )
     .await;
-    let bucket = attempt_bucket(
-        "login-pair",
-        &[&email, &client_network(&client)],
-    );
+    let bucket = attempt_bucket("login-pair", &[&email, &client_network(&client)]);
     assert_eq!(app.attempts(&bucket).await, 41);
     app.stop().await;
 }
@@ -843,7 +849,9 @@ async fn forwarded_for_names_the_client_behind_a_trusted_proxy() {
     .await;
     let owner = unique_client();
     assert_eq!(
-        post_login_from(&app, &owner, &email, PASSWORD).await.status(),
+        post_login_from(&app, &owner, &email, PASSWORD)
+            .await
+            .status(),
         StatusCode::OK
     );
     // Only the right-most untrusted entry counts: a forged left-hand entry is ignored.

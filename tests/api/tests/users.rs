@@ -593,7 +593,8 @@ async fn sixth_current_password_guess_is_429_even_when_right() {
     assert!(resp.headers().contains_key("retry-after"));
     problem(resp, 429, "too_many_attempts").await;
     assert_eq!(
-        app.attempts(&attempt_bucket("current-password", &[&id])).await,
+        app.attempts(&attempt_bucket("current-password", &[&id]))
+            .await,
         6
     );
     app.stop().await;

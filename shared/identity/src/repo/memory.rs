@@ -286,9 +286,7 @@ impl SessionRepo for MemoryIdentity {
     ) -> Result<bool, ApiError> {
         let mut t = self.open()?;
         let still_valid = t.users.iter().any(|(u, h)| {
-            u.id == session.user_id
-                && *h == verified.password_hash
-                && u.role == verified.user.role
+            u.id == session.user_id && *h == verified.password_hash && u.role == verified.user.role
         });
         if !still_valid {
             return Ok(false);
@@ -386,10 +384,13 @@ impl AttemptRepo for MemoryIdentity {
     ) -> Result<AttemptCount, ApiError> {
         let mut t = self.open_attempts()?;
         let new_end = now_ms + window_ms;
-        let count = t.attempts.entry(bucket.to_string()).or_insert(AttemptCount {
-            attempts: 0,
-            window_ends_ms: new_end,
-        });
+        let count = t
+            .attempts
+            .entry(bucket.to_string())
+            .or_insert(AttemptCount {
+                attempts: 0,
+                window_ends_ms: new_end,
+            });
         if count.window_ends_ms <= now_ms {
             *count = AttemptCount {
                 attempts: 0,

@@ -211,7 +211,10 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
     fn delete_user(&self, id: &str) -> Result<Option<Vec<String>>, ApiError> {
         self.sql.transaction(|sql| {
             let exists = !sql
-                .query("SELECT id FROM users WHERE id = ? FOR UPDATE", &[Value::from(id)])?
+                .query(
+                    "SELECT id FROM users WHERE id = ? FOR UPDATE",
+                    &[Value::from(id)],
+                )?
                 .is_empty();
             if !exists {
                 return Ok(None);

@@ -244,24 +244,40 @@ impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
         session: &NewSession,
         verified: &Credentials,
     ) -> Result<bool, ApiError> {
-        // One statement, fenced on what the login verified: the shared lock
-        // on the user row makes it wait for a password change, role change or
-        // deletion in progress, and then insert nothing if any of them won.
-        self.sql.execute(
-            "INSERT INTO sessions (id, user_id, refresh_hash, created_at_ms, expires_at_ms) \
-             SELECT ?, id, ?, ?, ? FROM users \
-             WHERE id = ? AND password_hash = ? AND role = ? LOCK IN SHARE MODE",
-            &[
-                Value::from(&session.id),
-                Value::from(&session.refresh_hash),
-                Value::from(session.created_at_ms),
-                Value::from(session.expires_at_ms),
-                Value::from(&session.user_id),
-                Value::from(&verified.password_hash),
-                Value::from(verified.user.role.as_str()),
-            ],
-        )?;
-        Ok(self.sql.affected_rows()? == 1)
+        // Fenced on what the login verified: the shared lock on the user row
+        // waits for a password change, role change or deletion in progress,
+        // and then finds no row if any of them won, so nothing is recorded.
+        // (A transaction rather than one INSERT … SELECT … LOCK IN SHARE MODE,
+        // which MariaDB refuses as a prepared statement, error 1295; and
+        // without the explicit lock a READ COMMITTED server would not wait.)
+        self.sql.transaction(|sql| {
+            let still_valid = !sql
+                .query(
+                    "SELECT id FROM users WHERE id = ? AND password_hash = ? AND role = ? \
+                     LOCK IN SHARE MODE",
+                    &[
+                        Value::from(&session.user_id),
+                        Value::from(&verified.password_hash),
+                        Value::from(verified.user.role.as_str()),
+                    ],
+                )?
+                .is_empty();
+            if !still_valid {
+                return Ok(false);
+            }
+            sql.execute(
+                "INSERT INTO sessions (id, user_id, refresh_hash, created_at_ms, expires_at_ms) \
+                 VALUES (?, ?, ?, ?, ?)",
+                &[
+                    Value::from(&session.id),
+                    Value::from(&session.user_id),
+                    Value::from(&session.refresh_hash),
+                    Value::from(session.created_at_ms),
+                    Value::from(session.expires_at_ms),
+                ],
+            )?;
+            Ok(true)
+        })
     }
 
     fn find_refresh(&self, token_hash: &str) -> Result<RefreshLookup, ApiError> {

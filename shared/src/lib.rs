@@ -13,6 +13,7 @@
 //! * [`auth`] — JWT issue/verify, bearer extraction, global revocation.
 //! * [`password`] — argon2id hashing.
 //! * [`kv`], [`cache`] — the key-value port and cache-aside on top of it.
+//! * [`redact`] — secrets out of log lines (URL userinfo, password parameters).
 //! * [`db`] — the SQL port; [`users`] — the user repository both auth components use.
 
 pub mod auth;
@@ -25,6 +26,7 @@ pub mod http;
 pub mod id;
 pub mod kv;
 pub mod password;
+pub mod redact;
 pub mod router;
 pub mod time;
 pub mod users;

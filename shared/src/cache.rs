@@ -2,8 +2,16 @@
 //!
 //! * Entries expire after a TTL with ±10 % jitter, so keys filled together do
 //!   not all expire together and stampede the database.
-//! * A miss in the database is cached briefly as a negative entry, so probing
-//!   unknown ids cannot hammer MySQL (cache penetration).
+//! * Negative entries ("this id does not exist") are written only by
+//!   [`Cache::get_or_load`], for lookups that only authenticated callers can
+//!   cause. Anonymous reads use [`Cache::read_through`], which caches what
+//!   exists and nothing else: Spin's store has no expiry and Fermyon's caps
+//!   it at 1,024 keys, so one entry per unknown id would let anyone fill the
+//!   store (after which revocation writes fail) or grow Redis without bound.
+//!   Random ids never repeat, so a negative entry would not spare MySQL
+//!   anything against that probe anyway; the defence against penetration is
+//!   that a miss costs one primary-key lookup, and ids that cannot be ids are
+//!   refused before any lookup.
 //! * Every failure of the store is logged and treated as a miss: the cache can
 //!   make a request faster, never make it fail.
 
@@ -51,7 +59,10 @@ impl<'a> Cache<'a> {
             },
             Ok(None) => Lookup::Miss,
             Err(e) => {
-                eprintln!("cache: get {key} failed, using the database: {}", e.0);
+                eprintln!(
+                    "cache: get {key} failed, using the database: {}",
+                    crate::redact::redact(&e.0)
+                );
                 Lookup::Miss
             }
         }
@@ -77,7 +88,10 @@ impl<'a> Cache<'a> {
     /// entry then lives until its TTL, which bounds how stale a read can be.
     pub fn invalidate(&self, key: &str) {
         if let Err(e) = self.kv.delete(key) {
-            eprintln!("cache: invalidate {key} failed: {}", e.0);
+            eprintln!(
+                "cache: invalidate {key} failed: {}",
+                crate::redact::redact(&e.0)
+            );
         }
     }
 
@@ -107,10 +121,31 @@ impl<'a> Cache<'a> {
         Ok(loaded)
     }
 
+    /// Cache-aside read that stores nothing for absent records: the cached
+    /// value, or `load` from the database and cache it for about `ttl_ms` if
+    /// it exists. An absent record leaves the store exactly as it was (a stale
+    /// entry found on the way is deleted), so however many unknown ids are
+    /// asked for, no key is added. A negative entry left by an older version
+    /// is ignored (and reloaded), never trusted.
+    pub fn read_through<T, F>(&self, key: &str, ttl_ms: i64, load: F) -> Result<Option<T>, ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<Option<T>, ApiError>,
+    {
+        if let Lookup::Hit(value) = self.get(key) {
+            return Ok(Some(value));
+        }
+        let loaded = load()?;
+        if let Some(value) = &loaded {
+            self.put(key, value, ttl_ms);
+        }
+        Ok(loaded)
+    }
+
     fn write(&self, key: &str, bytes: &[u8], ttl_ms: i64) {
         let expires_at = self.now_ms + jittered(ttl_ms);
         if let Err(e) = put_expiring(self.kv, key, bytes, expires_at) {
-            eprintln!("cache: set {key} failed: {}", e.0);
+            eprintln!("cache: set {key} failed: {}", crate::redact::redact(&e.0));
         }
     }
 }
@@ -156,6 +191,46 @@ mod tests {
         let cache = Cache::new(&kv, 0);
         let _ = cache.get_or_load::<u32, _>("p:x", 60_000, 5_000, || Ok(None));
         assert_eq!(cache.get::<u32>("p:x"), Lookup::KnownMissing);
+    }
+
+    #[test]
+    fn read_through_of_an_absent_record_stores_nothing() {
+        let kv = MemoryKv::new();
+        let cache = Cache::new(&kv, 0);
+        for i in 0..100 {
+            let v = cache
+                .read_through::<u32, _>(&format!("p:{i}"), 60_000, || Ok(None))
+                .unwrap();
+            assert_eq!(v, None);
+        }
+        assert!(kv.keys().is_empty());
+    }
+
+    #[test]
+    fn read_through_caches_a_present_record_once() {
+        let kv = MemoryKv::new();
+        let cache = Cache::new(&kv, 0);
+        let loads = Cell::new(0);
+        for _ in 0..2 {
+            let v = cache
+                .read_through("p:1", 60_000, || {
+                    loads.set(loads.get() + 1);
+                    Ok(Some(7u32))
+                })
+                .unwrap();
+            assert_eq!(v, Some(7));
+        }
+        assert_eq!(loads.get(), 1);
+        assert_eq!(kv.keys(), vec!["p:1".to_string()]);
+    }
+
+    #[test]
+    fn read_through_does_not_trust_an_old_negative_entry() {
+        let kv = MemoryKv::new();
+        let cache = Cache::new(&kv, 0);
+        cache.put_missing("p:1", 60_000);
+        let v = cache.read_through("p:1", 60_000, || Ok(Some(7u32))).unwrap();
+        assert_eq!(v, Some(7));
     }
 
     #[test]

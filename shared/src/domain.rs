@@ -83,7 +83,52 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// A display name: 1–100 characters after trimming, no control characters.
+/// Unicode's format characters (general category `Cf`, Unicode 16.0's
+/// `DerivedGeneralCategory.txt`: 170 code points in these 21 ranges). They
+/// are invisible: bidi overrides (U+202E turns `gpj.exe` into `exe.jpg` on
+/// screen), zero-width spaces and joiners (two names that look the same),
+/// tag characters (hidden text). A hand-kept table rather than a crate's full
+/// category tables keeps the components' wasm small; the list changes rarely
+/// (the last addition was U+13439–1343F in Unicode 15.0).
+const FORMAT_CHARACTERS: &[(char, char)] = &[
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// True for a Unicode format character (category `Cf`), see [`FORMAT_CHARACTERS`].
+pub fn is_format_character(c: char) -> bool {
+    FORMAT_CHARACTERS
+        .iter()
+        .any(|&(first, last)| (first..=last).contains(&c))
+}
+
+/// True for characters no name may contain: controls (`Cc`) and invisible
+/// format characters (`Cf`).
+pub fn is_hidden_character(c: char) -> bool {
+    c.is_control() || is_format_character(c)
+}
+
+/// A display name: 1–100 characters after trimming, no control or invisible
+/// format characters.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Name(String);
 
@@ -95,10 +140,10 @@ impl Name {
         if !(1..=100).contains(&len) {
             return Err(FieldError::new("name", "must be 1 to 100 characters"));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(is_hidden_character) {
             return Err(FieldError::new(
                 "name",
-                "must not contain control characters",
+                "must not contain control or invisible formatting characters",
             ));
         }
         Ok(Self(name.to_string()))
@@ -268,6 +313,36 @@ mod tests {
         assert!(Name::parse("a\u{7}b").is_err());
         assert!(Name::parse("   ").is_err());
         assert_eq!(Name::parse("  Ann ").unwrap().as_str(), "Ann");
+    }
+
+    #[test]
+    fn name_refuses_bidi_overrides_and_zero_width_characters() {
+        for bad in [
+            "Ann\u{202E}gpj.exe",
+            "A\u{200B}nn",
+            "Ann\u{200D}",
+            "\u{FEFF}Ann",
+            "Ann\u{2066}x",
+            "Ann\u{E0041}",
+            "Ann\u{00AD}",
+        ] {
+            assert!(Name::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn name_keeps_visible_unicode() {
+        assert!(Name::parse("Zoë Ångström 李小龍 محمد").is_ok());
+    }
+
+    #[test]
+    fn format_table_holds_170_code_points() {
+        let count: u32 = FORMAT_CHARACTERS
+            .iter()
+            .map(|&(a, b)| b as u32 - a as u32 + 1)
+            .sum();
+        assert_eq!(count, 170);
+        assert!(FORMAT_CHARACTERS.windows(2).all(|w| w[0].1 < w[1].0));
     }
 
     #[test]

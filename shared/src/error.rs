@@ -67,6 +67,12 @@ pub enum ApiError {
     },
     /// 409 `invalid_state`: the resource's state forbids the transition.
     InvalidState(String),
+    /// 409 `quota_exceeded`: storing this would take the user's stored bytes
+    /// past their quota.
+    QuotaExceeded {
+        /// The quota in bytes.
+        quota: u64,
+    },
     /// 413 `payload_too_large`.
     PayloadTooLarge {
         /// The limit in bytes that was exceeded.
@@ -117,7 +123,8 @@ impl ApiError {
             Self::EmailTaken
             | Self::SkuTaken
             | Self::InsufficientStock { .. }
-            | Self::InvalidState(_) => 409,
+            | Self::InvalidState(_)
+            | Self::QuotaExceeded { .. } => 409,
             Self::PayloadTooLarge { .. } => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::IdempotencyKeyReused => 422,
@@ -144,6 +151,7 @@ impl ApiError {
             Self::SkuTaken => "sku_taken",
             Self::InsufficientStock { .. } => "insufficient_stock",
             Self::InvalidState(_) => "invalid_state",
+            Self::QuotaExceeded { .. } => "quota_exceeded",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::IdempotencyKeyReused => "idempotency_key_reused",
@@ -169,6 +177,7 @@ impl ApiError {
             Self::SkuTaken => "SKU already exists",
             Self::InsufficientStock { .. } => "Insufficient stock",
             Self::InvalidState(_) => "Invalid state for this operation",
+            Self::QuotaExceeded { .. } => "Upload quota exceeded",
             Self::PayloadTooLarge { .. } => "Payload too large",
             Self::UnsupportedMediaType(_) => "Unsupported media type",
             Self::IdempotencyKeyReused => "Idempotency key reused with a different request",
@@ -199,6 +208,9 @@ impl ApiError {
             Self::InsufficientStock { product_id } => {
                 format!("Product {product_id} does not have enough stock.")
             }
+            Self::QuotaExceeded { quota } => format!(
+                "Storing this file would take your uploads past your quota of {quota} bytes; delete some first."
+            ),
             Self::PayloadTooLarge { limit } => format!("The body exceeds {limit} bytes."),
             Self::IdempotencyKeyReused => {
                 "This Idempotency-Key was used with a different request.".into()
@@ -212,10 +224,12 @@ impl ApiError {
         }
     }
 
-    /// The text worth logging for this error (never sent to clients for 5xx).
+    /// The text worth logging for this error (never sent to clients for 5xx),
+    /// with every credential a host or driver message may quote removed
+    /// ([`crate::redact::redact`]): log lines never carry a secret.
     pub fn log_detail(&self) -> String {
         match self {
-            Self::Internal(d) | Self::Unavailable(d) => d.clone(),
+            Self::Internal(d) | Self::Unavailable(d) => crate::redact::redact(d),
             other => other.detail(),
         }
     }
@@ -309,6 +323,22 @@ mod tests {
         let resp = ApiError::Internal("SELECT secret FROM t".into()).to_response("r");
         assert_eq!(resp.status, 500);
         assert!(!String::from_utf8_lossy(&resp.body).contains("SELECT"));
+    }
+
+    #[test]
+    fn quota_exceeded_is_409_with_its_code() {
+        let resp = ApiError::QuotaExceeded { quota: 10 }.to_response("r");
+        assert_eq!(resp.status, 409);
+        assert_eq!(body(&resp)["code"], "quota_exceeded");
+    }
+
+    #[test]
+    fn log_detail_never_carries_a_url_password() {
+        let err = ApiError::Unavailable(
+            "database: address mysql://root:hunter2@10.0.0.1:3306/app is not permitted".into(),
+        );
+        assert!(!err.log_detail().contains("hunter2"));
+        assert!(!err.to_string().contains("hunter2"));
     }
 
     #[test]

@@ -163,16 +163,80 @@ impl Request {
         }
         let text = std::str::from_utf8(&self.body)
             .map_err(|_| ApiError::InvalidBody("The body is not valid UTF-8.".into()))?;
-        serde_json::from_str(text).map_err(|e| ApiError::InvalidBody(describe_json_error(&e)))
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let value = serde_path_to_error::deserialize(&mut deserializer)
+            .map_err(|e| {
+                let path: Vec<_> = e.path().iter().collect();
+                ApiError::InvalidBody(describe_json_error(&path, e.inner()))
+            })?;
+        // Trailing characters after the value.
+        deserializer
+            .end()
+            .map_err(|e| ApiError::InvalidBody(describe_json_error(&[], &e)))?;
+        Ok(value)
     }
 }
 
-/// serde_json's message names the offending field or position without echoing
-/// input values, so it is safe and useful to send back.
-fn describe_json_error(e: &serde_json::Error) -> String {
-    match e.classify() {
-        serde_json::error::Category::Data => format!("Invalid JSON body: {e}"),
-        _ => format!("The body is not valid JSON: {e}"),
+/// A message for a JSON body that could not be read, naming the field
+/// (its path `segments`, e.g. `items[0].quantity`) or the position, never a value the
+/// client sent: serde_json's data errors quote the input
+/// (``invalid type: integer `12345678`, expected a string``), and a body may
+/// hold a password. Only the parts the API's own types wrote (what was
+/// expected, a missing field's name) are kept; anything else is replaced by
+/// a generic phrase.
+fn describe_json_error(segments: &[&serde_path_to_error::Segment], e: &serde_json::Error) -> String {
+    let position = format!("line {} column {}", e.line(), e.column());
+    let name = |segments: &[&serde_path_to_error::Segment]| {
+        if segments.is_empty() {
+            return "the body".to_string();
+        }
+        let mut text = String::new();
+        for segment in segments {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => text.push_str(&format!("[{index}]")),
+                other => {
+                    if !text.is_empty() {
+                        text.push('.');
+                    }
+                    text.push_str(&other.to_string());
+                }
+            }
+        }
+        format!("`{text}`")
+    };
+    let field = name(segments);
+    if !matches!(e.classify(), serde_json::error::Category::Data) {
+        // Syntax, EOF and I/O messages describe the text's shape, not its content.
+        return format!("The body is not valid JSON: {e}");
+    }
+    let message = e.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m);
+    // What the target type expected: written by the API's types, not the client.
+    let expected = message.split_once(", expected ").map(|(_, x)| x);
+    let problem = if message.starts_with("invalid type") {
+        "has the wrong type"
+    } else if message.starts_with("invalid value") || message.starts_with("unknown variant") {
+        "has an invalid value"
+    } else if message.starts_with("invalid length") {
+        "has the wrong length"
+    } else if message.starts_with("unknown field") {
+        // The unknown key is the client's text (and the last segment of the
+        // path): name the object that holds it and where, not the key.
+        let field = name(&segments[..segments.len().saturating_sub(1)]);
+        return match expected {
+            Some(x) => format!("Invalid JSON body: {field} has a field this route does not accept ({position}); expected {x}."),
+            None => format!("Invalid JSON body: {field} has a field this route does not accept ({position})."),
+        };
+    } else if let Some(name) = message.strip_prefix("missing field ") {
+        return format!("Invalid JSON body: {field} lacks the required field {name}.");
+    } else {
+        "is invalid"
+    };
+    match expected {
+        Some(x) => format!("Invalid JSON body: {field} {problem} ({position}); expected {x}."),
+        None => format!("Invalid JSON body: {field} {problem} ({position})."),
     }
 }
 
@@ -280,6 +344,63 @@ mod tests {
     fn oversized_body_is_413() {
         let r = post(&vec![b' '; MAX_JSON_BODY + 1], "application/json");
         assert_eq!(r.json::<Body>().unwrap_err().status(), 413);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Login {
+        email: String,
+        password: String,
+    }
+
+    fn detail_of(body: &[u8]) -> String {
+        match post(body, "application/json").json::<Login>().unwrap_err() {
+            ApiError::InvalidBody(d) => d,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn type_error_names_the_field_but_not_the_value() {
+        let d = detail_of(br#"{"email":"a@b.c","password":12345678}"#);
+        assert!(d.contains("`password`"), "{d}");
+        assert!(d.contains("expected a string"), "{d}");
+        assert!(!d.contains("12345678"), "{d}");
+    }
+
+    #[test]
+    fn string_given_for_a_number_is_not_echoed() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct N {
+            n: u8,
+        }
+        let r = post(br#"{"n":"hunter2-secret"}"#, "application/json");
+        let ApiError::InvalidBody(d) = r.json::<N>().unwrap_err() else {
+            panic!()
+        };
+        assert!(!d.contains("hunter2"), "{d}");
+        assert!(d.contains("`n`"), "{d}");
+    }
+
+    #[test]
+    fn unknown_field_is_located_but_not_echoed() {
+        let d = detail_of(br#"{"email":"a@b.c","password":"x","s3cr3t-key":1}"#);
+        assert!(!d.contains("s3cr3t"), "{d}");
+        assert!(d.contains("line 1"), "{d}");
+    }
+
+    #[test]
+    fn missing_field_is_named() {
+        let d = detail_of(br#"{"email":"a@b.c"}"#);
+        assert!(d.contains("`password`"), "{d}");
+    }
+
+    #[test]
+    fn trailing_characters_are_refused() {
+        let d = detail_of(br#"{"email":"a","password":"b"} x"#);
+        assert!(d.contains("not valid JSON"), "{d}");
     }
 
     #[test]

@@ -43,6 +43,15 @@ pub fn put_expiring(
     kv.set(key, &stored)
 }
 
+/// The deadline (epoch milliseconds) a value written by [`put_expiring`]
+/// carries, or `None` when `stored` is too short to hold one. The purge
+/// (`tools/purge`) reads it to delete entries nobody will read again.
+pub fn stored_deadline(stored: &[u8]) -> Option<i64> {
+    stored
+        .split_first_chunk::<8>()
+        .map(|(deadline, _)| i64::from_be_bytes(*deadline))
+}
+
 /// The value under `key` if it was written by [`put_expiring`] and has not
 /// expired at `now_ms`. A stale value is deleted (best effort) so expired keys
 /// do not pile up against the store's key cap.
@@ -133,6 +142,15 @@ mod tests {
         let kv = MemoryKv::new();
         put_expiring(&kv, "k", b"v", 1_000).unwrap();
         assert_eq!(get_unexpired(&kv, "k", 999).unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn the_deadline_is_readable_from_the_stored_bytes() {
+        let kv = MemoryKv::new();
+        put_expiring(&kv, "k", b"v", 1_234).unwrap();
+        let stored = kv.get("k").unwrap().unwrap();
+        assert_eq!(stored_deadline(&stored), Some(1_234));
+        assert_eq!(stored_deadline(b"short"), None);
     }
 
     #[test]

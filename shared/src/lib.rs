@@ -16,6 +16,7 @@
 //! * [`db`] — the SQL port.
 //! * [`keys`] — every key-value key prefix, in one place.
 //! * [`config`] — Spin variables into a component's `Config`.
+//! * [`redact`] — secrets out of log lines (URL userinfo, password parameters).
 
 pub mod auth;
 pub mod cache;
@@ -29,6 +30,7 @@ pub mod id;
 pub mod keys;
 pub mod kv;
 pub mod password;
+pub mod redact;
 pub mod router;
 pub mod time;
 

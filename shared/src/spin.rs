@@ -31,13 +31,36 @@ pub async fn serve<F>(
 where
     F: FnOnce(&RequestContext, &Request) -> Result<Response, ApiError>,
 {
+    serve_admitted(incoming, body_limit, |_, _| Ok(()), |ctx, req, ()| app(ctx, req)).await
+}
+
+/// As [`serve`], with a first step `admit` that sees only the request head
+/// (method, path, query, headers; the body still empty) and runs before any
+/// of the body is read: an error from it is answered at once and the body is
+/// never read (hyper then closes the connection rather than drain it). What
+/// `admit` returns (a verified caller, the configuration, an open store) is
+/// handed to `app` with the full request. Uploads use it so that a client
+/// without a valid token cannot make the component read megabytes.
+pub async fn serve_admitted<A, T, F>(
+    incoming: IncomingRequest,
+    body_limit: usize,
+    admit: A,
+    app: F,
+) -> spin_sdk::http::Response
+where
+    A: FnOnce(&RequestContext, &Request) -> Result<T, ApiError>,
+    F: FnOnce(&RequestContext, &Request, T) -> Result<Response, ApiError>,
+{
     let mut request = request_head(&incoming);
     let ctx = RequestContext::new(&request, crate::time::now_ms());
-    let result = match read_body(incoming, &request, body_limit).await {
-        Ok(body) => {
-            request.body = body;
-            app(&ctx, &request)
-        }
+    let result = match admit(&ctx, &request) {
+        Ok(admitted) => match read_body(incoming, &request, body_limit).await {
+            Ok(body) => {
+                request.body = body;
+                app(&ctx, &request, admitted)
+            }
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     into_spin_response(ctx.finish(result))
@@ -163,7 +186,9 @@ impl SpinKv {
     fn store(&self) -> Result<&Store, KvError> {
         self.store
             .get_or_init(|| {
-                Store::open(self.label).map_err(|e| KvError(format!("open {}: {e:?}", self.label)))
+                Store::open(self.label).map_err(|e| {
+                    KvError(crate::redact::redact(&format!("open {}: {e:?}", self.label)))
+                })
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -174,18 +199,23 @@ impl KeyValue for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.store()?
             .get(key)
-            .map_err(|e| KvError(format!("{e:?}")))
+            .map_err(kv_error)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
         self.store()?
             .set(key, value)
-            .map_err(|e| KvError(format!("{e:?}")))
+            .map_err(kv_error)
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
         self.store()?
             .delete(key)
-            .map_err(|e| KvError(format!("{e:?}")))
+            .map_err(kv_error)
     }
+}
+
+/// A store error as text, without any credential a backend message may quote.
+fn kv_error(e: spin_sdk::key_value::Error) -> KvError {
+    KvError(crate::redact::redact(&format!("{e:?}")))
 }
 
 /// A MySQL connection through Spin, opened on first use and reused for the
@@ -215,8 +245,19 @@ impl SpinSql {
     }
 }
 
+/// Spin's error as a [`DbError`]. Every message is redacted first: Spin
+/// 4.0.2 answers an address outside `allowed_outbound_hosts` with
+/// `address <the whole db_url> is not permitted`, password included, and
+/// these messages end up in log lines.
 fn map_error(e: mysql::MysqlError) -> DbError {
     use mysql::MysqlError as E;
+    let e = match e {
+        E::ConnectionFailed(m) => E::ConnectionFailed(crate::redact::redact(&m)),
+        E::QueryFailed(m) => E::QueryFailed(crate::redact::redact(&m)),
+        E::BadParameter(m) => E::BadParameter(crate::redact::redact(&m)),
+        E::Other(m) => E::Other(crate::redact::redact(&m)),
+        E::ValueConversionFailed(m) => E::ValueConversionFailed(crate::redact::redact(&m)),
+    };
     match e {
         E::ConnectionFailed(m) => DbError::Unavailable(m),
         E::QueryFailed(m) if m.contains("code: 1062") || m.contains("Duplicate entry") => {

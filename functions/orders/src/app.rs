@@ -18,7 +18,14 @@
 //!   and a retry with the same key is processed afresh. A replay carries the
 //!   first body byte for byte, including the first request's `request_id`
 //!   inside a problem document (its `X-Request-Id` header is its own).
-//! * Product reads are cached (`p:<id>`); a write invalidates after its commit.
+//! * Every response about orders (placement, replay, list, one order, cancel)
+//!   carries `Cache-Control: no-store`: it holds what someone bought, and no
+//!   cache, shared or private, may keep it. Products are public catalogue
+//!   data and carry no such header.
+//! * Product reads are cached (`p:<id>`), but only products that exist: a
+//!   request for an unknown id leaves no key behind ([`Cache::read_through`]),
+//!   so anonymous probing cannot fill the key-value store. A miss costs one
+//!   primary-key lookup. A write invalidates after its commit.
 //!   A read racing a write can re-cache the old value until its TTL (a
 //!   cache-aside limit); stock shown by `GET /products/{id}` is informative —
 //!   placing an order always checks the locked row in MySQL.
@@ -39,10 +46,8 @@ use crate::model::{
 };
 use crate::repo::{new_product, Cancelled, OrderFilter, OrdersRepo};
 
-/// How long "this product does not exist" is cached: short, so a product
-/// created right after a probe becomes visible quickly, yet long enough that
-/// probing unknown ids cannot hammer MySQL.
-pub const MISSING_TTL_MS: i64 = 5_000;
+/// `Cache-Control` of every response that holds an order.
+pub const ORDER_CACHE_CONTROL: &str = "no-store";
 
 /// Configuration from Spin variables.
 #[derive(Debug, Clone)]
@@ -158,7 +163,7 @@ fn product_response(status: u16, view: &ProductView) -> Response {
 }
 
 fn order_response(status: u16, order: &Order) -> Response {
-    Response::json(status, &order.view())
+    Response::json(status, &order.view()).with_header("cache-control", ORDER_CACHE_CONTROL)
 }
 
 fn create_product(env: &Env) -> Result<Response, ApiError> {
@@ -185,12 +190,9 @@ fn get_product(env: &Env, id: &str) -> Result<Response, ApiError> {
     // the lazily opened MySQL connection, runs only on a miss.
     let product = env
         .cache()
-        .get_or_load(
-            &product_key(id),
-            env.config.cache_ttl_ms,
-            MISSING_TTL_MS,
-            || env.repo.get_product(id),
-        )?
+        .read_through(&product_key(id), env.config.cache_ttl_ms, || {
+            env.repo.get_product(id)
+        })?
         .ok_or(ApiError::NotFound)?;
     Ok(product_response(200, &product.view()))
 }
@@ -235,6 +237,7 @@ fn place_order(env: &Env) -> Result<Response, ApiError> {
             };
             let mut response = Response::new(stored.status)
                 .with_header("content-type", content_type)
+                .with_header("cache-control", ORDER_CACHE_CONTROL)
                 .with_body(stored.body);
             if let Some(id) = stored.order_id {
                 response = response.with_header("location", &format!("/api/v1/orders/{id}"));
@@ -255,7 +258,8 @@ fn list_orders(env: &Env) -> Result<Response, ApiError> {
     };
     let (orders, total) = env.repo.list_orders(&filter, page)?;
     let views: Vec<OrderView> = orders.iter().map(Order::view).collect();
-    Ok(Response::json(200, &Page::new(views, page, total)))
+    Ok(Response::json(200, &Page::new(views, page, total))
+        .with_header("cache-control", ORDER_CACHE_CONTROL))
 }
 
 fn get_order(env: &Env, id: &str) -> Result<Response, ApiError> {

@@ -298,18 +298,53 @@ fn cached_product_is_served_without_the_database() {
 }
 
 #[test]
-fn unknown_product_is_404_and_cached_as_missing() {
+fn unknown_products_are_404_and_leave_no_key_in_the_store() {
     let w = World::new();
-    let id = "0".repeat(32);
-    let counting = Counting {
-        inner: &w.repo,
-        calls: Cell::new(0),
-    };
-    for _ in 0..2 {
-        let resp = w.send_with(get(&format!("/api/v1/products/{id}")), &w.kv, &counting);
+    for i in 0..100 {
+        let resp = w.send(get(&format!("/api/v1/products/{i:032x}")));
         assert_eq!((resp.status, code(&resp).as_str()), (404, "not_found"));
     }
-    assert_eq!(counting.calls.get(), 1);
+    assert!(w.kv.keys().is_empty());
+}
+
+#[test]
+fn every_order_response_is_no_store() {
+    let w = World::new();
+    let a = w.product("NS", 1, 10);
+    let placed = w.order(ALICE, json!([{"product_id": a, "quantity": 1}]));
+    assert_eq!(placed.status, 201);
+    assert_eq!(placed.header("cache-control"), Some("no-store"));
+    let id = placed.json_body()["id"].as_str().unwrap().to_string();
+    for resp in [
+        w.send(as_user(get(&format!("/api/v1/orders/{id}")), ALICE, Role::User)),
+        w.send(as_user(get("/api/v1/orders"), ALICE, Role::User)),
+        w.send(as_user(
+            post(&format!("/api/v1/orders/{id}/cancel")),
+            ALICE,
+            Role::User,
+        )),
+    ] {
+        assert_eq!(resp.status, 200);
+        assert_eq!(resp.header("cache-control"), Some("no-store"));
+    }
+}
+
+#[test]
+fn a_replayed_order_is_no_store() {
+    let w = World::new();
+    let a = w.product("NR", 1, 10);
+    let body = json!({"items": [{"product_id": a, "quantity": 1}]});
+    let send = || {
+        w.send(
+            as_user(post("/api/v1/orders"), ALICE, Role::User)
+                .with_header("idempotency-key", "k-1")
+                .with_json(&body),
+        )
+    };
+    assert_eq!(send().status, 201);
+    let replay = send();
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("cache-control"), Some("no-store"));
 }
 
 #[test]

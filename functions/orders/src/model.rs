@@ -206,12 +206,12 @@ fn name(value: &Json) -> Result<String, FieldError> {
     let bad = || {
         FieldError::new(
             "name",
-            "must be a string of 1 to 200 characters without control characters",
+            "must be a string of 1 to 200 characters without control or invisible formatting characters",
         )
     };
     let s = value.as_str().ok_or_else(bad)?.trim();
     let count = s.chars().count();
-    if (1..=200).contains(&count) && !s.chars().any(char::is_control) {
+    if (1..=200).contains(&count) && !s.chars().any(shared::domain::is_hidden_character) {
         Ok(s.to_string())
     } else {
         Err(bad())

@@ -12,9 +12,24 @@
 //! * `visibility` defaults to `private`; anything but `private`/`public` is 400.
 //! * `?filename=` wins over the multipart part's filename; with neither the
 //!   name is `upload`. The filename's extension is a claim like `Content-Type`.
-//! * Content of a private upload asked for without a token is 404 (as for
-//!   any other non-owner: its existence is not revealed); a token that is
-//!   present but invalid is 401. Public content never looks at the token.
+//! * Authentication comes first, before the body is read and before any
+//!   lookup ([`admit`], run by the entry point on the request head): a request
+//!   with an `Authorization` header that is not a valid token is 401 on every
+//!   route, public content included, so a bad token learns nothing about which
+//!   ids exist; a route that needs a bearer and has none is 401 too. Only
+//!   public content may be read without one. Content of a private upload asked
+//!   for without a token is 404, as for any other non-owner.
+//! * A file's extension must be one of its detected type's
+//!   ([`crate::detect::Kind::extensions`]); with no filename, or one that
+//!   sanitises to nothing, the name is `upload.<ext>` of the detected type.
+//! * Quota: the sizes of a user's uploads add up to at most
+//!   `upload_quota_bytes` (100 MiB by default). Every upload counts its own
+//!   size, even when its bytes are shared with an identical file (the user
+//!   cannot see that sharing, so it must not change what they may store).
+//!   The check and the insert run in one transaction holding the user's row
+//!   lock, so concurrent uploads of one user cannot together pass the quota.
+//! * Unknown ids leave nothing in the key-value store: metadata is cached
+//!   only for uploads that exist ([`Cache::read_through`]).
 //! * Images are served `inline`, PDF and text as `attachment`.
 //! * Metadata is cached in the key-value store (`up:<id>`), so the hot
 //!   revalidation path — a private file's `If-None-Match` (its `no-cache` makes
@@ -43,7 +58,7 @@ use shared::{ApiError, FieldError};
 
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
-use crate::names::{content_disposition, etag, if_none_match_matches, sanitize, DEFAULT_FILENAME};
+use crate::names::{clean, content_disposition, etag, if_none_match_matches};
 use crate::repo::{Upload, UploadRepository, Visibility};
 
 /// Default `upload_max_bytes`: 5 MiB.
@@ -56,9 +71,8 @@ pub const MULTIPART_ALLOWANCE: usize = 16 * 1024;
 /// Default lifetime of cached metadata, seconds.
 pub const DEFAULT_CACHE_TTL_SECS: i64 = 300;
 
-/// How long an unknown id is remembered as unknown (ids are random, so only
-/// probes and deleted uploads hit this).
-const MISSING_TTL_MS: i64 = 30_000;
+/// Default `upload_quota_bytes`: 100 MiB per user.
+pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
 /// `Cache-Control` of public content: a CDN may keep it for a year; the bytes
 /// behind an id never change.
@@ -77,6 +91,8 @@ pub struct Config {
     pub max_upload_bytes: usize,
     /// Lifetime of cached metadata, seconds (`cache_ttl_secs`).
     pub cache_ttl_secs: i64,
+    /// Most bytes one user may store (`upload_quota_bytes`).
+    pub quota_bytes: u64,
 }
 
 impl Config {
@@ -112,9 +128,70 @@ struct Deps<'a> {
     config: &'a Config,
     kv: &'a dyn KeyValue,
     repo: &'a dyn UploadRepository,
+    /// The verified caller, if the request carried a token.
+    caller: Option<Principal>,
 }
 
-/// Routes and handles one request.
+/// A request whose head passed [`admit`]: its route is known and its token,
+/// if any, verified.
+#[derive(Debug)]
+pub struct Admitted {
+    route: Route,
+    id: String,
+    caller: Option<Principal>,
+}
+
+/// The checks that need only the request head, run before a byte of the body
+/// is read: the route (404/405), then the caller. A present `Authorization`
+/// must hold a valid, unrevoked token (401 otherwise, on every route); a
+/// route other than content must have one. No database or metadata lookup
+/// happens here or before it, so a bad token cannot tell which ids exist,
+/// and an unauthenticated client cannot make the component read megabytes.
+pub fn admit(
+    ctx: &RequestContext,
+    head: &Request,
+    config: &Config,
+    kv: &dyn KeyValue,
+) -> Result<Admitted, ApiError> {
+    let (route, params) = router().find(&head.method, &head.path)?;
+    let id = params.get("id").unwrap_or_default().to_string();
+    let caller = match head.header("authorization") {
+        Some(_) => Some(authenticate(head, &config.tokens, kv, ctx.now_ms)?),
+        None if route == Route::Content => None,
+        None => return Err(ApiError::InvalidToken),
+    };
+    Ok(Admitted { route, id, caller })
+}
+
+/// Handles a request [`admit`] let in, its body now read.
+pub fn handle_admitted(
+    ctx: &RequestContext,
+    req: &Request,
+    config: &Config,
+    kv: &dyn KeyValue,
+    repo: &dyn UploadRepository,
+    admitted: Admitted,
+) -> Result<Response, ApiError> {
+    let Admitted { route, id, caller } = admitted;
+    let d = Deps {
+        ctx,
+        req,
+        config,
+        kv,
+        repo,
+        caller,
+    };
+    match route {
+        Route::Create => create(&d),
+        Route::List => list(&d),
+        Route::Get => get(&d, &id),
+        Route::Content => content(&d, &id),
+        Route::Delete => delete(&d, &id),
+    }
+}
+
+/// [`admit`] then [`handle_admitted`], for a request whose body is already
+/// in hand (unit tests).
 pub fn handle(
     ctx: &RequestContext,
     req: &Request,
@@ -122,22 +199,8 @@ pub fn handle(
     kv: &dyn KeyValue,
     repo: &dyn UploadRepository,
 ) -> Result<Response, ApiError> {
-    let (route, params) = router().find(&req.method, &req.path)?;
-    let d = Deps {
-        ctx,
-        req,
-        config,
-        kv,
-        repo,
-    };
-    let id = params.get("id").unwrap_or_default();
-    match route {
-        Route::Create => create(&d),
-        Route::List => list(&d),
-        Route::Get => get(&d, id),
-        Route::Content => content(&d, id),
-        Route::Delete => delete(&d, id),
-    }
+    let admitted = admit(ctx, req, config, kv)?;
+    handle_admitted(ctx, req, config, kv, repo, admitted)
 }
 
 /// The upload JSON of API.md.
@@ -168,8 +231,10 @@ impl<'a> From<&'a Upload> for UploadJson<'a> {
     }
 }
 
-fn principal(d: &Deps) -> Result<Principal, ApiError> {
-    authenticate(d.req, &d.config.tokens, d.kv, d.ctx.now_ms)
+/// The caller [`admit`] verified; routes other than content never get here
+/// without one.
+fn principal<'a>(d: &'a Deps) -> Result<&'a Principal, ApiError> {
+    d.caller.as_ref().ok_or(ApiError::InvalidToken)
 }
 
 fn cache_key(id: &str) -> String {
@@ -182,12 +247,13 @@ fn load(d: &Deps, id: &str) -> Result<Upload, ApiError> {
     if !is_valid_id(id) {
         return Err(ApiError::NotFound);
     }
+    // Only uploads that exist are cached: an unknown id, however many are
+    // tried, adds no key.
     let cache = Cache::new(d.kv, d.ctx.now_ms);
     cache
-        .get_or_load(
+        .read_through(
             &cache_key(id),
             d.config.cache_ttl_secs.saturating_mul(1000),
-            MISSING_TTL_MS,
             || d.repo.find(id),
         )?
         .ok_or(ApiError::NotFound)
@@ -259,25 +325,32 @@ fn create(d: &Deps) -> Result<Response, ApiError> {
         )
     })?;
     check_claim(incoming.claim.as_deref(), kind)?;
-    let filename = sanitize(
-        &d.req
-            .query_param("filename")
-            .or(incoming.filename)
-            .unwrap_or_else(|| DEFAULT_FILENAME.to_string()),
-    );
+    let filename = d
+        .req
+        .query_param("filename")
+        .or(incoming.filename)
+        .and_then(|raw| clean(&raw))
+        .unwrap_or_else(|| kind.default_filename());
     check_extension(&filename, kind)?;
+    let size = incoming.bytes.len() as u64;
+    if size > d.config.quota_bytes {
+        return Err(ApiError::QuotaExceeded {
+            quota: d.config.quota_bytes,
+        });
+    }
 
     let upload = Upload {
         id: new_id(d.ctx.now_ms)?,
-        user_id: who.user_id,
+        user_id: who.user_id.clone(),
         filename,
         content_type: kind.content_type().to_string(),
-        size: incoming.bytes.len() as u64,
+        size,
         sha256: hex::encode(Sha256::digest(&incoming.bytes)),
         visibility,
         created_at_ms: d.ctx.now_ms,
     };
-    d.repo.create(&upload, &incoming.bytes)?;
+    d.repo
+        .create(&upload, &incoming.bytes, d.config.quota_bytes)?;
     Ok(Response::json(201, &UploadJson::from(&upload))
         .with_header("location", &format!("/api/v1/uploads/{}", upload.id))
         .with_header("cache-control", "no-store"))
@@ -294,7 +367,7 @@ fn list(d: &Deps) -> Result<Response, ApiError> {
 
 fn get(d: &Deps, id: &str) -> Result<Response, ApiError> {
     let who = principal(d)?;
-    let upload = visible_to(load(d, id)?, &who)?;
+    let upload = visible_to(load(d, id)?, who)?;
     Ok(Response::json(200, &UploadJson::from(&upload)).with_header("cache-control", "no-store"))
 }
 
@@ -302,12 +375,10 @@ fn content(d: &Deps, id: &str) -> Result<Response, ApiError> {
     let upload = load(d, id)?;
     let upload = match upload.visibility {
         Visibility::Public => upload,
-        Visibility::Private => {
-            if d.req.header("authorization").is_none() {
-                return Err(ApiError::NotFound);
-            }
-            visible_to(upload, &principal(d)?)?
-        }
+        Visibility::Private => match &d.caller {
+            Some(who) => visible_to(upload, who)?,
+            None => return Err(ApiError::NotFound),
+        },
     };
     let cache_control = match upload.visibility {
         Visibility::Public => PUBLIC_CACHE_CONTROL,
@@ -346,7 +417,7 @@ fn content(d: &Deps, id: &str) -> Result<Response, ApiError> {
 
 fn delete(d: &Deps, id: &str) -> Result<Response, ApiError> {
     let who = principal(d)?;
-    let upload = visible_to(load(d, id)?, &who)?;
+    let upload = visible_to(load(d, id)?, who)?;
     let deleted = d.repo.delete(&upload)?;
     // Invalidate even when someone else deleted it first: the entry is stale either way.
     Cache::new(d.kv, d.ctx.now_ms).invalidate(&cache_key(&upload.id));

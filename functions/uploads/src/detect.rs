@@ -154,54 +154,72 @@ pub fn check_claim(claim: Option<&str>, kind: Kind) -> Result<(), ApiError> {
     }
 }
 
-/// Extensions that name one of the accepted kinds.
-const KNOWN_EXTENSIONS: &[(&str, Kind)] = &[
-    ("png", Kind::Png),
-    ("jpg", Kind::Jpeg),
-    ("jpeg", Kind::Jpeg),
-    ("jpe", Kind::Jpeg),
-    ("jfif", Kind::Jpeg),
-    ("gif", Kind::Gif),
-    ("webp", Kind::Webp),
-    ("pdf", Kind::Pdf),
-    ("txt", Kind::Text),
-    ("text", Kind::Text),
-];
+impl Kind {
+    /// The filename extensions this kind may be stored under (lower case,
+    /// without the dot), the first being the one a default name gets. An
+    /// allowlist, not a denylist of dangerous ones: whatever is not listed —
+    /// `.html`, `.svg`, `.url` (an `[InternetShortcut]` file is valid UTF-8
+    /// text), `.exe`, `.lnk`, and every name not yet invented — is refused, because
+    /// the extension decides what the downloader's system does on opening.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Kind::Png => &["png"],
+            Kind::Jpeg => &["jpg", "jpeg", "jpe", "jfif"],
+            Kind::Gif => &["gif"],
+            Kind::Webp => &["webp"],
+            Kind::Pdf => &["pdf"],
+            Kind::Text => &["txt", "md", "csv", "log", "json"],
+        }
+    }
 
-/// Extensions of active or executable content: a file saved under such a
-/// name runs or renders when opened, whatever `Content-Type` it was served with.
-const ACTIVE_EXTENSIONS: &[&str] = &[
-    "htm", "html", "xhtml", "shtml", "mht", "mhtml", "svg", "svgz", "xml", "xsl", "js", "mjs",
-    "hta", "exe", "dll", "com", "scr", "msi", "bat", "cmd", "ps1", "vbs", "vbe", "wsf", "jar",
-    "app", "apk", "lnk", "sh", "php", "swf",
-];
+    /// True when a file of this kind may have no extension at all: only
+    /// plain text (a `README`); an image or PDF without one is refused like a
+    /// wrong one, as API.md says.
+    pub fn allows_no_extension(self) -> bool {
+        self == Kind::Text
+    }
 
-/// Checks the filename's extension, the other claim a client makes: an
-/// extension naming another accepted kind, or active content, is 415.
-/// Other extensions (`.md`, `.csv`, `.log`, none) claim nothing.
+    /// The name an upload gets when the client gives none: `upload.<ext>`.
+    pub fn default_filename(self) -> String {
+        format!("{}.{}", crate::names::DEFAULT_FILENAME, self.extensions()[0])
+    }
+}
+
+/// The extension of a (sanitised) filename, lower-cased: the text after the
+/// last dot, when something precedes the dot.
+pub fn extension(filename: &str) -> Option<String> {
+    match filename.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => Some(ext.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Checks the filename's extension, the other claim a client makes, against
+/// the detected kind's allowlist ([`Kind::extensions`]): anything else is 415.
 pub fn check_extension(filename: &str, kind: Kind) -> Result<(), ApiError> {
-    let Some((stem, ext)) = filename.rsplit_once('.') else {
-        return Ok(());
+    let allowed = kind.extensions();
+    let ok = match extension(filename) {
+        Some(ext) => allowed.contains(&ext.as_str()),
+        None => kind.allows_no_extension(),
     };
-    if stem.is_empty() {
+    if ok {
         return Ok(());
     }
-    let ext = ext.to_ascii_lowercase();
-    let contradicts = if ACTIVE_EXTENSIONS.contains(&ext.as_str()) {
-        true
+    let list = allowed
+        .iter()
+        .map(|e| format!(".{e}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let none = if kind.allows_no_extension() {
+        " or none"
     } else {
-        KNOWN_EXTENSIONS
-            .iter()
-            .any(|(e, k)| *e == ext && *k != kind)
+        ""
     };
-    if contradicts {
-        Err(ApiError::UnsupportedMediaType(format!(
-            "The content is {}, but the filename says .{ext}.",
-            kind.content_type()
-        )))
-    } else {
-        Ok(())
-    }
+    // The client's extension is not echoed: the detail names only what is allowed.
+    Err(ApiError::UnsupportedMediaType(format!(
+        "The content is {}; its filename must end in {list}{none}.",
+        kind.content_type()
+    )))
 }
 
 #[cfg(test)]
@@ -279,30 +297,51 @@ mod tests {
     }
 
     #[test]
-    fn extension_naming_another_kind_or_active_content_is_415() {
+    fn extensions_of_the_detected_kind_pass() {
         assert!(check_extension("photo.png", Kind::Png).is_ok());
         assert!(check_extension("photo.JPG", Kind::Jpeg).is_ok());
-        assert!(check_extension("notes.md", Kind::Text).is_ok());
-        assert!(check_extension("noext", Kind::Pdf).is_ok());
-        assert!(check_extension(".profile", Kind::Text).is_ok());
-        assert_eq!(
-            check_extension("photo.pdf", Kind::Png)
-                .unwrap_err()
-                .status(),
-            415
-        );
-        assert_eq!(
-            check_extension("page.html", Kind::Text)
-                .unwrap_err()
-                .status(),
-            415
-        );
-        assert_eq!(
-            check_extension("setup.exe", Kind::Text)
-                .unwrap_err()
-                .status(),
-            415
-        );
+        assert!(check_extension("photo.jpeg", Kind::Jpeg).is_ok());
+        assert!(check_extension("scan.pdf", Kind::Pdf).is_ok());
+        for name in ["notes.txt", "notes.md", "data.csv", "app.log", "x.json", "README"] {
+            assert!(check_extension(name, Kind::Text).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn text_under_an_active_or_unknown_extension_is_415() {
+        for name in ["a.url", "page.html", "x.svg", "setup.exe", "run.sh", "a.txt.lnk", "a.xyz"] {
+            let err = check_extension(name, Kind::Text).unwrap_err();
+            assert_eq!(err.status(), 415, "{name}");
+        }
+    }
+
+    #[test]
+    fn extension_naming_another_kind_is_415() {
+        assert!(check_extension("photo.pdf", Kind::Png).is_err());
+        assert!(check_extension("photo.png", Kind::Text).is_err());
+        assert!(check_extension("photo.svg", Kind::Png).is_err());
+    }
+
+    #[test]
+    fn only_text_may_have_no_extension() {
+        assert!(check_extension("noext", Kind::Text).is_ok());
+        assert!(check_extension("noext", Kind::Pdf).is_err());
+        assert!(check_extension("png", Kind::Png).is_err());
+    }
+
+    #[test]
+    fn default_names_carry_the_kind_s_extension() {
+        assert_eq!(Kind::Png.default_filename(), "upload.png");
+        assert_eq!(Kind::Text.default_filename(), "upload.txt");
+        for kind in [Kind::Png, Kind::Jpeg, Kind::Gif, Kind::Webp, Kind::Pdf, Kind::Text] {
+            assert!(check_extension(&kind.default_filename(), kind).is_ok());
+        }
+    }
+
+    #[test]
+    fn the_refusal_does_not_echo_the_extension() {
+        let err = check_extension("x.s3cr3t", Kind::Text).unwrap_err();
+        assert!(!err.log_detail().contains("s3cr3t"));
     }
 
     #[test]

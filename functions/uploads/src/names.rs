@@ -30,6 +30,12 @@ const UNSAFE: &[char] = &[
 /// (Windows drops them); at most [`MAX_FILENAME_BYTES`] bytes, keeping the
 /// extension. Empty becomes [`DEFAULT_FILENAME`]. `../../etc/passwd` → `passwd`.
 pub fn sanitize(raw: &str) -> String {
+    clean(raw).unwrap_or_else(|| DEFAULT_FILENAME.to_string())
+}
+
+/// As [`sanitize`], but `None` when nothing harmless is left, so the caller
+/// can choose a default that suits the content (`upload.png`).
+pub fn clean(raw: &str) -> Option<String> {
     let last = raw.rsplit(['/', '\\']).next().unwrap_or("");
     let mut cleaned = String::with_capacity(last.len());
     let mut pending_space = false;
@@ -38,7 +44,7 @@ pub fn sanitize(raw: &str) -> String {
             pending_space = true;
             continue;
         }
-        if c.is_control() || is_invisible_format(c) || UNSAFE.contains(&c) {
+        if shared::domain::is_hidden_character(c) || UNSAFE.contains(&c) {
             continue;
         }
         if pending_space && !cleaned.is_empty() {
@@ -52,23 +58,10 @@ pub fn sanitize(raw: &str) -> String {
         .trim_end_matches(['.', ' ']);
     let bounded = bound_length(trimmed);
     if bounded.is_empty() {
-        DEFAULT_FILENAME.to_string()
+        None
     } else {
-        bounded
+        Some(bounded)
     }
-}
-
-/// Zero-width and direction-changing characters (Unicode `Cf` that matter for
-/// display spoofing); `char::is_control` does not cover them.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}'
-        | '\u{202A}'..='\u{202E}'
-        | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206F}'
-        | '\u{FEFF}'
-        | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// Cuts `name` to [`MAX_FILENAME_BYTES`] on a character boundary, keeping a

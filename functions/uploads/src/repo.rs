@@ -76,8 +76,10 @@ pub struct Upload {
 
 /// The storage operations the handlers need.
 pub trait UploadRepository {
-    /// Stores `upload` and, unless the same content is already stored, `bytes`.
-    fn create(&self, upload: &Upload, bytes: &[u8]) -> Result<(), ApiError>;
+    /// Stores `upload` and, unless the same content is already stored,
+    /// `bytes` — or nothing, with 409 `quota_exceeded`, when the owner's
+    /// uploads would then add up to more than `quota_bytes`.
+    fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError>;
     /// The upload with this id.
     fn find(&self, id: &str) -> Result<Option<Upload>, ApiError>;
     /// One page of `user_id`'s uploads, newest first, and their total count.
@@ -124,7 +126,45 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
             .is_empty())
     }
 
-    fn insert(&self, upload: &Upload, bytes: &[u8], blob_known: bool) -> Result<(), ApiError> {
+    /// Locks the owner's row, so one user's uploads are checked against the
+    /// quota one at a time, and refuses when this one would pass it.
+    fn check_quota(&self, upload: &Upload, quota_bytes: u64) -> Result<(), ApiError> {
+        let owner = Value::from(&upload.user_id);
+        let locked = self.sql.query(
+            "SELECT 1 FROM users WHERE id = ? FOR UPDATE",
+            std::slice::from_ref(&owner),
+        )?;
+        if locked.is_empty() {
+            // The account was deleted while its token was still valid.
+            return Err(ApiError::InvalidToken);
+        }
+        // SUM is DECIMAL, which Spin's MySQL interface cannot read: cast it.
+        let stored = self
+            .sql
+            .query(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS SIGNED) FROM uploads WHERE user_id = ?",
+                std::slice::from_ref(&owner),
+            )?
+            .first()
+            .map(|r| r.u64(0))
+            .transpose()?
+            .unwrap_or(0);
+        if stored.saturating_add(upload.size) > quota_bytes {
+            return Err(ApiError::QuotaExceeded { quota: quota_bytes });
+        }
+        Ok(())
+    }
+
+    fn insert(
+        &self,
+        upload: &Upload,
+        bytes: &[u8],
+        blob_known: bool,
+        quota_bytes: u64,
+    ) -> Result<(), ApiError> {
+        // The owner's row first (as the first lock of every create), then the
+        // blob, as delete and the purge take it.
+        self.check_quota(upload, quota_bytes)?;
         // With the blob already stored, a share lock keeps it alive until the
         // metadata row commits, and the bytes need not cross the wire again.
         let need_blob = !blob_known || !self.blob_exists(&upload.sha256, true)?;
@@ -186,14 +226,14 @@ fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
 }
 
 impl<S: Sql> UploadRepository for MySqlUploads<'_, S> {
-    fn create(&self, upload: &Upload, bytes: &[u8]) -> Result<(), ApiError> {
+    fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
         // Outside the transaction and unlocked: a hint only, re-checked under lock.
         let blob_known = self.blob_exists(&upload.sha256, false)?;
         let mut attempt = 1;
         loop {
             let result = self
                 .sql
-                .transaction(|_| self.insert(upload, bytes, blob_known));
+                .transaction(|_| self.insert(upload, bytes, blob_known, quota_bytes));
             match result {
                 Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => attempt += 1,
                 Err(e) if is_missing_owner(&e) => return Err(ApiError::InvalidToken),
@@ -344,8 +384,17 @@ impl MemoryUploads {
 
 #[cfg(test)]
 impl UploadRepository for MemoryUploads {
-    fn create(&self, upload: &Upload, bytes: &[u8]) -> Result<(), ApiError> {
+    fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
         let mut s = self.lock()?;
+        let stored: u64 = s
+            .uploads
+            .iter()
+            .filter(|u| u.user_id == upload.user_id)
+            .map(|u| u.size)
+            .sum();
+        if stored + upload.size > quota_bytes {
+            return Err(ApiError::QuotaExceeded { quota: quota_bytes });
+        }
         if !s.blobs.contains_key(&upload.sha256) {
             s.blobs.insert(upload.sha256.clone(), bytes.to_vec());
             s.blob_writes += 1;
@@ -463,8 +512,14 @@ mod tests {
 
     #[test]
     fn create_of_known_content_locks_the_blob_and_sends_no_bytes() {
-        let sql = ScriptedSql::answering(vec![one(Value::Int(1)), one(Value::Int(1))]);
-        MySqlUploads::new(&sql).create(&upload(), b"abc").unwrap();
+        // blob hint, user lock, stored bytes, blob share lock
+        let sql = ScriptedSql::answering(vec![
+            one(Value::Int(1)),
+            one(Value::Int(1)),
+            one(Value::Int(0)),
+            one(Value::Int(1)),
+        ]);
+        MySqlUploads::new(&sql).create(&upload(), b"abc", 100).unwrap();
         let log = sql.statements();
         assert!(log.iter().any(|s| s.contains("LOCK IN SHARE MODE")));
         assert!(!log
@@ -476,14 +531,39 @@ mod tests {
 
     #[test]
     fn create_of_new_content_inserts_the_blob_then_the_row_in_one_transaction() {
-        let sql = ScriptedSql::answering(vec![vec![]]);
-        MySqlUploads::new(&sql).create(&upload(), b"abc").unwrap();
+        // no blob, user lock, stored bytes
+        let sql = ScriptedSql::answering(vec![vec![], one(Value::Int(1)), one(Value::Int(0))]);
+        MySqlUploads::new(&sql).create(&upload(), b"abc", 100).unwrap();
         let log = sql.statements();
         let pos = |p: &str| log.iter().position(|s| s.starts_with(p)).unwrap();
-        assert!(pos("SET autocommit = 0") < pos("INSERT INTO upload_blobs"));
+        assert!(pos("SET autocommit = 0") < pos("SELECT 1 FROM users"));
+        assert!(pos("SELECT 1 FROM users") < pos("INSERT INTO upload_blobs"));
+        assert!(log[pos("SELECT 1 FROM users")].ends_with("FOR UPDATE"));
         assert!(pos("INSERT INTO upload_blobs") < pos("INSERT INTO uploads"));
         assert!(pos("INSERT INTO uploads") < pos("COMMIT"));
         assert!(log.iter().any(|s| s.contains("ON DUPLICATE KEY")));
+    }
+
+    #[test]
+    fn create_past_the_quota_is_409_and_rolls_back_before_any_insert() {
+        // no blob, user lock, 98 bytes stored; 3 more would pass 100
+        let sql = ScriptedSql::answering(vec![vec![], one(Value::Int(1)), one(Value::Int(98))]);
+        let err = MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap_err();
+        assert_eq!(err, ApiError::QuotaExceeded { quota: 100 });
+        let log = sql.statements();
+        assert!(!log.iter().any(|s| s.starts_with("INSERT")));
+        assert!(log.iter().any(|s| s == "ROLLBACK"));
+    }
+
+    #[test]
+    fn create_for_a_deleted_owner_is_401() {
+        let sql = ScriptedSql::answering(vec![vec![], vec![]]);
+        let err = MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap_err();
+        assert_eq!(err, ApiError::InvalidToken);
     }
 
     #[test]

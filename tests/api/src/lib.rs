@@ -213,6 +213,42 @@ impl TestApp {
             .expect("redis GET")
     }
 
+    /// Every key of the `default` store (without this app's prefix), sorted,
+    /// straight from Redis (SCAN, so a busy shared server is not blocked).
+    pub async fn kv_keys(&self) -> Vec<String> {
+        let client = redis::Client::open(redis_url()).expect("redis url");
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection");
+        let namespace = format!("{}default:", self.kv_prefix);
+        let mut keys = Vec::new();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{namespace}*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .expect("redis SCAN");
+            keys.extend(
+                batch
+                    .into_iter()
+                    .filter_map(|k| k.strip_prefix(&namespace).map(str::to_string)),
+            );
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// True when the `default` store holds `key`.
     pub async fn kv_has(&self, key: &str) -> bool {
         self.kv_get(key).await.is_some()

@@ -991,3 +991,55 @@ async fn deleted_users_orders_stay_visible_to_admins() {
     assert_eq!(page["total"], 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn every_response_holding_an_order_is_no_store() {
+    let app = TestApp::start().await;
+    let admin = app.admin_token().await;
+    let product = create_product(&app, &admin, 100, 10).await;
+    let (_, token) = app.new_user().await;
+    let items = json!([{"product_id": product, "quantity": 1}]);
+    let key = unique("ns-");
+
+    let placed = order_request(&app, &token, items.clone(), Some(&key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(placed.status(), 201);
+    assert_eq!(placed.headers()["cache-control"], "no-store");
+    let id = placed.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let replayed = order_request(&app, &token, items, Some(&key))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(replayed.headers()["cache-control"], "no-store");
+
+    for resp in [
+        app.http
+            .get(app.url(&format!("/api/v1/orders/{id}")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .get(app.url("/api/v1/orders"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+        app.http
+            .post(app.url(&format!("/api/v1/orders/{id}/cancel")))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap(),
+    ] {
+        assert_eq!(resp.status(), 200, "{}", resp.url());
+        assert_eq!(resp.headers()["cache-control"], "no-store", "{}", resp.url());
+    }
+    app.stop().await;
+}

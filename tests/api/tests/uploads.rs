@@ -478,17 +478,17 @@ async fn traversal_filename_is_stored_sanitised() {
         &app,
         &token,
         "",
-        "..\\\\..\\\\win\\\\bo\\\"ot.ini",
+        "..\\\\..\\\\win\\\\bo\\\"ot.log",
         None,
         unique("x").as_bytes(),
     )
     .await;
     let json = created(resp).await;
-    assert_eq!(json["filename"], "boot.ini");
+    assert_eq!(json["filename"], "boot.log");
     let resp = get_content(&app, json["id"].as_str().unwrap(), Some(&token)).await;
     assert_eq!(
         resp.headers()["content-disposition"],
-        "attachment; filename=\"boot.ini\""
+        "attachment; filename=\"boot.log\""
     );
     app.stop().await;
 }
@@ -757,5 +757,233 @@ async fn if_none_match_gives_304() {
             .unwrap();
         assert_eq!(stale.status(), 200);
     }
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ authentication first
+
+/// Sends only the head of an upload that declares a `declared`-byte body,
+/// never a byte of the body, and returns the status of the answer (or `None`
+/// when none came within 10 s: the server was waiting for the body).
+async fn head_only_upload(app: &TestApp, authorization: Option<&str>, declared: usize) -> Option<u16> {
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut stream = TcpStream::connect(&addr).await.expect("connect");
+    stream.set_nodelay(true).ok();
+    let auth = authorization
+        .map(|a| format!("Authorization: {a}\r\n"))
+        .unwrap_or_default();
+    let head = format!(
+        "POST /api/v1/uploads?filename=a.png HTTP/1.1\r\nHost: {addr}\r\n{auth}\
+         Content-Type: image/png\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("write head");
+    let mut response = Vec::new();
+    let mut buf = [0u8; 4096];
+    let answered = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if response.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    answered.ok()?;
+    String::from_utf8_lossy(&response)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+}
+
+#[tokio::test]
+async fn a_five_mib_upload_with_a_bad_token_is_401_before_any_of_the_body_is_read() {
+    let app = TestApp::start().await;
+    let declared = 5 * MIB;
+    // Not one body byte is sent: an answer proves the server read none.
+    for auth in [Some("Bearer junk"), Some("Bearer "), Some("Basic YTpi"), None] {
+        let status = head_only_upload(&app, auth, declared).await;
+        assert_eq!(status, Some(401), "Authorization {auth:?}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_token_is_401_for_existing_and_missing_uploads_alike() {
+    let app = TestApp::start().await;
+    let (_, alice) = app.new_user().await;
+    let private = created(upload_raw(&app, &alice, "", None, unique("p").into_bytes()).await).await;
+    let public = created(
+        upload_raw(&app, &alice, "?visibility=public", None, unique("q").into_bytes()).await,
+    )
+    .await;
+    let missing = "0123456789abcdef0123456789abcdef";
+    for id in [
+        private["id"].as_str().unwrap(),
+        public["id"].as_str().unwrap(),
+        missing,
+    ] {
+        for (method, path) in [
+            ("GET", format!("/api/v1/uploads/{id}")),
+            ("GET", format!("/api/v1/uploads/{id}/content")),
+            ("DELETE", format!("/api/v1/uploads/{id}")),
+        ] {
+            let resp = app
+                .http
+                .request(method.parse().unwrap(), app.url(&path))
+                .header("authorization", "Bearer not-a-token")
+                .send()
+                .await
+                .expect("request");
+            let body = api_tests::assert_problem(resp, 401, "invalid_token").await;
+            assert!(body["detail"].is_string());
+        }
+    }
+    let resp = app
+        .http
+        .get(app.url("/api/v1/uploads"))
+        .header("authorization", "Bearer not-a-token")
+        .send()
+        .await
+        .expect("list");
+    api_tests::assert_problem(resp, 401, "invalid_token").await;
+    // Nothing was deleted by the refused requests.
+    assert_eq!(get_content(&app, private["id"].as_str().unwrap(), Some(&alice)).await.status(), 200);
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ extensions
+
+#[tokio::test]
+async fn text_under_a_shortcut_page_or_svg_name_is_415_and_not_stored() {
+    let app = TestApp::start().await;
+    let (_, token) = app.new_user().await;
+    let shortcut = format!("[InternetShortcut]\r\nURL=file:///etc/passwd\r\n{}\r\n", unique("x"));
+    for name in ["a.url", "page.html", "x.svg", "run.exe", "a.txt.lnk"] {
+        let resp = upload_raw(
+            &app,
+            &token,
+            &format!("?filename={name}"),
+            None,
+            shortcut.clone().into_bytes(),
+        )
+        .await;
+        api_tests::assert_problem(resp, 415, "unsupported_media_type").await;
+        let resp = upload_form(&app, &token, "", name, None, shortcut.as_bytes()).await;
+        assert_eq!(resp.status(), 415, "{name} (multipart)");
+    }
+    let sha = sha256_hex(&app, shortcut.as_bytes()).await;
+    assert_eq!(blob_rows(&app, &sha).await, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_type_keeps_its_own_extensions_and_a_nameless_file_gets_one() {
+    let app = TestApp::start().await;
+    let (_, token) = app.new_user().await;
+    let text = unique("notes ").into_bytes();
+    for name in ["notes.md", "data.csv", "app.log", "x.json", "README"] {
+        let json = created(
+            upload_raw(&app, &token, &format!("?filename={name}"), None, text.clone()).await,
+        )
+        .await;
+        assert_eq!(json["filename"], name);
+    }
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&random_bytes(100));
+    for name in ["photo.jpg", "photo.txt", "photo"] {
+        let resp = upload_raw(&app, &token, &format!("?filename={name}"), None, png.clone()).await;
+        assert_eq!(resp.status(), 415, "{name}");
+    }
+    let json = created(upload_raw(&app, &token, "", None, png.clone()).await).await;
+    assert_eq!(json["filename"], "upload.png");
+    app.stop().await;
+}
+
+// ------------------------------------------------------------------ quota
+
+async fn stored_bytes(app: &TestApp, user_id: &str) -> (i64, i64) {
+    let rows: Vec<(i64, i64)> = app
+        .query(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(size), 0) AS SIGNED) FROM uploads WHERE user_id = ?",
+            (user_id,),
+        )
+        .await;
+    rows[0]
+}
+
+#[tokio::test]
+async fn an_upload_past_the_quota_is_409_and_stores_nothing() {
+    let app = TestApp::start_with(api_tests::AppOptions {
+        variables: vec![("upload_quota_bytes".into(), "3000".into())],
+        kv_prefix: None,
+    })
+    .await;
+    let (user, token) = app.new_user().await;
+    let user_id = user["id"].as_str().unwrap();
+    let sized = |n: usize| {
+        let mut v = unique("q").into_bytes();
+        v.resize(n, b'.');
+        v
+    };
+    created(upload_raw(&app, &token, "", None, sized(2000)).await).await;
+    let refused = sized(1001);
+    let resp = upload_raw(&app, &token, "", None, refused.clone()).await;
+    let body = api_tests::assert_problem(resp, 409, "quota_exceeded").await;
+    assert!(body["detail"].as_str().unwrap().contains("3000"));
+    assert_eq!(stored_bytes(&app, user_id).await, (1, 2000));
+    let sha = sha256_hex(&app, &refused).await;
+    assert_eq!(blob_rows(&app, &sha).await, 0);
+    // Exactly up to the quota is accepted.
+    created(upload_raw(&app, &token, "", None, sized(1000)).await).await;
+    assert_eq!(stored_bytes(&app, user_id).await, (2, 3000));
+    // Deleting frees the room again.
+    let list: Value = app
+        .http
+        .get(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = list["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(delete(&app, &first, &token).await.status(), 204);
+    created(upload_raw(&app, &token, "", None, sized(900)).await).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concurrent_uploads_cannot_pass_the_quota_together() {
+    let app = TestApp::start_with(api_tests::AppOptions {
+        variables: vec![("upload_quota_bytes".into(), "3000".into())],
+        kv_prefix: None,
+    })
+    .await;
+    let (user, token) = app.new_user().await;
+    let user_id = user["id"].as_str().unwrap().to_string();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let mut data = unique("c").into_bytes();
+        data.resize(1000, b'.');
+        let req = app
+            .http
+            .post(app.url("/api/v1/uploads"))
+            .bearer_auth(&token)
+            .body(data);
+        tasks.push(tokio::spawn(async move { req.send().await.unwrap().status().as_u16() }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort();
+    assert_eq!(statuses, vec![201, 201, 201, 409, 409, 409, 409, 409]);
+    assert_eq!(stored_bytes(&app, &user_id).await, (3, 3000));
     app.stop().await;
 }

@@ -64,7 +64,11 @@ impl KvBackend {
     pub fn summary(&self) -> String {
         match self {
             Self::Memory(_) => "in memory".to_owned(),
-            Self::Redis(r) => format!("Redis at {} (key prefix {:?})", r.url, r.prefix),
+            Self::Redis(r) => format!(
+                "Redis at {} (key prefix {:?})",
+                without_credentials(&r.url),
+                r.prefix
+            ),
         }
     }
 
@@ -185,6 +189,21 @@ impl RedisBackend {
     }
 }
 
+/// `url` without its userinfo (`redis://:password@host` → `redis://***@host`),
+/// for log lines: the host never logs a credential.
+pub fn without_credentials(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            if !parsed.username().is_empty() || parsed.password().is_some() {
+                let _ = parsed.set_password(None);
+                let _ = parsed.set_username("***");
+            }
+            parsed.to_string()
+        }
+        Err(_) => "(a URL that does not parse)".to_owned(),
+    }
+}
+
 /// Escapes Redis glob metacharacters so a prefix matches only itself.
 fn glob_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -195,4 +214,31 @@ fn glob_escape(s: &str) -> String {
         out.push(c);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_urls_lose_their_credentials() {
+        assert_eq!(
+            without_credentials("redis://:s3cret@127.0.0.1:6379/0"),
+            "redis://***@127.0.0.1:6379/0"
+        );
+        assert_eq!(
+            without_credentials("redis://user:s3cret@h:1"),
+            "redis://***@h:1"
+        );
+        assert_eq!(
+            without_credentials("redis://127.0.0.1:6379/"),
+            "redis://127.0.0.1:6379/"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_summary_of_a_redis_store_has_no_password() {
+        let kv = KvBackend::redis("redis://:s3cret@127.0.0.1:6379/", "p:").unwrap();
+        assert!(!kv.summary().contains("s3cret"));
+    }
 }

@@ -24,6 +24,7 @@ fn world() -> World {
             tokens: TokenConfig::new(&"k".repeat(32), "spin-api", "spin-api-clients", 900).unwrap(),
             max_upload_bytes: 1000,
             cache_ttl_secs: 300,
+            quota_bytes: 10_000,
         },
         kv: MemoryKv::new(),
         repo: MemoryUploads::default(),
@@ -134,7 +135,7 @@ fn visibility_defaults_to_private() {
     let w = world();
     let resp = w.upload_raw(ALICE, "", None, b"hello");
     assert_eq!(resp.json_body()["visibility"], "private");
-    assert_eq!(resp.json_body()["filename"], "upload");
+    assert_eq!(resp.json_body()["filename"], "upload.txt");
     assert_eq!(
         resp.json_body()["content_type"],
         "text/plain; charset=utf-8"
@@ -415,12 +416,109 @@ fn public_content_is_served_to_anyone_with_cdn_headers() {
 }
 
 #[test]
-fn public_content_ignores_an_invalid_token() {
+fn public_content_with_an_invalid_token_is_401() {
     let w = world();
     let id = w.stored(ALICE, "?visibility=public", PNG);
     let req =
         Request::new(Method::Get, &content_path(&id)).with_header("authorization", "Bearer junk");
-    assert_eq!(w.send(req).status, 200);
+    assert_eq!(w.send(req).status, 401);
+}
+
+#[test]
+fn a_bad_token_is_401_on_every_route_before_any_lookup() {
+    // A repository that fails every call: reaching it would answer 503.
+    let mut w = world();
+    w.repo.fail_with = Some(ApiError::Unavailable("db".into()));
+    let id = "d".repeat(32);
+    for (method, path) in [
+        (Method::Post, "/api/v1/uploads".to_string()),
+        (Method::Get, "/api/v1/uploads".to_string()),
+        (Method::Get, format!("/api/v1/uploads/{id}")),
+        (Method::Get, content_path(&id)),
+        (Method::Delete, format!("/api/v1/uploads/{id}")),
+    ] {
+        let req = Request::new(method.clone(), &path).with_header("authorization", "Bearer junk");
+        let resp = w.send(req);
+        assert_eq!(resp.status, 401, "{method:?} {path}");
+        assert_eq!(resp.json_body()["code"], "invalid_token");
+    }
+    assert!(w.kv.keys().is_empty());
+}
+
+#[test]
+fn admission_needs_only_the_head() {
+    let w = world();
+    let head = Request::new(Method::Post, "/api/v1/uploads");
+    let ctx = RequestContext::new(&head, NOW);
+    assert_eq!(
+        admit(&ctx, &head, &w.config, &w.kv).unwrap_err(),
+        ApiError::InvalidToken
+    );
+    let head = head.with_header("authorization", &format!("Bearer {}", w.token(ALICE)));
+    assert!(admit(&ctx, &head, &w.config, &w.kv).is_ok());
+}
+
+#[test]
+fn unknown_ids_leave_no_key_in_the_store() {
+    let w = world();
+    for i in 0..50 {
+        let id = format!("{i:032x}");
+        assert_eq!(w.get(&content_path(&id), None).status, 404);
+        assert_eq!(
+            w.get(&format!("/api/v1/uploads/{id}"), Some(ALICE)).status,
+            404
+        );
+    }
+    assert!(w.kv.keys().is_empty());
+}
+
+#[test]
+fn an_upload_past_the_quota_is_409_and_stores_nothing() {
+    let mut w = world();
+    w.config.quota_bytes = 30;
+    w.stored(ALICE, "", &[b'a'; 20]);
+    let resp = w.upload_raw(ALICE, "", None, &[b'b'; 11]);
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.json_body()["code"], "quota_exceeded");
+    assert_eq!(w.repo.rows().len(), 1);
+    assert_eq!(w.repo.blob_count(), 1);
+    // Exactly up to the quota is fine, and the quota is per user.
+    w.stored(ALICE, "", &[b'c'; 10]);
+    w.stored(BOB, "", &[b'b'; 30]);
+}
+
+#[test]
+fn a_file_larger_than_the_whole_quota_is_409() {
+    let mut w = world();
+    w.config.quota_bytes = 5;
+    let resp = w.upload_raw(ALICE, "", None, b"123456");
+    assert_eq!(resp.status, 409);
+    assert!(w.repo.rows().is_empty());
+}
+
+#[test]
+fn without_a_filename_the_name_is_upload_with_the_type_s_extension() {
+    let w = world();
+    let resp = w.upload_raw(ALICE, "", None, PNG);
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.json_body()["filename"], "upload.png");
+    let resp = w.upload_raw(ALICE, "?filename=..%2F", None, PDF);
+    assert_eq!(resp.json_body()["filename"], "upload.pdf");
+}
+
+#[test]
+fn text_named_as_a_shortcut_page_or_svg_is_415() {
+    let w = world();
+    for name in ["a.url", "page.html", "x.svg", "x.exe"] {
+        let resp = w.upload_raw(
+            ALICE,
+            &format!("?filename={name}"),
+            None,
+            b"[InternetShortcut]\r\nURL=file:///etc/passwd\r\n",
+        );
+        assert_eq!(resp.status, 415, "{name}");
+    }
+    assert!(w.repo.rows().is_empty());
 }
 
 #[test]

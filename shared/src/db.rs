@@ -73,14 +73,27 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Why a database call failed.
+/// Why a database call failed, classified once, where the driver's error
+/// is read ([`DbError::classify_server_error`] in the Spin adapter): callers
+/// match on variants, never on message text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbError {
-    /// The server could not be reached or refused the connection.
+    /// The server could not be reached, refused the connection, or went away.
     Unavailable(String),
-    /// A unique index refused the row (MySQL error 1062); holds the server's
-    /// message, which names the index.
-    Duplicate(String),
+    /// A unique index refused the row (MySQL error 1062).
+    Duplicate {
+        /// The index, without any table prefix (`uq_users_email`, `PRIMARY`).
+        index: String,
+    },
+    /// A foreign key refused the change (MySQL errors 1451, 1452).
+    ForeignKey {
+        /// The constraint (`fk_uploads_user`), or empty when the server did not name it.
+        constraint: String,
+    },
+    /// InnoDB chose this transaction as a deadlock victim and rolled it back (1213).
+    Deadlock,
+    /// A row lock was not granted in time (1205).
+    LockWaitTimeout,
     /// Any other failure of a statement.
     Query(String),
     /// A column could not be read as the expected type.
@@ -88,19 +101,125 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// True when a unique index named `index` refused the row.
+    /// True when the unique index `index` refused the row.
     pub fn is_duplicate_of(&self, index: &str) -> bool {
-        matches!(self, DbError::Duplicate(msg) if msg.contains(index))
+        matches!(self, DbError::Duplicate { index: i } if i == index)
     }
+
+    /// True when the foreign key `constraint` refused the change.
+    pub fn is_foreign_key(&self, constraint: &str) -> bool {
+        matches!(self, DbError::ForeignKey { constraint: c } if c == constraint)
+    }
+
+    /// True for failures that a fresh transaction may not meet again.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, DbError::Deadlock | DbError::LockWaitTimeout)
+    }
+
+    /// Classifies the text of a failed statement as Spin's MySQL host reports
+    /// it (`ServerError { code: 1062, message: "Duplicate entry … for key
+    /// 'uq_users_email'" … }`, or a driver I/O error). The one place that reads
+    /// database error text.
+    pub fn classify_server_error(text: &str) -> DbError {
+        let code = text
+            .split("code: ")
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|digits| digits.parse::<u16>().ok());
+        match code {
+            Some(1062) => DbError::Duplicate {
+                index: quoted_after(text, "for key '", '\'')
+                    .map(|key| key.rsplit('.').next().unwrap_or(key).to_string())
+                    .unwrap_or_default(),
+            },
+            Some(1451 | 1452) => DbError::ForeignKey {
+                constraint: quoted_after(text, "CONSTRAINT `", '`')
+                    .unwrap_or_default()
+                    .to_string(),
+            },
+            Some(1213) => DbError::Deadlock,
+            Some(1205) => DbError::LockWaitTimeout,
+            // Server gone away / lost connection, and driver-level I/O errors.
+            Some(2006 | 2013) => DbError::Unavailable(text.to_string()),
+            _ if ["Io(", "ConnectionClosed", "broken pipe", "Connection reset"]
+                .iter()
+                .any(|needle| text.contains(needle)) =>
+            {
+                DbError::Unavailable(text.to_string())
+            }
+            _ => DbError::Query(text.to_string()),
+        }
+    }
+}
+
+/// The text between `opening` and the next `close` in `text`.
+fn quoted_after<'a>(text: &'a str, opening: &str, close: char) -> Option<&'a str> {
+    let start = text.find(opening)? + opening.len();
+    let rest = &text[start..];
+    rest.find(close).map(|end| &rest[..end])
 }
 
 impl From<DbError> for ApiError {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unavailable(m) => ApiError::Unavailable(format!("database: {m}")),
-            DbError::Duplicate(m) | DbError::Query(m) | DbError::Decode(m) => {
-                ApiError::Internal(format!("database: {m}"))
-            }
+            // Still contended after every retry (or never retried): logged as
+            // a 500 like any statement the server refused.
+            DbError::Deadlock
+            | DbError::LockWaitTimeout
+            | DbError::Duplicate { .. }
+            | DbError::ForeignKey { .. } => ApiError::Internal(format!("database: {e:?}")),
+            DbError::Query(m) | DbError::Decode(m) => ApiError::Internal(format!("database: {m}")),
+        }
+    }
+}
+
+/// Why the work inside a transaction stopped: a database failure (which
+/// [`Sql::transaction_retrying`] retries when it is transient), a decision of
+/// the work itself, or a state the work saw that a fresh transaction may cure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxError {
+    /// A statement failed.
+    Db(DbError),
+    /// The work refused (or failed) with an API error; never retried.
+    Api(ApiError),
+    /// The work found a state that only a concurrent transaction in flight
+    /// can explain (e.g. a row it waited on vanished); retried like a deadlock.
+    Retry(&'static str),
+}
+
+impl TxError {
+    fn is_transient(&self) -> bool {
+        match self {
+            TxError::Db(e) => e.is_transient(),
+            TxError::Retry(_) => true,
+            TxError::Api(_) => false,
+        }
+    }
+}
+
+impl From<DbError> for TxError {
+    fn from(e: DbError) -> Self {
+        TxError::Db(e)
+    }
+}
+
+impl From<ApiError> for TxError {
+    fn from(e: ApiError) -> Self {
+        TxError::Api(e)
+    }
+}
+
+impl From<TxError> for ApiError {
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::Db(e) => e.into(),
+            TxError::Api(e) => e,
+            TxError::Retry(why) => ApiError::Internal(format!("database: {why} after retries")),
         }
     }
 }
@@ -222,7 +341,7 @@ pub trait Sql {
         Ok(count.max(0) as u64)
     }
 
-    /// Runs `work` in a transaction: `SET autocommit = 0` (MySQL refuses
+    /// Runs `work` in one transaction: `SET autocommit = 0` (MySQL refuses
     /// `START TRANSACTION` as a prepared statement; this works on both MySQL
     /// and MariaDB), then `COMMIT` if `work` succeeds or `ROLLBACK` if it fails.
     /// Should the component die half-way, the connection closes and the server
@@ -230,22 +349,48 @@ pub trait Sql {
     fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         Self: Sized,
-        F: FnOnce(&Self) -> Result<T, ApiError>,
+        F: FnOnce(&Self) -> Result<T, TxError>,
     {
-        self.execute("SET autocommit = 0", &[])?;
-        match work(self) {
-            Ok(value) => {
-                self.execute("COMMIT", &[])?;
-                self.execute("SET autocommit = 1", &[])?;
-                Ok(value)
+        transaction_once(self, work).map_err(ApiError::from)
+    }
+
+    /// Like [`Sql::transaction`], but a transaction that ends transiently —
+    /// a deadlock victim, a lock-wait timeout, or [`TxError::Retry`] — is run
+    /// again from the start, up to `attempts` times in all. `work` must be
+    /// safe to repeat: everything it did was rolled back.
+    fn transaction_retrying<T, F>(&self, attempts: u32, mut work: F) -> Result<T, ApiError>
+    where
+        Self: Sized,
+        F: FnMut(&Self) -> Result<T, TxError>,
+    {
+        let mut attempt = 1;
+        loop {
+            match transaction_once(self, &mut work) {
+                Err(e) if attempt < attempts && e.is_transient() => attempt += 1,
+                other => return other.map_err(ApiError::from),
             }
-            Err(err) => {
-                if let Err(e) = self.execute("ROLLBACK", &[]) {
-                    eprintln!("rollback failed: {e:?}");
-                }
-                let _ = self.execute("SET autocommit = 1", &[]);
-                Err(err)
+        }
+    }
+}
+
+fn transaction_once<S, T, F>(sql: &S, work: F) -> Result<T, TxError>
+where
+    S: Sql,
+    F: FnOnce(&S) -> Result<T, TxError>,
+{
+    sql.execute("SET autocommit = 0", &[])?;
+    match work(sql) {
+        Ok(value) => {
+            sql.execute("COMMIT", &[])?;
+            sql.execute("SET autocommit = 1", &[])?;
+            Ok(value)
+        }
+        Err(err) => {
+            if let Err(e) = sql.execute("ROLLBACK", &[]) {
+                eprintln!("rollback failed: {e:?}");
             }
+            let _ = sql.execute("SET autocommit = 1", &[]);
+            Err(err)
         }
     }
 }
@@ -263,10 +408,59 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_error_names_its_index() {
-        let e = DbError::Duplicate("Duplicate entry 'a' for key 'uq_users_email'".into());
-        assert!(e.is_duplicate_of("uq_users_email"));
-        assert!(!e.is_duplicate_of("uq_products_sku"));
+    fn duplicate_error_names_its_index_on_mariadb_and_mysql() {
+        let maria = DbError::classify_server_error(
+            "ServerError { code: 1062, message: \"Duplicate entry 'a' for key 'uq_users_email'\", state: \"23000\" }",
+        );
+        assert!(maria.is_duplicate_of("uq_users_email"));
+        assert!(!maria.is_duplicate_of("uq_products_sku"));
+        let mysql = DbError::classify_server_error(
+            "ServerError { code: 1062, message: \"Duplicate entry 'a' for key 'users.uq_users_email'\" }",
+        );
+        assert!(mysql.is_duplicate_of("uq_users_email"));
+    }
+
+    #[test]
+    fn foreign_key_error_names_its_constraint() {
+        let e = DbError::classify_server_error(
+            "ServerError { code: 1452, message: \"Cannot add or update a child row: a foreign key \
+             constraint fails (`db`.`uploads`, CONSTRAINT `fk_uploads_user` FOREIGN KEY (`user_id`) \
+             REFERENCES `users` (`id`))\" }",
+        );
+        assert!(e.is_foreign_key("fk_uploads_user"));
+    }
+
+    #[test]
+    fn deadlocks_and_lock_timeouts_are_transient_and_connection_loss_is_an_outage() {
+        assert_eq!(
+            DbError::classify_server_error(
+                "ServerError { code: 1213, message: \"Deadlock found\" }"
+            ),
+            DbError::Deadlock
+        );
+        assert_eq!(
+            DbError::classify_server_error("ServerError { code: 1205, message: \"Lock wait\" }"),
+            DbError::LockWaitTimeout
+        );
+        assert!(DbError::Deadlock.is_transient());
+        assert!(matches!(
+            DbError::classify_server_error("Io(Io(Kind(ConnectionReset)))"),
+            DbError::Unavailable(_)
+        ));
+        assert!(matches!(
+            DbError::classify_server_error("ServerError { code: 1064, message: \"syntax\" }"),
+            DbError::Query(_)
+        ));
+    }
+
+    #[test]
+    fn a_deadlock_that_outlives_its_retries_is_500_and_an_outage_503() {
+        assert_eq!(ApiError::from(DbError::Deadlock).status(), 500);
+        assert_eq!(ApiError::from(TxError::Retry("row vanished")).status(), 500);
+        assert_eq!(
+            ApiError::from(TxError::Db(DbError::Unavailable("x".into()))).status(),
+            503
+        );
     }
 
     #[test]

@@ -54,7 +54,7 @@
 //! changes one row and gives the stock back; the others change nothing and
 //! answer the cancelled order as it now is.
 
-use shared::db::{DbError, Row, Sql, Value};
+use shared::db::{DbError, Row, Sql, TxError, Value};
 use shared::domain::Pagination;
 use shared::error::ApiError;
 
@@ -73,8 +73,6 @@ const PRODUCT_COLUMNS: &str = "id, sku, name, price_cents, stock, created_at_ms,
 const ORDER_COLUMNS: &str = "id, user_id, status, total_cents, created_at_ms, updated_at_ms";
 const KEY_INDEX: &str = "uq_idempotency_user_key";
 const SKU_INDEX: &str = "uq_products_sku";
-/// Marks an [`ApiError::Internal`] that a fresh transaction may cure.
-const RETRY_MARKER: &str = "retryable: ";
 
 /// The MySQL repository.
 pub struct MySqlRepo<S: Sql> {
@@ -91,21 +89,6 @@ impl<S: Sql> MySqlRepo<S> {
     #[cfg(test)]
     pub(crate) fn sql(&self) -> &S {
         &self.sql
-    }
-}
-
-/// True for failures a new transaction can cure: InnoDB deadlock victims
-/// (1213), lock-wait timeouts (1205), and our own "row vanished" case.
-fn is_retryable(e: &ApiError) -> bool {
-    match e {
-        ApiError::Internal(m) => {
-            m.starts_with(RETRY_MARKER)
-                || m.contains("code: 1213")
-                || m.contains("code: 1205")
-                || m.contains("Deadlock found")
-                || m.contains("Lock wait timeout")
-        }
-        _ => false,
     }
 }
 
@@ -219,19 +202,18 @@ fn claim_key<S: Sql>(
     key: &IdempotencyKey,
     fingerprint: &str,
     now_ms: i64,
-) -> Result<Option<StoredAnswer>, ApiError> {
+) -> Result<Option<StoredAnswer>, TxError> {
     match reserve_key(sql, user_id, key, fingerprint, now_ms) {
         Ok(()) => return Ok(None),
         // `PRIMARY` too, should a later migration make the pair the primary key
         // (servers with `sql_require_primary_key` refuse tables without one).
-        Err(e) if e.is_duplicate_of(KEY_INDEX) || e.is_duplicate_of("'PRIMARY'") => {}
+        Err(e) if e.is_duplicate_of(KEY_INDEX) || e.is_duplicate_of("PRIMARY") => {}
         Err(e) => return Err(e.into()),
     }
     // The duplicate error leaves us a shared lock on the committed row.
     let Some(stored) = read_key(sql, user_id, key)? else {
-        return Err(ApiError::Internal(format!(
-            "{RETRY_MARKER}idempotency key row vanished"
-        )));
+        // Its owner's transaction rolled back between our insert and our read.
+        return Err(TxError::Retry("idempotency key row vanished"));
     };
     match decide_key(&stored, fingerprint, now_ms)? {
         KeyDecision::Replay => Ok(Some(stored)),
@@ -279,7 +261,7 @@ impl<S: Sql> MySqlRepo<S> {
         now_ms: i64,
     ) -> Result<Placement, ApiError> {
         let fingerprint = request.fingerprint();
-        self.sql.transaction(|sql| {
+        self.sql.transaction_retrying(MAX_ATTEMPTS, |sql| {
             if let Some(key) = key {
                 if let Some(stored) = claim_key(sql, user_id, key, &fingerprint, now_ms)? {
                     return Ok(Placement::Replayed(stored));
@@ -308,7 +290,7 @@ impl<S: Sql> MySqlRepo<S> {
                     }
                     return Ok(Placement::Refused(e));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
 
             let mut by_id: Vec<&OrderLine> = items.iter().collect();
@@ -453,14 +435,7 @@ impl<S: Sql> OrdersRepo for MySqlRepo<S> {
         request_id: &str,
         now_ms: i64,
     ) -> Result<Placement, ApiError> {
-        let mut attempt = 1;
-        loop {
-            match self.place_in_transaction(user_id, request, key, new_order_id, request_id, now_ms)
-            {
-                Err(e) if attempt < MAX_ATTEMPTS && is_retryable(&e) => attempt += 1,
-                other => return other,
-            }
-        }
+        self.place_in_transaction(user_id, request, key, new_order_id, request_id, now_ms)
     }
 
     fn list_orders(
@@ -509,34 +484,29 @@ impl<S: Sql> OrdersRepo for MySqlRepo<S> {
         if decide_cancel(&order.status)? == CancelDecision::AlreadyCancelled {
             return Ok(Some(Cancelled::Already(order)));
         }
-        let mut attempt = 1;
-        let won =
-            loop {
-                let result =
-                    self.sql.transaction(|sql| {
-                        sql.execute(
-                            "UPDATE orders SET status = 'cancelled', updated_at_ms = ? \
-                     WHERE id = ? AND status = 'created'",
-                            &[now_ms.into(), id.into()],
-                        )?;
-                        if sql.affected_rows()? != 1 {
-                            return Ok(false);
-                        }
-                        let mut lines: Vec<&OrderLine> = order.items.iter().collect();
-                        lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
-                        for line in lines {
-                            sql.execute(
-                        "UPDATE products SET stock = stock + ?, updated_at_ms = ? WHERE id = ?",
-                        &[line.quantity.into(), now_ms.into(), (&line.product_id).into()],
-                    )?;
-                        }
-                        Ok(true)
-                    });
-                match result {
-                    Err(e) if attempt < MAX_ATTEMPTS && is_retryable(&e) => attempt += 1,
-                    other => break other?,
-                }
-            };
+        let won = self.sql.transaction_retrying(MAX_ATTEMPTS, |sql| {
+            sql.execute(
+                "UPDATE orders SET status = 'cancelled', updated_at_ms = ? \
+                 WHERE id = ? AND status = 'created'",
+                &[now_ms.into(), id.into()],
+            )?;
+            if sql.affected_rows()? != 1 {
+                return Ok(false);
+            }
+            let mut lines: Vec<&OrderLine> = order.items.iter().collect();
+            lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+            for line in lines {
+                sql.execute(
+                    "UPDATE products SET stock = stock + ?, updated_at_ms = ? WHERE id = ?",
+                    &[
+                        line.quantity.into(),
+                        now_ms.into(),
+                        (&line.product_id).into(),
+                    ],
+                )?;
+            }
+            Ok(true)
+        })?;
         if won {
             return Ok(Some(Cancelled::Now(Order {
                 status: OrderStatus::Cancelled,

@@ -142,9 +142,7 @@ fn deadlock_victim_is_retried_in_a_fresh_transaction() {
     let repo = MySqlRepo::new(ScriptSql::new(move |sql, params| {
         if sql.starts_with("SELECT id, sku") && !failed {
             failed = true;
-            return Err(DbError::Query(
-                "Server(ServerError { code: 1213, message: \"Deadlock found when trying to get lock\" })".into(),
-            ));
+            return Err(DbError::Deadlock);
         }
         shop(sql, params)
     }));
@@ -160,9 +158,7 @@ fn deadlock_victim_is_retried_in_a_fresh_transaction() {
 fn retries_are_bounded() {
     let repo = MySqlRepo::new(ScriptSql::new(|sql, params| {
         if sql.starts_with("SELECT id, sku") {
-            return Err(DbError::Query(
-                "ServerError { code: 1205, Lock wait timeout exceeded }".into(),
-            ));
+            return Err(DbError::LockWaitTimeout);
         }
         shop(sql, params)
     }));
@@ -206,9 +202,9 @@ fn taken(answer: StoredAnswer) -> impl FnMut(&str, &[Value]) -> Result<Vec<Row>,
     let mut deleted = false;
     move |sql, params| {
         if sql.starts_with("INSERT INTO idempotency_keys") && !deleted {
-            return Err(DbError::Duplicate(
-                "Duplicate entry 'u1-k' for key 'uq_idempotency_user_key'".into(),
-            ));
+            return Err(DbError::Duplicate {
+                index: "uq_idempotency_user_key".into(),
+            });
         }
         if sql.starts_with("DELETE FROM idempotency_keys") {
             deleted = true;

@@ -20,7 +20,7 @@
 //! deleted, and two users uploading the same file at once store it once.
 
 use serde::{Deserialize, Serialize};
-use shared::db::{Row, Sql, Value};
+use shared::db::{DbError, Row, Sql, TxError, Value};
 use shared::domain::Pagination;
 use shared::ApiError;
 
@@ -98,7 +98,7 @@ pub trait UploadRepository {
 /// How many times a create is retried when MySQL picks it as a deadlock
 /// victim (possible only when a blob vanishes between the existence check
 /// and the lock while another client stores the same content).
-const DEADLOCK_ATTEMPTS: usize = 3;
+const DEADLOCK_ATTEMPTS: u32 = 3;
 
 const COLUMNS: &str =
     "id, user_id, filename, content_type, size, sha256, visibility, created_at_ms";
@@ -114,7 +114,7 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
         Self { sql }
     }
 
-    fn blob_exists(&self, sha256: &str, lock: bool) -> Result<bool, ApiError> {
+    fn blob_exists(&self, sha256: &str, lock: bool) -> Result<bool, DbError> {
         let statement = if lock {
             "SELECT 1 FROM upload_blobs WHERE sha256 = ? LOCK IN SHARE MODE"
         } else {
@@ -128,7 +128,7 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
 
     /// Locks the owner's row, so one user's uploads are checked against the
     /// quota one at a time, and refuses when this one would pass it.
-    fn check_quota(&self, upload: &Upload, quota_bytes: u64) -> Result<(), ApiError> {
+    fn check_quota(&self, upload: &Upload, quota_bytes: u64) -> Result<(), TxError> {
         let owner = Value::from(&upload.user_id);
         let locked = self.sql.query(
             "SELECT 1 FROM users WHERE id = ? FOR UPDATE",
@@ -136,7 +136,7 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
         )?;
         if locked.is_empty() {
             // The account was deleted while its token was still valid.
-            return Err(ApiError::InvalidToken);
+            return Err(ApiError::InvalidToken.into());
         }
         // SUM is DECIMAL, which Spin's MySQL interface cannot read: cast it.
         let stored = self
@@ -150,7 +150,7 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
             .transpose()?
             .unwrap_or(0);
         if stored.saturating_add(upload.size) > quota_bytes {
-            return Err(ApiError::QuotaExceeded { quota: quota_bytes });
+            return Err(ApiError::QuotaExceeded { quota: quota_bytes }.into());
         }
         Ok(())
     }
@@ -161,7 +161,7 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
         bytes: &[u8],
         blob_known: bool,
         quota_bytes: u64,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), TxError> {
         // The owner's row first (as the first lock of every create), then the
         // blob, as delete and the purge take it.
         self.check_quota(upload, quota_bytes)?;
@@ -196,18 +196,16 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
                 Value::Int(upload.created_at_ms),
             ],
         )
-        .map_err(ApiError::from)
+        .map_err(|e| {
+            // The owner's row is gone (the account was deleted while its
+            // token was still valid): the caller's identity no longer exists.
+            if e.is_foreign_key("fk_uploads_user") {
+                TxError::Api(ApiError::InvalidToken)
+            } else {
+                e.into()
+            }
+        })
     }
-}
-
-fn is_deadlock(e: &ApiError) -> bool {
-    matches!(e, ApiError::Internal(m) if m.contains("1213") || m.contains("Deadlock found"))
-}
-
-/// The owner's row is gone (the account was deleted while its token was still
-/// valid): the caller's identity no longer exists.
-fn is_missing_owner(e: &ApiError) -> bool {
-    matches!(e, ApiError::Internal(m) if m.contains("fk_uploads_user"))
 }
 
 fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
@@ -229,17 +227,9 @@ impl<S: Sql> UploadRepository for MySqlUploads<'_, S> {
     fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
         // Outside the transaction and unlocked: a hint only, re-checked under lock.
         let blob_known = self.blob_exists(&upload.sha256, false)?;
-        let mut attempt = 1;
-        loop {
-            let result = self
-                .sql
-                .transaction(|_| self.insert(upload, bytes, blob_known, quota_bytes));
-            match result {
-                Err(e) if is_deadlock(&e) && attempt < DEADLOCK_ATTEMPTS => attempt += 1,
-                Err(e) if is_missing_owner(&e) => return Err(ApiError::InvalidToken),
-                other => return other,
-            }
-        }
+        self.sql.transaction_retrying(DEADLOCK_ATTEMPTS, |_| {
+            self.insert(upload, bytes, blob_known, quota_bytes)
+        })
     }
 
     fn find(&self, id: &str) -> Result<Option<Upload>, ApiError> {
@@ -393,7 +383,7 @@ impl UploadRepository for MemoryUploads {
             .map(|u| u.size)
             .sum();
         if stored + upload.size > quota_bytes {
-            return Err(ApiError::QuotaExceeded { quota: quota_bytes });
+            return Err(ApiError::QuotaExceeded { quota: quota_bytes }.into());
         }
         if !s.blobs.contains_key(&upload.sha256) {
             s.blobs.insert(upload.sha256.clone(), bytes.to_vec());
@@ -519,7 +509,9 @@ mod tests {
             one(Value::Int(0)),
             one(Value::Int(1)),
         ]);
-        MySqlUploads::new(&sql).create(&upload(), b"abc", 100).unwrap();
+        MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap();
         let log = sql.statements();
         assert!(log.iter().any(|s| s.contains("LOCK IN SHARE MODE")));
         assert!(!log
@@ -533,7 +525,9 @@ mod tests {
     fn create_of_new_content_inserts_the_blob_then_the_row_in_one_transaction() {
         // no blob, user lock, stored bytes
         let sql = ScriptedSql::answering(vec![vec![], one(Value::Int(1)), one(Value::Int(0))]);
-        MySqlUploads::new(&sql).create(&upload(), b"abc", 100).unwrap();
+        MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap();
         let log = sql.statements();
         let pos = |p: &str| log.iter().position(|s| s.starts_with(p)).unwrap();
         assert!(pos("SET autocommit = 0") < pos("SELECT 1 FROM users"));
@@ -625,10 +619,33 @@ mod tests {
     }
 
     #[test]
-    fn deadlock_is_recognised_from_the_server_message() {
-        assert!(is_deadlock(&ApiError::Internal(
-            "database: ServerError { code: 1213, message: \"Deadlock found\" }".into()
-        )));
-        assert!(!is_deadlock(&ApiError::Internal("database: 1062".into())));
+    fn deadlock_victim_create_is_retried_in_a_fresh_transaction() {
+        struct DeadlockOnce(ScriptedSql, RefCell<bool>);
+        impl Sql for DeadlockOnce {
+            fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+                if sql.starts_with("INSERT INTO uploads") && !self.1.replace(true) {
+                    self.0.log.borrow_mut().push(sql.to_string());
+                    return Err(DbError::Deadlock);
+                }
+                self.0.execute(sql, params)
+            }
+            fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+                // The owner's row is there on every attempt.
+                if sql.starts_with("SELECT 1 FROM users") {
+                    self.0.log.borrow_mut().push(sql.to_string());
+                    return Ok(one(Value::Int(1)));
+                }
+                self.0.query(sql, params)
+            }
+        }
+        let sql = DeadlockOnce(ScriptedSql::answering(vec![]), RefCell::new(false));
+        MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap();
+        let statements = sql.0.statements();
+        let count = |s: &str| statements.iter().filter(|x| x.as_str() == s).count();
+        assert_eq!(count("SET autocommit = 0"), 2);
+        assert_eq!(count("ROLLBACK"), 1);
+        assert_eq!(count("COMMIT"), 1);
     }
 }

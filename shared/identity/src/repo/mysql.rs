@@ -1,7 +1,7 @@
 //! The identity ports over the SQL port (Spin's MySQL on wasm).
 
 use shared::auth::Role;
-use shared::db::{Row, Sql, Value};
+use shared::db::{DbError, Row, Sql, TxError, Value};
 use shared::ApiError;
 
 use super::{AccountRepo, AttemptCount, AttemptRepo, SessionRepo};
@@ -57,9 +57,13 @@ fn credentials_from_row(row: &Row) -> Result<Credentials, ApiError> {
     })
 }
 
-fn ids(rows: &[Row]) -> Result<Vec<String>, ApiError> {
-    Ok(rows.iter().map(|r| r.string(0)).collect::<Result<_, _>>()?)
+fn ids(rows: &[Row]) -> Result<Vec<String>, DbError> {
+    rows.iter().map(|r| r.string(0)).collect()
 }
+
+/// Transactions here are short; a deadlock victim (e.g. a password change
+/// meeting a login on the same account) is simply run again.
+const ATTEMPTS: u32 = 3;
 
 /// Ends every live session of `user_id` but `keep`, inside the caller's
 /// transaction; the ids it ended. The rows are locked first, so a refresh
@@ -70,7 +74,7 @@ fn end_sessions_of<S: Sql>(
     user_id: &str,
     keep: Option<&str>,
     now_ms: i64,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, TxError> {
     let keep = Value::from(keep.unwrap_or(""));
     let ended = ids(&sql.query(
         "SELECT id FROM sessions WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL FOR UPDATE",
@@ -168,7 +172,7 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
         keep: Option<&str>,
         now_ms: i64,
     ) -> Result<Option<Vec<String>>, ApiError> {
-        self.sql.transaction(|sql| {
+        self.sql.transaction_retrying(ATTEMPTS, |sql| {
             // The row lock taken here is what a concurrent login's fenced
             // session insert waits on; after commit it sees the new hash.
             sql.execute(
@@ -190,7 +194,7 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
         new_hash: &str,
         now_ms: i64,
     ) -> Result<Option<Vec<String>>, ApiError> {
-        self.sql.transaction(|sql| {
+        self.sql.transaction_retrying(ATTEMPTS, |sql| {
             sql.execute(
                 "UPDATE users SET password_hash = ?, role = 'admin', updated_at_ms = ? \
                  WHERE id = ? AND password_hash = ?",
@@ -209,7 +213,7 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
     }
 
     fn delete_user(&self, id: &str) -> Result<Option<Vec<String>>, ApiError> {
-        self.sql.transaction(|sql| {
+        self.sql.transaction_retrying(ATTEMPTS, |sql| {
             let exists = !sql
                 .query(
                     "SELECT id FROM users WHERE id = ? FOR UPDATE",
@@ -233,10 +237,10 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
 
 impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
     fn live_sessions(&self, user_id: &str, since_ms: i64) -> Result<Vec<String>, ApiError> {
-        ids(&self.sql.query(
+        Ok(ids(&self.sql.query(
             "SELECT id FROM sessions WHERE user_id = ? AND revoked_at_ms IS NULL AND expires_at_ms > ?",
             &[Value::from(user_id), Value::from(since_ms)],
-        )?)
+        )?)?)
     }
 
     fn create_session(
@@ -250,7 +254,7 @@ impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
         // (A transaction rather than one INSERT … SELECT … LOCK IN SHARE MODE,
         // which MariaDB refuses as a prepared statement, error 1295; and
         // without the explicit lock a READ COMMITTED server would not wait.)
-        self.sql.transaction(|sql| {
+        self.sql.transaction_retrying(ATTEMPTS, |sql| {
             let still_valid = !sql
                 .query(
                     "SELECT id FROM users WHERE id = ? AND password_hash = ? AND role = ? \
@@ -323,7 +327,7 @@ impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
         // row, finds the hash changed and updates nothing. The superseded hash
         // is recorded in the same transaction, so a token can never be both
         // rotated away and unrecognised as a replay.
-        self.sql.transaction(|sql| {
+        self.sql.transaction_retrying(ATTEMPTS, |sql| {
             sql.execute(
                 "UPDATE sessions SET refresh_hash = ?, expires_at_ms = ? \
                  WHERE id = ? AND refresh_hash = ? AND revoked_at_ms IS NULL AND expires_at_ms > ?",

@@ -3,7 +3,7 @@
 //! * [`serve`] — the body of every component's `#[http_component]` entry point.
 //! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store, opened lazily.
 //! * [`SpinSql`] — [`Sql`] over Spin's MySQL interface, connected lazily, once per request.
-//! * [`variable`] / [`optional_variable`] / [`token_config`] — Spin variables.
+//! * [`optional_variable`] — Spin variables, the lookup behind [`crate::config::Vars`].
 
 use std::cell::OnceCell;
 
@@ -139,38 +139,11 @@ fn into_spin_response(response: Response) -> spin_sdk::http::Response {
     builder.build()
 }
 
-/// The value of a Spin variable, or a 500 naming the missing variable.
-pub fn variable(name: &str) -> Result<String, ApiError> {
-    spin_sdk::variables::get(name)
-        .map_err(|e| ApiError::Internal(format!("configuration: variable {name}: {e}")))
-}
-
 /// The value of a Spin variable that may be unset or empty.
 pub fn optional_variable(name: &str) -> Option<String> {
     spin_sdk::variables::get(name)
         .ok()
         .filter(|v| !v.is_empty())
-}
-
-/// A Spin variable parsed as a number, or `default` when unset.
-pub fn numeric_variable<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ApiError> {
-    match optional_variable(name) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| {
-            ApiError::Internal(format!("configuration: variable {name} is not a number"))
-        }),
-    }
-}
-
-/// The access-token configuration every component reads from the same Spin
-/// variables: `jwt_secret`, `jwt_issuer`, `jwt_audience`, `access_token_ttl_secs`.
-pub fn token_config() -> Result<crate::auth::TokenConfig, ApiError> {
-    crate::auth::TokenConfig::new(
-        &variable("jwt_secret")?,
-        &variable("jwt_issuer")?,
-        &variable("jwt_audience")?,
-        numeric_variable("access_token_ttl_secs", 900)?,
-    )
 }
 
 /// A key-value store, opened on first use: requests that never touch the

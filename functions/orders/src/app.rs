@@ -30,7 +30,7 @@
 //!   cache-aside limit); stock shown by `GET /products/{id}` is informative —
 //!   placing an order always checks the locked row in MySQL.
 
-use shared::auth::{authenticate, Principal, TokenConfig};
+use shared::auth::{authenticate, Principal};
 use shared::cache::Cache;
 use shared::context::RequestContext;
 use shared::domain::{Page, Pagination};
@@ -40,6 +40,7 @@ use shared::id::{is_valid_id, new_id};
 use shared::kv::KeyValue;
 use shared::router::{Params, Router};
 
+pub use crate::config::Config;
 use crate::model::{
     IdempotencyKey, NewProductBody, Order, OrderView, PlaceOrderBody, Placement, ProductPatchBody,
     ProductView,
@@ -49,14 +50,6 @@ use crate::repo::{new_product, Cancelled, OrderFilter, OrdersRepo};
 /// `Cache-Control` of every response that holds an order.
 pub const ORDER_CACHE_CONTROL: &str = "no-store";
 
-/// Configuration from Spin variables.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Verifies bearer tokens.
-    pub tokens: TokenConfig,
-    /// Product cache TTL (`cache_ttl_secs`), jittered by the cache.
-    pub cache_ttl_ms: i64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {

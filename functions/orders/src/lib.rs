@@ -1,6 +1,7 @@
 //! The orders component: products and orders (`/api/v1/products...`,
 //! `/api/v1/orders...` of API.md).
 //!
+//! * [`config`] — Spin variables into [`config::Config`].
 //! * [`model`] — validated inputs, records, JSON views and the pure rules
 //!   (totals, stock, cancellation, idempotency decisions).
 //! * [`repo`] — the repository port and its in-memory fake.
@@ -10,6 +11,7 @@
 //! * `entry` — the Spin entry point (wasm only).
 
 pub mod app;
+pub mod config;
 pub mod model;
 pub mod mysql;
 pub mod repo;

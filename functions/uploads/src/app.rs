@@ -45,7 +45,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use shared::auth::{authenticate, Principal, TokenConfig};
+use shared::auth::{authenticate, Principal};
 use shared::cache::Cache;
 use shared::context::RequestContext;
 use shared::domain::{Page, Pagination};
@@ -56,23 +56,11 @@ use shared::router::Router;
 use shared::time::rfc3339;
 use shared::{ApiError, FieldError};
 
+pub use crate::config::{Config, MULTIPART_ALLOWANCE};
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
 use crate::names::{clean, content_disposition, etag, if_none_match_matches};
 use crate::repo::{Upload, UploadRepository, Visibility};
-
-/// Default `upload_max_bytes`: 5 MiB.
-pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 5 * 1024 * 1024;
-
-/// Extra body bytes allowed over `upload_max_bytes` for multipart framing
-/// (boundaries and part headers); the file itself is held to the exact limit.
-pub const MULTIPART_ALLOWANCE: usize = 16 * 1024;
-
-/// Default lifetime of cached metadata, seconds.
-pub const DEFAULT_CACHE_TTL_SECS: i64 = 300;
-
-/// Default `upload_quota_bytes`: 100 MiB per user.
-pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
 /// `Cache-Control` of public content: a CDN may keep it for a year; the bytes
 /// behind an id never change.
@@ -81,27 +69,6 @@ pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of private content: browsers may store it but must
 /// revalidate (a 304 is cheap); shared caches must not store it.
 pub const PRIVATE_CACHE_CONTROL: &str = "private, no-cache";
-
-/// The component's configuration, from Spin variables.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// Verifies bearer tokens.
-    pub tokens: TokenConfig,
-    /// Largest file accepted, in bytes (`upload_max_bytes`).
-    pub max_upload_bytes: usize,
-    /// Lifetime of cached metadata, seconds (`cache_ttl_secs`).
-    pub cache_ttl_secs: i64,
-    /// Most bytes one user may store (`upload_quota_bytes`).
-    pub quota_bytes: u64,
-}
-
-impl Config {
-    /// The body limit handed to the reader: the file limit plus room for
-    /// multipart framing.
-    pub fn body_limit(max_upload_bytes: usize) -> usize {
-        max_upload_bytes.saturating_add(MULTIPART_ALLOWANCE)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {

@@ -17,6 +17,7 @@
 //! the wasm-only `entry` module adapts them to Spin.
 
 pub mod app;
+pub mod config;
 pub mod detect;
 pub mod multipart;
 pub mod names;

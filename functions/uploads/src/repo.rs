@@ -383,7 +383,7 @@ impl UploadRepository for MemoryUploads {
             .map(|u| u.size)
             .sum();
         if stored + upload.size > quota_bytes {
-            return Err(ApiError::QuotaExceeded { quota: quota_bytes }.into());
+            return Err(ApiError::QuotaExceeded { quota: quota_bytes });
         }
         if !s.blobs.contains_key(&upload.sha256) {
             s.blobs.insert(upload.sha256.clone(), bytes.to_vec());

@@ -114,9 +114,9 @@ impl Env<'_> {
     }
 }
 
-/// The cache key of a product: short, as the store caps keys.
+/// The cache key of a product ([`shared::keys`] holds every prefix).
 pub fn product_key(id: &str) -> String {
-    format!("p:{id}")
+    shared::keys::product(id)
 }
 
 /// Routes and answers one request.

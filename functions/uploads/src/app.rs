@@ -205,7 +205,7 @@ fn principal<'a>(d: &'a Deps) -> Result<&'a Principal, ApiError> {
 }
 
 fn cache_key(id: &str) -> String {
-    format!("up:{id}")
+    shared::keys::upload(id)
 }
 
 /// The upload's metadata, from the cache or MySQL (cache-aside). Ids that

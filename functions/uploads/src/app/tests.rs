@@ -1,6 +1,7 @@
 //! Unit tests of the handlers, over the in-memory key-value store and repository.
 
 use super::*;
+use shared::auth::TokenConfig;
 use crate::repo::MemoryUploads;
 use shared::auth::Role;
 use shared::kv::MemoryKv;

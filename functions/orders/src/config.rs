@@ -1,0 +1,43 @@
+//! The orders component's configuration, from Spin variables (defaults here,
+//! in one place; `spin.toml` documents the same values).
+
+use shared::auth::TokenConfig;
+use shared::config::Vars;
+use shared::ApiError;
+
+/// Configuration from Spin variables.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Verifies bearer tokens.
+    pub tokens: TokenConfig,
+    /// Product cache TTL (`cache_ttl_secs`), jittered by the cache.
+    pub cache_ttl_ms: i64,
+}
+
+impl Config {
+    /// Reads and checks every variable; a bad value is a configuration error (500, logged).
+    pub fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
+        let cache_ttl_secs: i64 = vars.number("cache_ttl_secs", 300)?;
+        Ok(Self {
+            tokens: vars.tokens()?,
+            cache_ttl_ms: cache_ttl_secs.max(0) * 1000,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_lifetime_defaults_to_five_minutes_and_must_be_a_number() {
+        let get = |n: &str| (n == "jwt_secret").then(|| "s".repeat(32));
+        assert_eq!(Config::from_vars(&Vars::new(&get)).unwrap().cache_ttl_ms, 300_000);
+        let bad = |n: &str| match n {
+            "jwt_secret" => Some("s".repeat(32)),
+            "cache_ttl_secs" => Some("soon".into()),
+            _ => None,
+        };
+        assert_eq!(Config::from_vars(&Vars::new(&bad)).unwrap_err().status(), 500);
+    }
+}

@@ -297,6 +297,11 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
     let log = log_text();
     // The scenarios did reach their error paths (the check is not vacuous).
     assert!(log.contains("not permitted"), "no disallowed-address error was logged");
+    // Spin's message quoted db_url with its password; the component logged it redacted.
+    assert!(
+        log.contains("mysql://***@"),
+        "the disallowed-address error did not reach the component's log"
+    );
     assert!(log.contains("status=503"), "no 503 was logged");
     assert!(log.contains("status=201"), "the working host served nothing");
     for secret in &secrets {

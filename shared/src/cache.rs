@@ -229,7 +229,9 @@ mod tests {
         let kv = MemoryKv::new();
         let cache = Cache::new(&kv, 0);
         cache.put_missing("p:1", 60_000);
-        let v = cache.read_through("p:1", 60_000, || Ok(Some(7u32))).unwrap();
+        let v = cache
+            .read_through("p:1", 60_000, || Ok(Some(7u32)))
+            .unwrap();
         assert_eq!(v, Some(7));
     }
 

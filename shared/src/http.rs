@@ -164,11 +164,10 @@ impl Request {
         let text = std::str::from_utf8(&self.body)
             .map_err(|_| ApiError::InvalidBody("The body is not valid UTF-8.".into()))?;
         let mut deserializer = serde_json::Deserializer::from_str(text);
-        let value = serde_path_to_error::deserialize(&mut deserializer)
-            .map_err(|e| {
-                let path: Vec<_> = e.path().iter().collect();
-                ApiError::InvalidBody(describe_json_error(&path, e.inner()))
-            })?;
+        let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path: Vec<_> = e.path().iter().collect();
+            ApiError::InvalidBody(describe_json_error(&path, e.inner()))
+        })?;
         // Trailing characters after the value.
         deserializer
             .end()
@@ -184,7 +183,10 @@ impl Request {
 /// hold a password. Only the parts the API's own types wrote (what was
 /// expected, a missing field's name) are kept; anything else is replaced by
 /// a generic phrase.
-fn describe_json_error(segments: &[&serde_path_to_error::Segment], e: &serde_json::Error) -> String {
+fn describe_json_error(
+    segments: &[&serde_path_to_error::Segment],
+    e: &serde_json::Error,
+) -> String {
     let position = format!("line {} column {}", e.line(), e.column());
     let name = |segments: &[&serde_path_to_error::Segment]| {
         if segments.is_empty() {

@@ -94,7 +94,10 @@ mod tests {
             redact("address mysql://root:s3cret@db.example.com:3306/app is not permitted"),
             "address mysql://***@db.example.com:3306/app is not permitted"
         );
-        assert_eq!(redact("redis://:pw@127.0.0.1:6379/0"), "redis://***@127.0.0.1:6379/0");
+        assert_eq!(
+            redact("redis://:pw@127.0.0.1:6379/0"),
+            "redis://***@127.0.0.1:6379/0"
+        );
     }
 
     #[test]

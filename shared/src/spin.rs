@@ -31,7 +31,13 @@ pub async fn serve<F>(
 where
     F: FnOnce(&RequestContext, &Request) -> Result<Response, ApiError>,
 {
-    serve_admitted(incoming, body_limit, |_, _| Ok(()), |ctx, req, ()| app(ctx, req)).await
+    serve_admitted(
+        incoming,
+        body_limit,
+        |_, _| Ok(()),
+        |ctx, req, ()| app(ctx, req),
+    )
+    .await
 }
 
 /// As [`serve`], with a first step `admit` that sees only the request head
@@ -187,7 +193,10 @@ impl SpinKv {
         self.store
             .get_or_init(|| {
                 Store::open(self.label).map_err(|e| {
-                    KvError(crate::redact::redact(&format!("open {}: {e:?}", self.label)))
+                    KvError(crate::redact::redact(&format!(
+                        "open {}: {e:?}",
+                        self.label
+                    )))
                 })
             })
             .as_ref()
@@ -197,19 +206,13 @@ impl SpinKv {
 
 impl KeyValue for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.store()?
-            .get(key)
-            .map_err(kv_error)
+        self.store()?.get(key).map_err(kv_error)
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.store()?
-            .set(key, value)
-            .map_err(kv_error)
+        self.store()?.set(key, value).map_err(kv_error)
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.store()?
-            .delete(key)
-            .map_err(kv_error)
+        self.store()?.delete(key).map_err(kv_error)
     }
 }
 

@@ -316,7 +316,11 @@ fn every_order_response_is_no_store() {
     assert_eq!(placed.header("cache-control"), Some("no-store"));
     let id = placed.json_body()["id"].as_str().unwrap().to_string();
     for resp in [
-        w.send(as_user(get(&format!("/api/v1/orders/{id}")), ALICE, Role::User)),
+        w.send(as_user(
+            get(&format!("/api/v1/orders/{id}")),
+            ALICE,
+            Role::User,
+        )),
         w.send(as_user(get("/api/v1/orders"), ALICE, Role::User)),
         w.send(as_user(
             post(&format!("/api/v1/orders/{id}/cancel")),

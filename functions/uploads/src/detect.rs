@@ -181,7 +181,11 @@ impl Kind {
 
     /// The name an upload gets when the client gives none: `upload.<ext>`.
     pub fn default_filename(self) -> String {
-        format!("{}.{}", crate::names::DEFAULT_FILENAME, self.extensions()[0])
+        format!(
+            "{}.{}",
+            crate::names::DEFAULT_FILENAME,
+            self.extensions()[0]
+        )
     }
 }
 
@@ -302,14 +306,29 @@ mod tests {
         assert!(check_extension("photo.JPG", Kind::Jpeg).is_ok());
         assert!(check_extension("photo.jpeg", Kind::Jpeg).is_ok());
         assert!(check_extension("scan.pdf", Kind::Pdf).is_ok());
-        for name in ["notes.txt", "notes.md", "data.csv", "app.log", "x.json", "README"] {
+        for name in [
+            "notes.txt",
+            "notes.md",
+            "data.csv",
+            "app.log",
+            "x.json",
+            "README",
+        ] {
             assert!(check_extension(name, Kind::Text).is_ok(), "{name}");
         }
     }
 
     #[test]
     fn text_under_an_active_or_unknown_extension_is_415() {
-        for name in ["a.url", "page.html", "x.svg", "setup.exe", "run.sh", "a.txt.lnk", "a.xyz"] {
+        for name in [
+            "a.url",
+            "page.html",
+            "x.svg",
+            "setup.exe",
+            "run.sh",
+            "a.txt.lnk",
+            "a.xyz",
+        ] {
             let err = check_extension(name, Kind::Text).unwrap_err();
             assert_eq!(err.status(), 415, "{name}");
         }
@@ -333,7 +352,14 @@ mod tests {
     fn default_names_carry_the_kind_s_extension() {
         assert_eq!(Kind::Png.default_filename(), "upload.png");
         assert_eq!(Kind::Text.default_filename(), "upload.txt");
-        for kind in [Kind::Png, Kind::Jpeg, Kind::Gif, Kind::Webp, Kind::Pdf, Kind::Text] {
+        for kind in [
+            Kind::Png,
+            Kind::Jpeg,
+            Kind::Gif,
+            Kind::Webp,
+            Kind::Pdf,
+            Kind::Text,
+        ] {
             assert!(check_extension(&kind.default_filename(), kind).is_ok());
         }
     }

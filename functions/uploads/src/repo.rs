@@ -519,7 +519,9 @@ mod tests {
             one(Value::Int(0)),
             one(Value::Int(1)),
         ]);
-        MySqlUploads::new(&sql).create(&upload(), b"abc", 100).unwrap();
+        MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap();
         let log = sql.statements();
         assert!(log.iter().any(|s| s.contains("LOCK IN SHARE MODE")));
         assert!(!log
@@ -533,7 +535,9 @@ mod tests {
     fn create_of_new_content_inserts_the_blob_then_the_row_in_one_transaction() {
         // no blob, user lock, stored bytes
         let sql = ScriptedSql::answering(vec![vec![], one(Value::Int(1)), one(Value::Int(0))]);
-        MySqlUploads::new(&sql).create(&upload(), b"abc", 100).unwrap();
+        MySqlUploads::new(&sql)
+            .create(&upload(), b"abc", 100)
+            .unwrap();
         let log = sql.statements();
         let pos = |p: &str| log.iter().position(|s| s.starts_with(p)).unwrap();
         assert!(pos("SET autocommit = 0") < pos("SELECT 1 FROM users"));

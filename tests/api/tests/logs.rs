@@ -200,7 +200,9 @@ async fn drive(base: &str, user_password: &str) -> Vec<String> {
     let _ = http
         .patch(url(&format!("/api/v1/users/{id}")))
         .bearer_auth(&token)
-        .json(&json!({"password": format!("{user_password}-new"), "current_password": user_password}))
+        .json(
+            &json!({"password": format!("{user_password}-new"), "current_password": user_password}),
+        )
         .send()
         .await;
     let _ = http
@@ -296,16 +298,25 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
 
     let log = log_text();
     // The scenarios did reach their error paths (the check is not vacuous).
-    assert!(log.contains("not permitted"), "no disallowed-address error was logged");
+    assert!(
+        log.contains("not permitted"),
+        "no disallowed-address error was logged"
+    );
     // Spin's message quoted db_url with its password; the component logged it redacted.
     assert!(
         log.contains("mysql://***@"),
         "the disallowed-address error did not reach the component's log"
     );
     assert!(log.contains("status=503"), "no 503 was logged");
-    assert!(log.contains("status=201"), "the working host served nothing");
+    assert!(
+        log.contains("status=201"),
+        "the working host served nothing"
+    );
     for secret in &secrets {
-        let leaked: Vec<&str> = log.lines().filter(|l| l.contains(secret.as_str())).collect();
+        let leaked: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(secret.as_str()))
+            .collect();
         assert!(
             leaked.is_empty(),
             "a secret of {} characters is in {} log line(s), e.g.: {}",

@@ -1039,7 +1039,12 @@ async fn every_response_holding_an_order_is_no_store() {
             .unwrap(),
     ] {
         assert_eq!(resp.status(), 200, "{}", resp.url());
-        assert_eq!(resp.headers()["cache-control"], "no-store", "{}", resp.url());
+        assert_eq!(
+            resp.headers()["cache-control"],
+            "no-store",
+            "{}",
+            resp.url()
+        );
     }
     app.stop().await;
 }

@@ -26,7 +26,9 @@ struct ScratchDb {
 impl ScratchDb {
     async fn create() -> ScratchDb {
         let base = database_url();
-        let (server, _) = base.rsplit_once('/').expect("database URL names a database");
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("database URL names a database");
         let name = unique("spin_api_purge_");
         let url = format!("{server}/{name}");
         migrate::apply(&url, &migrate::default_dir())
@@ -83,7 +85,12 @@ async fn purge_removes_exactly_the_expired_rows_and_keeps_live_ones() {
     let sessions = [
         ("live", now + HOUR, None, true),
         ("expired", now - 1, None, false),
-        ("revoked two days ago", now + HOUR, Some(now - 48 * HOUR), false),
+        (
+            "revoked two days ago",
+            now + HOUR,
+            Some(now - 48 * HOUR),
+            false,
+        ),
         ("revoked an hour ago", now + HOUR, Some(now - HOUR), true),
     ];
     let mut kept_sessions = Vec::new();

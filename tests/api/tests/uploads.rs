@@ -765,7 +765,11 @@ async fn if_none_match_gives_304() {
 /// Sends only the head of an upload that declares a `declared`-byte body,
 /// never a byte of the body, and returns the status of the answer (or `None`
 /// when none came within 10 s: the server was waiting for the body).
-async fn head_only_upload(app: &TestApp, authorization: Option<&str>, declared: usize) -> Option<u16> {
+async fn head_only_upload(
+    app: &TestApp,
+    authorization: Option<&str>,
+    declared: usize,
+) -> Option<u16> {
     let addr = app.base.trim_start_matches("http://").to_string();
     let mut stream = TcpStream::connect(&addr).await.expect("connect");
     stream.set_nodelay(true).ok();
@@ -805,7 +809,12 @@ async fn a_five_mib_upload_with_a_bad_token_is_401_before_any_of_the_body_is_rea
     let app = TestApp::start().await;
     let declared = 5 * MIB;
     // Not one body byte is sent: an answer proves the server read none.
-    for auth in [Some("Bearer junk"), Some("Bearer "), Some("Basic YTpi"), None] {
+    for auth in [
+        Some("Bearer junk"),
+        Some("Bearer "),
+        Some("Basic YTpi"),
+        None,
+    ] {
         let status = head_only_upload(&app, auth, declared).await;
         assert_eq!(status, Some(401), "Authorization {auth:?}");
     }
@@ -818,7 +827,14 @@ async fn a_bad_token_is_401_for_existing_and_missing_uploads_alike() {
     let (_, alice) = app.new_user().await;
     let private = created(upload_raw(&app, &alice, "", None, unique("p").into_bytes()).await).await;
     let public = created(
-        upload_raw(&app, &alice, "?visibility=public", None, unique("q").into_bytes()).await,
+        upload_raw(
+            &app,
+            &alice,
+            "?visibility=public",
+            None,
+            unique("q").into_bytes(),
+        )
+        .await,
     )
     .await;
     let missing = "0123456789abcdef0123456789abcdef";
@@ -852,7 +868,12 @@ async fn a_bad_token_is_401_for_existing_and_missing_uploads_alike() {
         .expect("list");
     api_tests::assert_problem(resp, 401, "invalid_token").await;
     // Nothing was deleted by the refused requests.
-    assert_eq!(get_content(&app, private["id"].as_str().unwrap(), Some(&alice)).await.status(), 200);
+    assert_eq!(
+        get_content(&app, private["id"].as_str().unwrap(), Some(&alice))
+            .await
+            .status(),
+        200
+    );
     app.stop().await;
 }
 
@@ -862,7 +883,10 @@ async fn a_bad_token_is_401_for_existing_and_missing_uploads_alike() {
 async fn text_under_a_shortcut_page_or_svg_name_is_415_and_not_stored() {
     let app = TestApp::start().await;
     let (_, token) = app.new_user().await;
-    let shortcut = format!("[InternetShortcut]\r\nURL=file:///etc/passwd\r\n{}\r\n", unique("x"));
+    let shortcut = format!(
+        "[InternetShortcut]\r\nURL=file:///etc/passwd\r\n{}\r\n",
+        unique("x")
+    );
     for name in ["a.url", "page.html", "x.svg", "run.exe", "a.txt.lnk"] {
         let resp = upload_raw(
             &app,
@@ -888,7 +912,14 @@ async fn each_type_keeps_its_own_extensions_and_a_nameless_file_gets_one() {
     let text = unique("notes ").into_bytes();
     for name in ["notes.md", "data.csv", "app.log", "x.json", "README"] {
         let json = created(
-            upload_raw(&app, &token, &format!("?filename={name}"), None, text.clone()).await,
+            upload_raw(
+                &app,
+                &token,
+                &format!("?filename={name}"),
+                None,
+                text.clone(),
+            )
+            .await,
         )
         .await;
         assert_eq!(json["filename"], name);
@@ -896,7 +927,14 @@ async fn each_type_keeps_its_own_extensions_and_a_nameless_file_gets_one() {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend_from_slice(&random_bytes(100));
     for name in ["photo.jpg", "photo.txt", "photo"] {
-        let resp = upload_raw(&app, &token, &format!("?filename={name}"), None, png.clone()).await;
+        let resp = upload_raw(
+            &app,
+            &token,
+            &format!("?filename={name}"),
+            None,
+            png.clone(),
+        )
+        .await;
         assert_eq!(resp.status(), 415, "{name}");
     }
     let json = created(upload_raw(&app, &token, "", None, png.clone()).await).await;
@@ -976,7 +1014,9 @@ async fn concurrent_uploads_cannot_pass_the_quota_together() {
             .post(app.url("/api/v1/uploads"))
             .bearer_auth(&token)
             .body(data);
-        tasks.push(tokio::spawn(async move { req.send().await.unwrap().status().as_u16() }));
+        tasks.push(tokio::spawn(async move {
+            req.send().await.unwrap().status().as_u16()
+        }));
     }
     let mut statuses = Vec::new();
     for t in tasks {

@@ -66,12 +66,8 @@ impl std::fmt::Display for Report {
 
 /// Purges the database at `url` as of `now_ms` (epoch milliseconds).
 pub async fn purge_database(url: &str, now_ms: i64) -> Result<Report> {
-    let opts = Opts::from_url(url).map_err(|_| {
-        anyhow::anyhow!(
-            "invalid database URL {}",
-            shared::redact::redact(url)
-        )
-    })?;
+    let opts = Opts::from_url(url)
+        .map_err(|_| anyhow::anyhow!("invalid database URL {}", shared::redact::redact(url)))?;
     let mut conn = Conn::new(opts)
         .await
         .map_err(|e| anyhow::anyhow!(shared::redact::redact(&e.to_string())))

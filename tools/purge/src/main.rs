@@ -32,8 +32,7 @@ async fn main() -> anyhow::Result<()> {
             url => database = Some(url.to_string()),
         }
     }
-    let database =
-        database.unwrap_or_else(|| "mysql://root@127.0.0.1:3306/spin_api".to_string());
+    let database = database.unwrap_or_else(|| "mysql://root@127.0.0.1:3306/spin_api".to_string());
     let now = purge::now_ms();
     let mut report = purge::purge_database(&database, now).await?;
     if let Some(url) = key_value {

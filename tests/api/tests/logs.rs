@@ -302,6 +302,11 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
         log.contains("not permitted"),
         "no disallowed-address error was logged"
     );
+    // Spin's message quoted db_url with its password; the component logged it redacted.
+    assert!(
+        log.contains("mysql://***@"),
+        "the disallowed-address error did not reach the component's log"
+    );
     assert!(log.contains("status=503"), "no 503 was logged");
     assert!(
         log.contains("status=201"),

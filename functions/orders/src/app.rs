@@ -50,7 +50,6 @@ use crate::repo::{new_product, Cancelled, OrderFilter, OrdersRepo};
 /// `Cache-Control` of every response that holds an order.
 pub const ORDER_CACHE_CONTROL: &str = "no-store";
 
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
     CreateProduct,

@@ -32,12 +32,18 @@ mod tests {
     #[test]
     fn cache_lifetime_defaults_to_five_minutes_and_must_be_a_number() {
         let get = |n: &str| (n == "jwt_secret").then(|| "s".repeat(32));
-        assert_eq!(Config::from_vars(&Vars::new(&get)).unwrap().cache_ttl_ms, 300_000);
+        assert_eq!(
+            Config::from_vars(&Vars::new(&get)).unwrap().cache_ttl_ms,
+            300_000
+        );
         let bad = |n: &str| match n {
             "jwt_secret" => Some("s".repeat(32)),
             "cache_ttl_secs" => Some("soon".into()),
             _ => None,
         };
-        assert_eq!(Config::from_vars(&Vars::new(&bad)).unwrap_err().status(), 500);
+        assert_eq!(
+            Config::from_vars(&Vars::new(&bad)).unwrap_err().status(),
+            500
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! Unit tests of the handlers, over the in-memory key-value store and repository.
 
 use super::*;
-use shared::auth::TokenConfig;
 use crate::repo::MemoryUploads;
 use shared::auth::Role;
+use shared::auth::TokenConfig;
 use shared::kv::MemoryKv;
 
 const NOW: i64 = 1_800_000_000_000;

@@ -1,0 +1,154 @@
+//! RFC 9457 problem documents: the one place an [`ApiError`] becomes an HTTP
+//! response. Kept apart from [`crate::error`] so the error type does not
+//! depend on the HTTP types (and [`crate::http`], which reports its parsing
+//! failures as `ApiError`s, does not form a cycle with it).
+
+use serde::Serialize;
+
+use crate::error::{ApiError, FieldError};
+use crate::http::Response;
+
+/// Seconds a client is asked to wait after a 503.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// The RFC 9457 body, as API.md shapes it.
+#[derive(Serialize)]
+struct Problem<'a> {
+    status: u16,
+    code: &'a str,
+    title: &'a str,
+    detail: String,
+    request_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product_id: Option<&'a str>,
+}
+
+impl ApiError {
+    /// The problem+json response for this error, stamped with the request id.
+    pub fn to_response(&self, request_id: &str) -> Response {
+        let (errors, product_id) = match self {
+            Self::Validation(errors) => (Some(errors.as_slice()), None),
+            Self::ProductNotFound { product_id } | Self::InsufficientStock { product_id } => {
+                (None, Some(product_id.as_str()))
+            }
+            _ => (None, None),
+        };
+        let problem = Problem {
+            status: self.status(),
+            code: self.code(),
+            title: self.title(),
+            detail: self.detail(),
+            request_id,
+            errors,
+            product_id,
+        };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        // An error depends on the caller's credentials and the moment (a lock,
+        // an outage): no cache, shared or private, may keep it.
+        let mut response = Response::new(self.status())
+            .with_header("content-type", "application/problem+json")
+            .with_header("cache-control", "no-store")
+            .with_body(body);
+        match self {
+            Self::InvalidToken | Self::RefreshTokenReused => {
+                response =
+                    response.with_header("www-authenticate", "Bearer error=\"invalid_token\"");
+            }
+            Self::MethodNotAllowed { allow } => response = response.with_header("allow", allow),
+            Self::TooManyAttempts { retry_after_secs } => {
+                response = response.with_header("retry-after", &retry_after_secs.to_string());
+            }
+            Self::Unavailable(_) => {
+                response =
+                    response.with_header("retry-after", &UNAVAILABLE_RETRY_AFTER_SECS.to_string());
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(resp: &Response) -> serde_json::Value {
+        serde_json::from_slice(&resp.body).unwrap()
+    }
+
+    #[test]
+    fn validation_problem_lists_every_field() {
+        let err = ApiError::Validation(vec![
+            FieldError::new("email", "bad"),
+            FieldError::new("name", "empty"),
+        ]);
+        let resp = err.to_response("r1");
+        assert_eq!(resp.status, 400);
+        assert_eq!(
+            resp.header("content-type"),
+            Some("application/problem+json")
+        );
+        let b = body(&resp);
+        assert_eq!(b["code"], "validation_failed");
+        assert_eq!(b["request_id"], "r1");
+        assert_eq!(b["errors"][1]["field"], "name");
+    }
+
+    #[test]
+    fn problems_are_never_cached() {
+        let resp = ApiError::InvalidCredentials.to_response("r");
+        assert_eq!(resp.header("cache-control"), Some("no-store"));
+    }
+
+    #[test]
+    fn internal_error_never_leaks_its_detail() {
+        let resp = ApiError::Internal("SELECT secret FROM t".into()).to_response("r");
+        assert_eq!(resp.status, 500);
+        assert!(!String::from_utf8_lossy(&resp.body).contains("SELECT"));
+    }
+
+    #[test]
+    fn quota_exceeded_is_409_with_its_code() {
+        let resp = ApiError::QuotaExceeded { quota: 10 }.to_response("r");
+        assert_eq!(resp.status, 409);
+        assert_eq!(body(&resp)["code"], "quota_exceeded");
+    }
+
+    #[test]
+    fn log_detail_never_carries_a_url_password() {
+        let err = ApiError::Unavailable(
+            "database: address mysql://root:hunter2@10.0.0.1:3306/app is not permitted".into(),
+        );
+        assert!(!err.log_detail().contains("hunter2"));
+        assert!(!err.to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn unavailable_sets_retry_after() {
+        let resp = ApiError::Unavailable("db down".into()).to_response("r");
+        assert_eq!(resp.status, 503);
+        assert_eq!(body(&resp)["code"], "unavailable");
+        assert!(resp.header("retry-after").is_some());
+    }
+
+    #[test]
+    fn invalid_token_sets_www_authenticate() {
+        let resp = ApiError::InvalidToken.to_response("r");
+        assert_eq!(
+            resp.header("www-authenticate"),
+            Some("Bearer error=\"invalid_token\"")
+        );
+    }
+
+    #[test]
+    fn method_not_allowed_sets_allow() {
+        let resp = ApiError::MethodNotAllowed {
+            allow: "GET, POST".into(),
+        }
+        .to_response("r");
+        assert_eq!(resp.status, 405);
+        assert_eq!(resp.header("allow"), Some("GET, POST"));
+    }
+}

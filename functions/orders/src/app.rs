@@ -1,5 +1,5 @@
 //! Routes and handlers of the orders component: plain Rust over the
-//! key-value port and the [`OrdersRepo`] port, no `spin_sdk`.
+//! key-value port and the [`OrderRepo`] port, no `spin_sdk`.
 //!
 //! Decisions where API.md is silent (also in the OpenAPI notes of README):
 //! * Checks run in this order: authentication (401), permission (403), input
@@ -45,7 +45,7 @@ use crate::model::{
     IdempotencyKey, NewProductBody, Order, OrderView, PlaceOrderBody, Placement, ProductPatchBody,
     ProductView,
 };
-use crate::repo::{new_product, Cancelled, OrderFilter, OrdersRepo};
+use crate::repo::{new_product, Cancelled, OrderFilter, OrderRepo};
 
 /// `Cache-Control` of every response that holds an order.
 pub const ORDER_CACHE_CONTROL: &str = "no-store";
@@ -84,7 +84,7 @@ struct Env<'a> {
     req: &'a Request,
     config: &'a Config,
     kv: &'a dyn KeyValue,
-    repo: &'a dyn OrdersRepo,
+    repo: &'a dyn OrderRepo,
 }
 
 impl Env<'_> {
@@ -124,7 +124,7 @@ pub fn handle(
     req: &Request,
     config: &Config,
     kv: &dyn KeyValue,
-    repo: &dyn OrdersRepo,
+    repo: &dyn OrderRepo,
 ) -> Result<Response, ApiError> {
     let (route, params) = router().find(&req.method, &req.path)?;
     let env = Env {

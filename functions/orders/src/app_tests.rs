@@ -15,7 +15,7 @@ use crate::model::{
     IdempotencyKey, Order, OrderRequest, OrderStatus, Placement, Product, ProductPatch,
     IDEMPOTENCY_TTL_MS,
 };
-use crate::repo::{Cancelled, MemoryRepo, OrderFilter, OrdersRepo};
+use crate::repo::{Cancelled, MemoryOrders, OrderFilter, OrderRepo};
 
 const NOW: i64 = 1_800_000_000_000;
 const ADMIN: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -35,7 +35,7 @@ fn token(user: &str, role: Role) -> String {
 
 struct World {
     kv: MemoryKv,
-    repo: MemoryRepo,
+    repo: MemoryOrders,
     now: i64,
 }
 
@@ -43,7 +43,7 @@ impl World {
     fn new() -> Self {
         Self {
             kv: MemoryKv::new(),
-            repo: MemoryRepo::new(),
+            repo: MemoryOrders::new(),
             now: NOW,
         }
     }
@@ -52,7 +52,7 @@ impl World {
         self.send_with(req, &self.kv, &self.repo)
     }
 
-    fn send_with(&self, req: Request, kv: &dyn KeyValue, repo: &dyn OrdersRepo) -> Response {
+    fn send_with(&self, req: Request, kv: &dyn KeyValue, repo: &dyn OrderRepo) -> Response {
         let ctx = RequestContext::new(&req, self.now);
         ctx.finish(handle(&ctx, &req, &config(), kv, repo))
     }
@@ -214,7 +214,7 @@ fn get_product_fills_the_cache() {
 
 /// A repository that counts every call, to prove a cache hit skips it.
 struct Counting<'a> {
-    inner: &'a MemoryRepo,
+    inner: &'a MemoryOrders,
     calls: Cell<u32>,
 }
 
@@ -224,7 +224,7 @@ impl Counting<'_> {
     }
 }
 
-impl OrdersRepo for Counting<'_> {
+impl OrderRepo for Counting<'_> {
     fn create_product(&self, p: &Product) -> Result<(), ApiError> {
         self.tick();
         self.inner.create_product(p)

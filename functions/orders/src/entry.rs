@@ -7,7 +7,7 @@ use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
 
 use crate::app;
 use crate::config::Config;
-use crate::mysql::MySqlRepo;
+use crate::mysql::MySqlOrders;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
@@ -17,7 +17,7 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // Both adapters connect on first use: a cached product read never
         // opens MySQL, a public list never opens the key-value store.
         let kv = SpinKv::new("default");
-        let repo = MySqlRepo::new(SpinSql::new(vars.required("db_url")?));
+        let repo = MySqlOrders::new(SpinSql::new(vars.required("db_url")?));
         app::handle(ctx, req, &config, &kv, &repo)
     })
     .await

@@ -1,4 +1,4 @@
-//! [`OrdersRepo`] over MySQL/MariaDB through the [`Sql`] port (one lazily
+//! [`OrderRepo`] over MySQL/MariaDB through the [`Sql`] port (one lazily
 //! opened connection per request; see `migrations/0002_orders.sql`).
 //!
 //! # Why an order can never oversell
@@ -63,7 +63,7 @@ use crate::model::{
     KeyDecision, Order, OrderLine, OrderRequest, OrderStatus, Placement, Product, ProductPatch,
     StoredAnswer,
 };
-use crate::repo::{refusal_answer, Cancelled, OrderFilter, OrdersRepo};
+use crate::repo::{refusal_answer, Cancelled, OrderFilter, OrderRepo};
 
 /// Transactions ended by a deadlock or lock-wait timeout are retried this many
 /// times in all before the request fails.
@@ -75,11 +75,11 @@ const KEY_INDEX: &str = "uq_idempotency_user_key";
 const SKU_INDEX: &str = "uq_products_sku";
 
 /// The MySQL repository.
-pub struct MySqlRepo<S: Sql> {
+pub struct MySqlOrders<S: Sql> {
     sql: S,
 }
 
-impl<S: Sql> MySqlRepo<S> {
+impl<S: Sql> MySqlOrders<S> {
     /// A repository over `sql` (which connects lazily).
     pub fn new(sql: S) -> Self {
         Self { sql }
@@ -249,7 +249,7 @@ fn store_answer<S: Sql>(
     Ok(())
 }
 
-impl<S: Sql> MySqlRepo<S> {
+impl<S: Sql> MySqlOrders<S> {
     #[allow(clippy::too_many_arguments)]
     fn place_in_transaction(
         &self,
@@ -358,7 +358,7 @@ impl<S: Sql> MySqlRepo<S> {
     }
 }
 
-impl<S: Sql> OrdersRepo for MySqlRepo<S> {
+impl<S: Sql> OrderRepo for MySqlOrders<S> {
     fn create_product(&self, p: &Product) -> Result<(), ApiError> {
         self.sql
             .execute(

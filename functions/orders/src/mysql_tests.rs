@@ -9,8 +9,8 @@ use shared::db::{DbError, Row, Sql, Value};
 use shared::error::ApiError;
 
 use crate::model::{IdempotencyKey, OrderRequest, Placement, StoredAnswer, Wanted};
-use crate::mysql::{MySqlRepo, MAX_ATTEMPTS};
-use crate::repo::{Cancelled, OrdersRepo};
+use crate::mysql::{MySqlOrders, MAX_ATTEMPTS};
+use crate::repo::{Cancelled, OrderRepo};
 
 type Responder = Box<dyn FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError>>;
 
@@ -41,7 +41,7 @@ impl Sql for ScriptSql {
     }
 }
 
-fn statements(repo: &MySqlRepo<ScriptSql>) -> Vec<String> {
+fn statements(repo: &MySqlOrders<ScriptSql>) -> Vec<String> {
     repo.sql()
         .log
         .borrow()
@@ -50,7 +50,7 @@ fn statements(repo: &MySqlRepo<ScriptSql>) -> Vec<String> {
         .collect()
 }
 
-fn count(repo: &MySqlRepo<ScriptSql>, prefix: &str) -> usize {
+fn count(repo: &MySqlOrders<ScriptSql>, prefix: &str) -> usize {
     statements(repo)
         .iter()
         .filter(|s| s.starts_with(prefix))
@@ -91,7 +91,7 @@ fn request(items: &[(&str, i64)]) -> OrderRequest {
 }
 
 fn place(
-    repo: &MySqlRepo<ScriptSql>,
+    repo: &MySqlOrders<ScriptSql>,
     items: &[(&str, i64)],
     key: Option<&str>,
 ) -> Result<Placement, ApiError> {
@@ -101,7 +101,7 @@ fn place(
 
 #[test]
 fn order_locks_its_products_in_id_order_then_writes_and_commits() {
-    let repo = MySqlRepo::new(ScriptSql::new(shop));
+    let repo = MySqlOrders::new(ScriptSql::new(shop));
     let placed = place(&repo, &[("b", 1), ("a", 2)], None).unwrap();
     assert!(matches!(placed, Placement::Created(ref o) if o.total_cents == 300));
     let log = repo.sql().log.borrow().clone();
@@ -124,7 +124,7 @@ fn order_locks_its_products_in_id_order_then_writes_and_commits() {
 
 #[test]
 fn shortfall_changes_nothing() {
-    let repo = MySqlRepo::new(ScriptSql::new(shop));
+    let repo = MySqlOrders::new(ScriptSql::new(shop));
     let placed = place(&repo, &[("a", 1), ("b", 2)], None).unwrap();
     assert_eq!(
         placed,
@@ -139,7 +139,7 @@ fn shortfall_changes_nothing() {
 #[test]
 fn deadlock_victim_is_retried_in_a_fresh_transaction() {
     let mut failed = false;
-    let repo = MySqlRepo::new(ScriptSql::new(move |sql, params| {
+    let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
         if sql.starts_with("SELECT id, sku") && !failed {
             failed = true;
             return Err(DbError::Deadlock);
@@ -156,7 +156,7 @@ fn deadlock_victim_is_retried_in_a_fresh_transaction() {
 
 #[test]
 fn retries_are_bounded() {
-    let repo = MySqlRepo::new(ScriptSql::new(|sql, params| {
+    let repo = MySqlOrders::new(ScriptSql::new(|sql, params| {
         if sql.starts_with("SELECT id, sku") {
             return Err(DbError::LockWaitTimeout);
         }
@@ -168,7 +168,7 @@ fn retries_are_bounded() {
 
 #[test]
 fn other_query_failures_are_not_retried() {
-    let repo = MySqlRepo::new(ScriptSql::new(|sql, params| {
+    let repo = MySqlOrders::new(ScriptSql::new(|sql, params| {
         if sql.starts_with("INSERT INTO orders") {
             return Err(DbError::Query("syntax".into()));
         }
@@ -181,7 +181,7 @@ fn other_query_failures_are_not_retried() {
 
 #[test]
 fn unreachable_database_is_503() {
-    let repo = MySqlRepo::new(ScriptSql::new(|_, _| {
+    let repo = MySqlOrders::new(ScriptSql::new(|_, _| {
         Err(DbError::Unavailable("refused".into()))
     }));
     assert_eq!(place(&repo, &[("a", 1)], None).unwrap_err().status(), 503);
@@ -228,7 +228,7 @@ fn answer(fingerprint: String, created_at_ms: i64) -> StoredAnswer {
 
 #[test]
 fn key_is_reserved_first_and_answered_before_commit() {
-    let repo = MySqlRepo::new(ScriptSql::new(shop));
+    let repo = MySqlOrders::new(ScriptSql::new(shop));
     place(&repo, &[("a", 1)], Some("k")).unwrap();
     let s = statements(&repo);
     assert!(s[1].starts_with("INSERT INTO idempotency_keys"));
@@ -242,7 +242,7 @@ fn key_is_reserved_first_and_answered_before_commit() {
 #[test]
 fn taken_key_with_same_request_replays_without_touching_products() {
     let fp = request(&[("a", 1)]).fingerprint();
-    let repo = MySqlRepo::new(ScriptSql::new(taken(answer(fp, 900))));
+    let repo = MySqlOrders::new(ScriptSql::new(taken(answer(fp, 900))));
     let placed = place(&repo, &[("a", 1)], Some("k")).unwrap();
     assert!(matches!(placed, Placement::Replayed(ref a) if a.order_id.as_deref() == Some("o0")));
     assert!(statements(&repo)
@@ -253,7 +253,7 @@ fn taken_key_with_same_request_replays_without_touching_products() {
 
 #[test]
 fn taken_key_with_other_request_is_422() {
-    let repo = MySqlRepo::new(ScriptSql::new(taken(answer("other".into(), 900))));
+    let repo = MySqlOrders::new(ScriptSql::new(taken(answer("other".into(), 900))));
     let err = place(&repo, &[("a", 1)], Some("k")).unwrap_err();
     assert_eq!(err, ApiError::IdempotencyKeyReused);
     assert_eq!(count(&repo, "ROLLBACK"), 1);
@@ -263,7 +263,7 @@ fn taken_key_with_other_request_is_422() {
 fn stale_key_is_deleted_and_reserved_again() {
     let fp = request(&[("a", 1)]).fingerprint();
     let stale = 1_000 - crate::model::IDEMPOTENCY_TTL_MS;
-    let repo = MySqlRepo::new(ScriptSql::new(taken(answer(fp, stale))));
+    let repo = MySqlOrders::new(ScriptSql::new(taken(answer(fp, stale))));
     assert!(matches!(
         place(&repo, &[("a", 1)], Some("k")).unwrap(),
         Placement::Created(_)
@@ -274,7 +274,7 @@ fn stale_key_is_deleted_and_reserved_again() {
 
 #[test]
 fn refusal_under_a_key_is_stored_and_committed() {
-    let repo = MySqlRepo::new(ScriptSql::new(shop));
+    let repo = MySqlOrders::new(ScriptSql::new(shop));
     let placed = place(&repo, &[("b", 9)], Some("k")).unwrap();
     assert!(matches!(
         placed,
@@ -335,7 +335,7 @@ fn order_script(
 
 #[test]
 fn winning_cancel_gives_each_line_back_in_id_order() {
-    let repo = MySqlRepo::new(ScriptSql::new(order_script("created", 1)));
+    let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
     let result = repo.cancel_order("o1", &|_| true, 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Now(ref o)) if o.updated_at_ms == 5));
     let log = repo.sql().log.borrow().clone();
@@ -349,7 +349,7 @@ fn winning_cancel_gives_each_line_back_in_id_order() {
 
 #[test]
 fn losing_cancel_gives_nothing_back_and_answers_the_cancelled_order() {
-    let repo = MySqlRepo::new(ScriptSql::new(order_script("created", 0)));
+    let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 0)));
     let result = repo.cancel_order("o1", &|_| true, 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Already(_))));
     assert_eq!(count(&repo, "UPDATE products"), 0);
@@ -357,7 +357,7 @@ fn losing_cancel_gives_nothing_back_and_answers_the_cancelled_order() {
 
 #[test]
 fn cancel_of_someone_elses_order_touches_nothing() {
-    let repo = MySqlRepo::new(ScriptSql::new(order_script("created", 1)));
+    let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
     assert_eq!(repo.cancel_order("o1", &|_| false, 5).unwrap(), None);
     assert_eq!(count(&repo, "UPDATE"), 0);
 }

@@ -1,7 +1,7 @@
 //! The repository port of the orders component, and its in-memory fake.
 //!
 //! Every method that changes stock is atomic: the MySQL implementation
-//! ([`crate::mysql::MySqlRepo`]) runs it in one transaction, the fake under one
+//! ([`crate::mysql::MySqlOrders`]) runs it in one transaction, the fake under one
 //! lock. Both apply the same pure rules from [`crate::model`].
 
 use std::sync::Mutex;
@@ -34,7 +34,7 @@ pub enum Cancelled {
 }
 
 /// Storage of products, orders and idempotency keys.
-pub trait OrdersRepo {
+pub trait OrderRepo {
     /// Stores a new product; 409 `sku_taken` when the SKU exists.
     fn create_product(&self, product: &Product) -> Result<(), ApiError>;
     /// A page of products, oldest first, and the total count.
@@ -82,7 +82,7 @@ pub trait OrdersRepo {
 
 /// In-memory repository for unit tests.
 #[derive(Debug, Default)]
-pub struct MemoryRepo {
+pub struct MemoryOrders {
     state: Mutex<State>,
 }
 
@@ -97,7 +97,7 @@ pub struct State {
     pub keys: Vec<(String, String, StoredAnswer)>,
 }
 
-impl MemoryRepo {
+impl MemoryOrders {
     /// An empty repository.
     pub fn new() -> Self {
         Self::default()
@@ -118,7 +118,7 @@ impl MemoryRepo {
     }
 }
 
-impl OrdersRepo for MemoryRepo {
+impl OrderRepo for MemoryOrders {
     fn create_product(&self, product: &Product) -> Result<(), ApiError> {
         let mut s = self.lock();
         if s.products.iter().any(|p| p.sku == product.sku) {

@@ -60,7 +60,7 @@ pub use crate::config::{Config, MULTIPART_ALLOWANCE};
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
 use crate::names::{clean, content_disposition, etag, if_none_match_matches};
-use crate::repo::{Upload, UploadRepository, Visibility};
+use crate::repo::{Upload, UploadRepo, Visibility};
 
 /// `Cache-Control` of public content: a CDN may keep it for a year; the bytes
 /// behind an id never change.
@@ -89,12 +89,12 @@ fn router() -> Router<Route> {
 }
 
 /// Everything a handler works with.
-struct Deps<'a> {
+struct Env<'a> {
     ctx: &'a RequestContext,
     req: &'a Request,
     config: &'a Config,
     kv: &'a dyn KeyValue,
-    repo: &'a dyn UploadRepository,
+    repo: &'a dyn UploadRepo,
     /// The verified caller, if the request carried a token.
     caller: Option<Principal>,
 }
@@ -136,11 +136,11 @@ pub fn handle_admitted(
     req: &Request,
     config: &Config,
     kv: &dyn KeyValue,
-    repo: &dyn UploadRepository,
+    repo: &dyn UploadRepo,
     admitted: Admitted,
 ) -> Result<Response, ApiError> {
     let Admitted { route, id, caller } = admitted;
-    let d = Deps {
+    let env = Env {
         ctx,
         req,
         config,
@@ -149,11 +149,11 @@ pub fn handle_admitted(
         caller,
     };
     match route {
-        Route::Create => create(&d),
-        Route::List => list(&d),
-        Route::Get => get(&d, &id),
-        Route::Content => content(&d, &id),
-        Route::Delete => delete(&d, &id),
+        Route::Create => create(&env),
+        Route::List => list(&env),
+        Route::Get => get(&env, &id),
+        Route::Content => content(&env, &id),
+        Route::Delete => delete(&env, &id),
     }
 }
 
@@ -164,7 +164,7 @@ pub fn handle(
     req: &Request,
     config: &Config,
     kv: &dyn KeyValue,
-    repo: &dyn UploadRepository,
+    repo: &dyn UploadRepo,
 ) -> Result<Response, ApiError> {
     let admitted = admit(ctx, req, config, kv)?;
     handle_admitted(ctx, req, config, kv, repo, admitted)
@@ -200,8 +200,8 @@ impl<'a> From<&'a Upload> for UploadJson<'a> {
 
 /// The caller [`admit`] verified; routes other than content never get here
 /// without one.
-fn principal<'a>(d: &'a Deps) -> Result<&'a Principal, ApiError> {
-    d.caller.as_ref().ok_or(ApiError::InvalidToken)
+fn principal<'a>(env: &'a Env) -> Result<&'a Principal, ApiError> {
+    env.caller.as_ref().ok_or(ApiError::InvalidToken)
 }
 
 fn cache_key(id: &str) -> String {
@@ -210,18 +210,18 @@ fn cache_key(id: &str) -> String {
 
 /// The upload's metadata, from the cache or MySQL (cache-aside). Ids that
 /// cannot be ids are 404 without asking either.
-fn load(d: &Deps, id: &str) -> Result<Upload, ApiError> {
+fn load(env: &Env, id: &str) -> Result<Upload, ApiError> {
     if !is_valid_id(id) {
         return Err(ApiError::NotFound);
     }
     // Only uploads that exist are cached: an unknown id, however many are
     // tried, adds no key.
-    let cache = Cache::new(d.kv, d.ctx.now_ms);
+    let cache = Cache::new(env.kv, env.ctx.now_ms);
     cache
         .read_through(
             &cache_key(id),
-            d.config.cache_ttl_secs.saturating_mul(1000),
-            || d.repo.find(id),
+            env.config.cache_ttl_secs.saturating_mul(1000),
+            || env.repo.find(id),
         )?
         .ok_or(ApiError::NotFound)
 }
@@ -245,12 +245,12 @@ struct Incoming<'a> {
     claim: Option<String>,
 }
 
-fn read_file<'a>(d: &Deps<'a>) -> Result<Incoming<'a>, ApiError> {
-    let max = d.config.max_upload_bytes;
-    let content_type = d.req.header("content-type");
+fn read_file<'a>(env: &Env<'a>) -> Result<Incoming<'a>, ApiError> {
+    let max = env.config.max_upload_bytes;
+    let content_type = env.req.header("content-type");
     match multipart::boundary(content_type) {
         Some(boundary) => {
-            let part = multipart::parse(&d.req.body, &boundary?, max)?;
+            let part = multipart::parse(&env.req.body, &boundary?, max)?;
             Ok(Incoming {
                 bytes: Cow::Owned(part.bytes),
                 filename: part.filename,
@@ -259,11 +259,11 @@ fn read_file<'a>(d: &Deps<'a>) -> Result<Incoming<'a>, ApiError> {
         }
         None => {
             // The reader allowed MULTIPART_ALLOWANCE more; a raw file gets none of it.
-            if d.req.body.len() > max {
+            if env.req.body.len() > max {
                 return Err(ApiError::PayloadTooLarge { limit: max as u64 });
             }
             Ok(Incoming {
-                bytes: Cow::Borrowed(&d.req.body),
+                bytes: Cow::Borrowed(&env.req.body),
                 filename: None,
                 claim: content_type.map(str::to_string),
             })
@@ -271,9 +271,9 @@ fn read_file<'a>(d: &Deps<'a>) -> Result<Incoming<'a>, ApiError> {
     }
 }
 
-fn create(d: &Deps) -> Result<Response, ApiError> {
-    let who = principal(d)?;
-    let visibility = match d.req.query_param("visibility") {
+fn create(env: &Env) -> Result<Response, ApiError> {
+    let who = principal(env)?;
+    let visibility = match env.req.query_param("visibility") {
         None => Visibility::Private,
         Some(v) => Visibility::parse(&v).ok_or_else(|| {
             ApiError::Validation(vec![FieldError::new(
@@ -282,7 +282,7 @@ fn create(d: &Deps) -> Result<Response, ApiError> {
             )])
         })?,
     };
-    let incoming = read_file(d)?;
+    let incoming = read_file(env)?;
     if incoming.bytes.is_empty() {
         return Err(ApiError::BadRequest("The file is empty.".into()));
     }
@@ -292,7 +292,7 @@ fn create(d: &Deps) -> Result<Response, ApiError> {
         )
     })?;
     check_claim(incoming.claim.as_deref(), kind)?;
-    let filename = d
+    let filename = env
         .req
         .query_param("filename")
         .or(incoming.filename)
@@ -300,49 +300,49 @@ fn create(d: &Deps) -> Result<Response, ApiError> {
         .unwrap_or_else(|| kind.default_filename());
     check_extension(&filename, kind)?;
     let size = incoming.bytes.len() as u64;
-    if size > d.config.quota_bytes {
+    if size > env.config.quota_bytes {
         return Err(ApiError::QuotaExceeded {
-            quota: d.config.quota_bytes,
+            quota: env.config.quota_bytes,
         });
     }
 
     let upload = Upload {
-        id: new_id(d.ctx.now_ms)?,
+        id: new_id(env.ctx.now_ms)?,
         user_id: who.user_id.clone(),
         filename,
         content_type: kind.content_type().to_string(),
         size,
         sha256: hex::encode(Sha256::digest(&incoming.bytes)),
         visibility,
-        created_at_ms: d.ctx.now_ms,
+        created_at_ms: env.ctx.now_ms,
     };
-    d.repo
-        .create(&upload, &incoming.bytes, d.config.quota_bytes)?;
+    env.repo
+        .create(&upload, &incoming.bytes, env.config.quota_bytes)?;
     Ok(Response::json(201, &UploadJson::from(&upload))
         .with_header("location", &format!("/api/v1/uploads/{}", upload.id))
         .with_header("cache-control", "no-store"))
 }
 
-fn list(d: &Deps) -> Result<Response, ApiError> {
-    let who = principal(d)?;
-    let pagination = Pagination::from_request(d.req)?;
-    let (uploads, total) = d.repo.list_for_user(&who.user_id, pagination)?;
+fn list(env: &Env) -> Result<Response, ApiError> {
+    let who = principal(env)?;
+    let pagination = Pagination::from_request(env.req)?;
+    let (uploads, total) = env.repo.list_for_user(&who.user_id, pagination)?;
     let items: Vec<UploadJson> = uploads.iter().map(UploadJson::from).collect();
     Ok(Response::json(200, &Page::new(items, pagination, total))
         .with_header("cache-control", "no-store"))
 }
 
-fn get(d: &Deps, id: &str) -> Result<Response, ApiError> {
-    let who = principal(d)?;
-    let upload = visible_to(load(d, id)?, who)?;
+fn get(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let who = principal(env)?;
+    let upload = visible_to(load(env, id)?, who)?;
     Ok(Response::json(200, &UploadJson::from(&upload)).with_header("cache-control", "no-store"))
 }
 
-fn content(d: &Deps, id: &str) -> Result<Response, ApiError> {
-    let upload = load(d, id)?;
+fn content(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let upload = load(env, id)?;
     let upload = match upload.visibility {
         Visibility::Public => upload,
-        Visibility::Private => match &d.caller {
+        Visibility::Private => match &env.caller {
             Some(who) => visible_to(upload, who)?,
             None => return Err(ApiError::NotFound),
         },
@@ -352,7 +352,8 @@ fn content(d: &Deps, id: &str) -> Result<Response, ApiError> {
         Visibility::Private => PRIVATE_CACHE_CONTROL,
     };
     let tag = etag(&upload.sha256);
-    if d.req
+    if env
+        .req
         .header("if-none-match")
         .is_some_and(|h| if_none_match_matches(h, &upload.sha256))
     {
@@ -373,21 +374,21 @@ fn content(d: &Deps, id: &str) -> Result<Response, ApiError> {
         );
     // HEAD answers from the metadata alone, and without Content-Length: there
     // it would announce a body the wasi-http response then lacks.
-    if d.req.method == Method::Head {
+    if env.req.method == Method::Head {
         return Ok(response);
     }
-    let bytes = d.repo.content(&upload.id)?.ok_or(ApiError::NotFound)?;
+    let bytes = env.repo.content(&upload.id)?.ok_or(ApiError::NotFound)?;
     Ok(response
         .with_header("content-length", &bytes.len().to_string())
         .with_body(bytes))
 }
 
-fn delete(d: &Deps, id: &str) -> Result<Response, ApiError> {
-    let who = principal(d)?;
-    let upload = visible_to(load(d, id)?, who)?;
-    let deleted = d.repo.delete(&upload)?;
+fn delete(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let who = principal(env)?;
+    let upload = visible_to(load(env, id)?, who)?;
+    let deleted = env.repo.delete(&upload)?;
     // Invalidate even when someone else deleted it first: the entry is stale either way.
-    Cache::new(d.kv, d.ctx.now_ms).invalidate(&cache_key(&upload.id));
+    Cache::new(env.kv, env.ctx.now_ms).invalidate(&cache_key(&upload.id));
     if deleted {
         Ok(Response::new(204))
     } else {

@@ -75,7 +75,7 @@ pub struct Upload {
 }
 
 /// The storage operations the handlers need.
-pub trait UploadRepository {
+pub trait UploadRepo {
     /// Stores `upload` and, unless the same content is already stored,
     /// `bytes` — or nothing, with 409 `quota_exceeded`, when the owner's
     /// uploads would then add up to more than `quota_bytes`.
@@ -103,7 +103,7 @@ const DEADLOCK_ATTEMPTS: u32 = 3;
 const COLUMNS: &str =
     "id, user_id, filename, content_type, size, sha256, visibility, created_at_ms";
 
-/// [`UploadRepository`] over MySQL.
+/// [`UploadRepo`] over MySQL.
 pub struct MySqlUploads<'a, S: Sql> {
     sql: &'a S,
 }
@@ -223,7 +223,7 @@ fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
     })
 }
 
-impl<S: Sql> UploadRepository for MySqlUploads<'_, S> {
+impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
     fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
         // Outside the transaction and unlocked: a hint only, re-checked under lock.
         let blob_known = self.blob_exists(&upload.sha256, false)?;
@@ -329,7 +329,7 @@ impl<S: Sql> UploadRepository for MySqlUploads<'_, S> {
     }
 }
 
-/// In-memory [`UploadRepository`] for unit tests, with the same
+/// In-memory [`UploadRepo`] for unit tests, with the same
 /// content-addressing rules, and a switch to make every call fail.
 #[cfg(test)]
 #[derive(Default)]
@@ -373,7 +373,7 @@ impl MemoryUploads {
 }
 
 #[cfg(test)]
-impl UploadRepository for MemoryUploads {
+impl UploadRepo for MemoryUploads {
     fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
         let mut s = self.lock()?;
         let stored: u64 = s

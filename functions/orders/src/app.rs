@@ -283,3 +283,6 @@ fn cancel_order(env: &Env, id: &str) -> Result<Response, ApiError> {
         Some(Cancelled::Already(order)) => Ok(order_response(200, &order)),
     }
 }
+
+#[cfg(test)]
+mod tests;

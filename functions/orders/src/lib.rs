@@ -16,10 +16,5 @@ pub mod model;
 pub mod mysql;
 pub mod repo;
 
-#[cfg(test)]
-mod app_tests;
-#[cfg(test)]
-mod mysql_tests;
-
 #[cfg(target_arch = "wasm32")]
 mod entry;

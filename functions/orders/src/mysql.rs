@@ -550,3 +550,6 @@ fn count<S: Sql>(sql: &S, statement: &str, params: &[Value]) -> Result<u64, ApiE
         .i64(0)?;
     Ok(n.max(0) as u64)
 }
+
+#[cfg(test)]
+mod tests;

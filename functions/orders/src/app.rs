@@ -45,7 +45,7 @@ use crate::model::{
     IdempotencyKey, NewProductBody, Order, OrderView, PlaceOrderBody, Placement, ProductPatchBody,
     ProductView,
 };
-use crate::repo::{new_product, Cancelled, OrderFilter, OrderRepo};
+use crate::repo::{new_product, Cancelled, NewOrder, OrderFilter, OrderRepo};
 
 /// `Cache-Control` of every response that holds an order.
 pub const ORDER_CACHE_CONTROL: &str = "no-store";
@@ -206,14 +206,19 @@ fn place_order(env: &Env) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_header(env.req.header("idempotency-key"))?;
     let request = env.req.json::<PlaceOrderBody>()?.validate()?;
     let order_id = new_id(env.ctx.now_ms)?;
-    let placement = env.repo.place_order(
-        &principal.user_id,
-        &request,
-        key.as_ref(),
-        &order_id,
-        &env.ctx.request_id,
-        env.ctx.now_ms,
-    )?;
+    // A refusal is stored under the key exactly as this request receives it.
+    let render_refusal = |e: &ApiError| {
+        let response = e.to_response(&env.ctx.request_id);
+        (response.status, response.body)
+    };
+    let placement = env.repo.place_order(&NewOrder {
+        user_id: &principal.user_id,
+        request: &request,
+        key: key.as_ref(),
+        order_id: &order_id,
+        now_ms: env.ctx.now_ms,
+        render_refusal: &render_refusal,
+    })?;
     match placement {
         Placement::Created(order) => {
             env.forget_products(order.items.iter().map(|l| l.product_id.as_str()));

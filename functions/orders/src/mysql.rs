@@ -60,10 +60,9 @@ use shared::error::ApiError;
 
 use crate::model::{
     decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, IdempotencyKey,
-    KeyDecision, Order, OrderLine, OrderRequest, OrderStatus, Placement, Product, ProductPatch,
-    StoredAnswer,
+    KeyDecision, Order, OrderLine, OrderStatus, Placement, Product, ProductPatch, StoredAnswer,
 };
-use crate::repo::{refusal_answer, Cancelled, OrderFilter, OrderRepo};
+use crate::repo::{Cancelled, NewOrder, OrderFilter, OrderRepo};
 
 /// Transactions ended by a deadlock or lock-wait timeout are retried this many
 /// times in all before the request fails.
@@ -250,16 +249,15 @@ fn store_answer<S: Sql>(
 }
 
 impl<S: Sql> MySqlOrders<S> {
-    #[allow(clippy::too_many_arguments)]
-    fn place_in_transaction(
-        &self,
-        user_id: &str,
-        request: &OrderRequest,
-        key: Option<&IdempotencyKey>,
-        new_order_id: &str,
-        request_id: &str,
-        now_ms: i64,
-    ) -> Result<Placement, ApiError> {
+    fn place_in_transaction(&self, new: &NewOrder<'_>) -> Result<Placement, ApiError> {
+        let NewOrder {
+            user_id,
+            request,
+            key,
+            order_id: new_order_id,
+            now_ms,
+            ..
+        } = *new;
         let fingerprint = request.fingerprint();
         self.sql.transaction_retrying(MAX_ATTEMPTS, |sql| {
             if let Some(key) = key {
@@ -284,8 +282,7 @@ impl<S: Sql> MySqlOrders<S> {
                 Ok(priced) => priced,
                 Err(e) if is_recorded_refusal(&e) => {
                     if let Some(key) = key {
-                        let answer =
-                            refusal_answer(&e, fingerprint.clone(), request_id, now_ms);
+                        let answer = new.refusal_answer(&e, fingerprint.clone());
                         store_answer(sql, user_id, key, &answer)?;
                     }
                     return Ok(Placement::Refused(e));
@@ -426,16 +423,8 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
         self.get_product(id)
     }
 
-    fn place_order(
-        &self,
-        user_id: &str,
-        request: &OrderRequest,
-        key: Option<&IdempotencyKey>,
-        new_order_id: &str,
-        request_id: &str,
-        now_ms: i64,
-    ) -> Result<Placement, ApiError> {
-        self.place_in_transaction(user_id, request, key, new_order_id, request_id, now_ms)
+    fn place_order(&self, new: &NewOrder<'_>) -> Result<Placement, ApiError> {
+        self.place_in_transaction(new)
     }
 
     fn list_orders(

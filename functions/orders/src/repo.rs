@@ -48,19 +48,11 @@ pub trait OrderRepo {
         patch: &ProductPatch,
         now_ms: i64,
     ) -> Result<Option<Product>, ApiError>;
-    /// Places an order atomically: reserves `key` (if any) for `user_id`,
+    /// Places an order atomically: reserves its key (if any) for its user,
     /// takes every line's stock or none, stores the order and, under the key,
-    /// its answer — the 201, or a [`Placement::Refused`] rendered for
-    /// `request_id`. `new_order_id` is the id the order gets if one is created.
-    fn place_order(
-        &self,
-        user_id: &str,
-        request: &OrderRequest,
-        key: Option<&IdempotencyKey>,
-        new_order_id: &str,
-        request_id: &str,
-        now_ms: i64,
-    ) -> Result<Placement, ApiError>;
+    /// its answer — the 201, or a [`Placement::Refused`] as the handler
+    /// renders it ([`NewOrder::render_refusal`]).
+    fn place_order(&self, order: &NewOrder<'_>) -> Result<Placement, ApiError>;
     /// A page of orders, newest first, and the total count.
     fn list_orders(
         &self,
@@ -158,15 +150,15 @@ impl OrderRepo for MemoryOrders {
         Ok(Some(p.clone()))
     }
 
-    fn place_order(
-        &self,
-        user_id: &str,
-        request: &OrderRequest,
-        key: Option<&IdempotencyKey>,
-        new_order_id: &str,
-        request_id: &str,
-        now_ms: i64,
-    ) -> Result<Placement, ApiError> {
+    fn place_order(&self, new: &NewOrder<'_>) -> Result<Placement, ApiError> {
+        let NewOrder {
+            user_id,
+            request,
+            key,
+            order_id: new_order_id,
+            now_ms,
+            ..
+        } = *new;
         let mut s = self.lock();
         let fingerprint = request.fingerprint();
         if let Some(key) = key {
@@ -187,7 +179,7 @@ impl OrderRepo for MemoryOrders {
             Ok(priced) => priced,
             Err(e) if is_recorded_refusal(&e) => {
                 if let Some(key) = key {
-                    let answer = refusal_answer(&e, fingerprint, request_id, now_ms);
+                    let answer = new.refusal_answer(&e, fingerprint);
                     s.keys
                         .push((user_id.to_string(), key.as_str().to_string(), answer));
                 }
@@ -299,20 +291,34 @@ pub fn new_product(id: String, input: NewProduct, now_ms: i64) -> Product {
     }
 }
 
-/// The stored answer of a refusal: the problem document exactly as the first
-/// request received it.
-pub fn refusal_answer(
-    error: &ApiError,
-    fingerprint: String,
-    request_id: &str,
-    now_ms: i64,
-) -> StoredAnswer {
-    let response = error.to_response(request_id);
-    StoredAnswer {
-        fingerprint,
-        status: response.status,
-        body: response.body,
-        order_id: None,
-        created_at_ms: now_ms,
+/// One order to place, as the handler asks for it.
+pub struct NewOrder<'a> {
+    /// The buyer.
+    pub user_id: &'a str,
+    /// The validated lines.
+    pub request: &'a OrderRequest,
+    /// The `Idempotency-Key`, if the client sent one.
+    pub key: Option<&'a IdempotencyKey>,
+    /// The id the order gets if one is created.
+    pub order_id: &'a str,
+    /// The request's clock, epoch milliseconds.
+    pub now_ms: i64,
+    /// Renders a refusal (`product_not_found`, `insufficient_stock`) as the
+    /// status and body the first request receives, so the repository can
+    /// store it under the key for replays without knowing HTTP.
+    pub render_refusal: &'a dyn Fn(&ApiError) -> (u16, Vec<u8>),
+}
+
+impl NewOrder<'_> {
+    /// The answer stored under the key for a refusal.
+    pub fn refusal_answer(&self, error: &ApiError, fingerprint: String) -> StoredAnswer {
+        let (status, body) = (self.render_refusal)(error);
+        StoredAnswer {
+            fingerprint,
+            status,
+            body,
+            order_id: None,
+            created_at_ms: self.now_ms,
+        }
     }
 }

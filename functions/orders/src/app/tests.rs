@@ -11,11 +11,8 @@ use shared::http::{Method, Request, Response};
 use shared::kv::{FailingKv, KeyValue, MemoryKv};
 
 use crate::app::{handle, product_key, Config};
-use crate::model::{
-    IdempotencyKey, Order, OrderRequest, OrderStatus, Placement, Product, ProductPatch,
-    IDEMPOTENCY_TTL_MS,
-};
-use crate::repo::{Cancelled, MemoryOrders, OrderFilter, OrderRepo};
+use crate::model::{Order, OrderStatus, Placement, Product, ProductPatch, IDEMPOTENCY_TTL_MS};
+use crate::repo::{Cancelled, MemoryOrders, NewOrder, OrderFilter, OrderRepo};
 
 const NOW: i64 = 1_800_000_000_000;
 const ADMIN: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -246,18 +243,9 @@ impl OrderRepo for Counting<'_> {
         self.tick();
         self.inner.update_product(id, patch, now_ms)
     }
-    fn place_order(
-        &self,
-        user_id: &str,
-        request: &OrderRequest,
-        key: Option<&IdempotencyKey>,
-        new_order_id: &str,
-        request_id: &str,
-        now_ms: i64,
-    ) -> Result<Placement, ApiError> {
+    fn place_order(&self, order: &NewOrder<'_>) -> Result<Placement, ApiError> {
         self.tick();
-        self.inner
-            .place_order(user_id, request, key, new_order_id, request_id, now_ms)
+        self.inner.place_order(order)
     }
     fn list_orders(
         &self,

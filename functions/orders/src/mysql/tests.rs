@@ -10,7 +10,7 @@ use shared::error::ApiError;
 
 use crate::model::{IdempotencyKey, OrderRequest, Placement, StoredAnswer, Wanted};
 use crate::mysql::{MySqlOrders, MAX_ATTEMPTS};
-use crate::repo::{Cancelled, OrderRepo};
+use crate::repo::{Cancelled, NewOrder, OrderRepo};
 
 type Responder = Box<dyn FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError>>;
 
@@ -96,7 +96,18 @@ fn place(
     key: Option<&str>,
 ) -> Result<Placement, ApiError> {
     let key = key.map(|k| IdempotencyKey::from_header(Some(k)).unwrap().unwrap());
-    repo.place_order("u1", &request(items), key.as_ref(), "o1", "rid", 1_000)
+    let render = |e: &ApiError| {
+        let response = e.to_response("rid");
+        (response.status, response.body)
+    };
+    repo.place_order(&NewOrder {
+        user_id: "u1",
+        request: &request(items),
+        key: key.as_ref(),
+        order_id: "o1",
+        now_ms: 1_000,
+        render_refusal: &render,
+    })
 }
 
 #[test]

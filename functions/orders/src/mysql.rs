@@ -59,8 +59,9 @@ use shared::domain::Pagination;
 use shared::error::ApiError;
 
 use crate::model::{
-    decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, IdempotencyKey,
-    KeyDecision, Order, OrderLine, OrderStatus, Placement, Product, ProductPatch, StoredAnswer,
+    decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, Cents,
+    IdempotencyKey, KeyDecision, Order, OrderLine, OrderStatus, Placement, Product, ProductPatch,
+    Stock, StoredAnswer,
 };
 use crate::repo::{Cancelled, NewOrder, OrderFilter, OrderRepo};
 
@@ -414,8 +415,8 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
              stock = COALESCE(?, stock), updated_at_ms = ? WHERE id = ?",
             &[
                 patch.name.as_ref().into(),
-                patch.price_cents.into(),
-                patch.stock.into(),
+                patch.price_cents.map(Cents::get).into(),
+                patch.stock.map(Stock::get).into(),
                 now_ms.into(),
                 id.into(),
             ],

@@ -282,10 +282,10 @@ impl OrderRepo for MemoryOrders {
 pub fn new_product(id: String, input: NewProduct, now_ms: i64) -> Product {
     Product {
         id,
-        sku: input.sku,
+        sku: input.sku.into_inner(),
         name: input.name,
-        price_cents: input.price_cents,
-        stock: input.stock,
+        price_cents: input.price_cents.get(),
+        stock: input.stock.get(),
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
     }

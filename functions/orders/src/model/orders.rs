@@ -152,7 +152,41 @@ pub struct Wanted {
     /// The product (not yet known to exist).
     pub product_id: String,
     /// Units, 1–1000.
-    pub quantity: i64,
+    pub quantity: Quantity,
+}
+
+/// Units of one order line, from 1 to [`MAX_QUANTITY`]. Serialised as the bare
+/// number, so request fingerprints stored under an `Idempotency-Key` keep
+/// their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    /// Parses `items[i].quantity`; `field` names it in the error.
+    pub fn parse(field: &str, value: Option<&Json>) -> Result<Self, FieldError> {
+        match value.and_then(Json::as_i64) {
+            Some(q) if (1..=MAX_QUANTITY).contains(&q) => Ok(Self(q)),
+            _ => Err(FieldError::new(
+                field,
+                format!("must be an integer from 1 to {MAX_QUANTITY}"),
+            )),
+        }
+    }
+
+    /// The units.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl TryFrom<i64> for Quantity {
+    type Error = FieldError;
+
+    /// A quantity from a number already in hand (tests, stored data).
+    fn try_from(units: i64) -> Result<Self, FieldError> {
+        Self::parse("quantity", Some(&Json::from(units)))
+    }
 }
 
 /// A checked order request: 1–50 lines, each product at most once.
@@ -191,16 +225,8 @@ impl PlaceOrderBody {
                     None
                 }
             };
-            let quantity = match item.quantity.as_ref().and_then(Json::as_i64) {
-                Some(q) if (1..=MAX_QUANTITY).contains(&q) => Some(q),
-                _ => {
-                    errors.push(FieldError::new(
-                        field("quantity"),
-                        format!("must be an integer from 1 to {MAX_QUANTITY}"),
-                    ));
-                    None
-                }
-            };
+            let quantity =
+                errors.check(Quantity::parse(&field("quantity"), item.quantity.as_ref()));
             if let Some(id) = &product_id {
                 if items.iter().any(|w| &w.product_id == id) {
                     errors.push(FieldError::new(
@@ -264,7 +290,7 @@ pub fn price_order(
         let product = find(&wanted.product_id).ok_or_else(|| ApiError::ProductNotFound {
             product_id: wanted.product_id.clone(),
         })?;
-        if product.stock < wanted.quantity {
+        if product.stock < wanted.quantity.get() {
             return Err(ApiError::InsufficientStock {
                 product_id: product.id.clone(),
             });
@@ -272,7 +298,7 @@ pub fn price_order(
         // Bounded: 10^12 × 1000 × 50 < 2^63, but checked anyway.
         let line_total = product
             .price_cents
-            .checked_mul(wanted.quantity)
+            .checked_mul(wanted.quantity.get())
             .ok_or_else(|| ApiError::Internal("line total overflows".into()))?;
         total = total
             .checked_add(line_total)
@@ -282,7 +308,7 @@ pub fn price_order(
             sku: product.sku.clone(),
             name: product.name.clone(),
             unit_price_cents: product.price_cents,
-            quantity: wanted.quantity,
+            quantity: wanted.quantity.get(),
             line_total_cents: line_total,
         });
     }

@@ -71,27 +71,24 @@ pub struct NewProductBody {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewProduct {
     /// See [`Product::sku`].
-    pub sku: String,
+    pub sku: Sku,
     /// See [`Product::name`].
     pub name: String,
     /// See [`Product::price_cents`].
-    pub price_cents: i64,
+    pub price_cents: Cents,
     /// See [`Product::stock`].
-    pub stock: i64,
+    pub stock: Stock,
 }
 
 impl NewProductBody {
     /// Checks every field, reporting every bad one at once.
     pub fn validate(self) -> Result<NewProduct, ApiError> {
         let mut errors = FieldErrors::new();
-        let sku = errors.check(required("sku", self.sku).and_then(|v| sku(&v)));
+        let sku = errors.check(required("sku", self.sku).and_then(|v| Sku::parse(&v)));
         let name = errors.check(required("name", self.name).and_then(|v| name(&v)));
-        let price = errors.check(
-            required("price_cents", self.price_cents)
-                .and_then(|v| int_in("price_cents", &v, 0, MAX_PRICE_CENTS)),
-        );
-        let stock = errors
-            .check(required("stock", self.stock).and_then(|v| int_in("stock", &v, 0, MAX_STOCK)));
+        let price =
+            errors.check(required("price_cents", self.price_cents).and_then(|v| Cents::parse(&v)));
+        let stock = errors.check(required("stock", self.stock).and_then(|v| Stock::parse(&v)));
         errors.finish()?;
         match (sku, name, price, stock) {
             (Some(sku), Some(name), Some(price_cents), Some(stock)) => Ok(NewProduct {
@@ -121,9 +118,9 @@ pub struct ProductPatch {
     /// New name.
     pub name: Option<String>,
     /// New price; orders already placed keep the price they copied.
-    pub price_cents: Option<i64>,
+    pub price_cents: Option<Cents>,
     /// New absolute stock (a restock or a correction).
-    pub stock: Option<i64>,
+    pub stock: Option<Stock>,
 }
 
 impl ProductPatchBody {
@@ -136,10 +133,10 @@ impl ProductPatchBody {
             patch.name = errors.check(name(&v));
         }
         if let Some(v) = self.price_cents {
-            patch.price_cents = errors.check(int_in("price_cents", &v, 0, MAX_PRICE_CENTS));
+            patch.price_cents = errors.check(Cents::parse(&v));
         }
         if let Some(v) = self.stock {
-            patch.stock = errors.check(int_in("stock", &v, 0, MAX_STOCK));
+            patch.stock = errors.check(Stock::parse(&v));
         }
         errors.finish()?;
         if patch == ProductPatch::default() {
@@ -157,8 +154,8 @@ impl ProductPatch {
     pub fn apply(&self, product: &Product, now_ms: i64) -> Product {
         Product {
             name: self.name.clone().unwrap_or_else(|| product.name.clone()),
-            price_cents: self.price_cents.unwrap_or(product.price_cents),
-            stock: self.stock.unwrap_or(product.stock),
+            price_cents: self.price_cents.map_or(product.price_cents, Cents::get),
+            stock: self.stock.map_or(product.stock, Stock::get),
             updated_at_ms: now_ms,
             ..product.clone()
         }
@@ -172,16 +169,62 @@ fn required(field: &str, value: Option<Json>) -> Result<Json, FieldError> {
     }
 }
 
-fn sku(value: &Json) -> Result<String, FieldError> {
-    let bad = || FieldError::new("sku", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
-    let s = value.as_str().ok_or_else(bad)?;
-    let ok = (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(s.to_string())
-    } else {
-        Err(bad())
+/// A SKU: 1 to 64 characters of `A-Z a-z 0-9 . _ -`, the product's
+/// identity outside the API (unique, never changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sku(String);
+
+impl Sku {
+    /// Parses the `sku` field.
+    pub fn parse(value: &Json) -> Result<Self, FieldError> {
+        let bad = || FieldError::new("sku", "must be 1 to 64 characters of A-Z a-z 0-9 . _ -");
+        let s = value.as_str().ok_or_else(bad)?;
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(Self(s.to_string()))
+        } else {
+            Err(bad())
+        }
+    }
+
+    /// The SKU as stored.
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+/// A price in integer cents, from 0 to [`MAX_PRICE_CENTS`] (API.md: money is
+/// integer minor units, never floats).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cents(i64);
+
+impl Cents {
+    /// Parses the `price_cents` field.
+    pub fn parse(value: &Json) -> Result<Self, FieldError> {
+        int_in("price_cents", value, 0, MAX_PRICE_CENTS).map(Self)
+    }
+
+    /// The amount.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A stock level, from 0 to [`MAX_STOCK`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stock(i64);
+
+impl Stock {
+    /// Parses the `stock` field.
+    pub fn parse(value: &Json) -> Result<Self, FieldError> {
+        int_in("stock", value, 0, MAX_STOCK).map(Self)
+    }
+
+    /// The units in stock.
+    pub fn get(self) -> i64 {
+        self.0
     }
 }
 
@@ -202,7 +245,7 @@ fn name(value: &Json) -> Result<String, FieldError> {
 }
 
 /// An integer JSON number within `min..=max` (so `1.5`, `"3"` and `1e3` are refused).
-fn int_in(field: &str, value: &Json, min: i64, max: i64) -> Result<i64, FieldError> {
+pub(super) fn int_in(field: &str, value: &Json, min: i64, max: i64) -> Result<i64, FieldError> {
     match value.as_i64() {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(FieldError::new(

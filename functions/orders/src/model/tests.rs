@@ -43,7 +43,7 @@ fn wanted(items: &[(&str, i64)]) -> OrderRequest {
             .iter()
             .map(|(id, q)| Wanted {
                 product_id: id.to_string(),
-                quantity: *q,
+                quantity: Quantity::try_from(*q).unwrap(),
             })
             .collect(),
     }
@@ -56,7 +56,7 @@ fn valid_product_is_accepted_with_trimmed_name() {
     )
     .unwrap();
     assert_eq!(p.name, "Mug");
-    assert_eq!(p.stock, MAX_STOCK);
+    assert_eq!(p.stock.get(), MAX_STOCK);
 }
 
 #[test]
@@ -178,7 +178,7 @@ fn largest_order_total_does_not_overflow() {
             .iter()
             .map(|(id, q)| Wanted {
                 product_id: id.clone(),
-                quantity: *q,
+                quantity: Quantity::try_from(*q).unwrap(),
             })
             .collect(),
     };

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use shared::db::{DbError, Row, Sql, Value};
 use shared::error::ApiError;
 
-use crate::model::{IdempotencyKey, OrderRequest, Placement, StoredAnswer, Wanted};
+use crate::model::{IdempotencyKey, OrderRequest, Placement, Quantity, StoredAnswer, Wanted};
 use crate::mysql::{MySqlOrders, MAX_ATTEMPTS};
 use crate::repo::{Cancelled, NewOrder, OrderRepo};
 
@@ -84,7 +84,7 @@ fn request(items: &[(&str, i64)]) -> OrderRequest {
             .iter()
             .map(|(id, q)| Wanted {
                 product_id: id.to_string(),
-                quantity: *q,
+                quantity: Quantity::try_from(*q).unwrap(),
             })
             .collect(),
     }

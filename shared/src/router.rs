@@ -4,8 +4,15 @@
 //! patterns match a path, the most specific one owns it (a literal segment beats
 //! a parameter at the first position where they differ), so `/users/me` is never
 //! taken for `/users/:id`. A path whose pattern has no route for this method
-//! answers 405 with that pattern's `Allow`; a path matching none answers 404. (The SDK's router answers both with an empty body
-//! and no `Allow`, and cannot run in native unit tests, hence this small one.)
+//! answers 405 with that pattern's `Allow`; a path matching none answers 404.
+//! (The SDK's router answers both with an empty body and no `Allow`, and
+//! cannot run in native unit tests, hence this small one.)
+//!
+//! Why not `routefinder`, which Spin and the test host use to pick the
+//! component: within a component we need the set of methods a path allows (for
+//! `Allow`) and literal-over-parameter ownership per segment, neither of which
+//! it offers; wrapping it would keep this file's logic and add a dependency
+//! to every component's wasm.
 
 use crate::error::ApiError;
 use crate::http::Method;

@@ -6,6 +6,11 @@
 //! checked against it ([`check_claim`], [`check_extension`]), because a file
 //! that says it is one thing and is another is either a mistake or an attack
 //! (a script named `.png`, an HTML page sent as `text/plain` and saved as `.html`).
+//!
+//! Why not the `infer` crate: the API accepts five binary signatures (each a
+//! fixed prefix, tested below) plus UTF-8 text, which `infer` does not judge;
+//! `infer` would add ~150 matchers for types we must refuse anyway, and the
+//! part that needs care — text, claims and extensions — would stay ours.
 
 use shared::ApiError;
 

@@ -3,25 +3,25 @@
 use std::cell::Cell;
 
 use serde_json::{json, Value as Json};
-use shared::auth::{Role, TokenConfig};
+use shared::auth::Role;
 use shared::context::RequestContext;
 use shared::domain::Pagination;
 use shared::error::ApiError;
 use shared::http::{Method, Request, Response};
 use shared::kv::{FailingKv, KeyValue, MemoryKv};
+use shared::testing::{token_config, NOW};
 
 use crate::app::{handle, product_key, Config};
 use crate::model::{Order, OrderStatus, Placement, Product, ProductPatch, IDEMPOTENCY_TTL_MS};
 use crate::repo::{Cancelled, MemoryOrders, NewOrder, OrderFilter, OrderRepo};
 
-const NOW: i64 = 1_800_000_000_000;
 const ADMIN: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const ALICE: &str = "a11ce000000000000000000000000000";
 const BOB: &str = "b0b00000000000000000000000000000";
 
 fn config() -> Config {
     Config {
-        tokens: TokenConfig::new(&"s".repeat(32), "spin-api", "spin-api-clients", 900).unwrap(),
+        tokens: token_config(),
         cache_ttl_ms: 300_000,
     }
 }

@@ -3,10 +3,9 @@
 use super::*;
 use crate::repo::MemoryUploads;
 use shared::auth::Role;
-use shared::auth::TokenConfig;
 use shared::kv::MemoryKv;
+use shared::testing::{token_config, NOW};
 
-const NOW: i64 = 1_800_000_000_000;
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01";
 const PDF: &[u8] = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n";
 const ALICE: &str = "a0000000000000000000000000000001";
@@ -22,7 +21,7 @@ struct World {
 fn world() -> World {
     World {
         config: Config {
-            tokens: TokenConfig::new(&"k".repeat(32), "spin-api", "spin-api-clients", 900).unwrap(),
+            tokens: token_config(),
             max_upload_bytes: 1000,
             cache_ttl_secs: 300,
             quota_bytes: 10_000,

@@ -4,7 +4,7 @@
 use identity::bootstrap::BootstrapAdmin;
 use identity::limits;
 use identity::model::{NewSession, RefreshLookup};
-use identity::repo::Env;
+use identity::repo::{AccountRepo, AttemptRepo, Ports, SessionRepo};
 use identity::sessions::{
     end_all, new_refresh_token, newly_found, refresh_token_hash, tokens_alive_since,
 };
@@ -36,6 +36,17 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/v1/auth/logout", Route::Logout)
 }
 
+/// One request's world: what it is, the configuration, and the ports.
+struct Env<'a> {
+    ctx: &'a RequestContext,
+    req: &'a Request,
+    config: &'a Config,
+    kv: &'a dyn shared::kv::KeyValue,
+    accounts: &'a dyn AccountRepo,
+    sessions: &'a dyn SessionRepo,
+    attempts: &'a dyn AttemptRepo,
+}
+
 /// Routes and handles one request. Successful responses carry
 /// `Cache-Control: no-store` (they hold tokens, or end them); problem
 /// responses always do.
@@ -43,13 +54,22 @@ pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    env: Env<'_>,
+    ports: Ports<'_>,
 ) -> Result<Response, ApiError> {
     let (route, _) = router().find(&req.method, &req.path)?;
+    let env = Env {
+        ctx,
+        req,
+        config,
+        kv: ports.kv,
+        accounts: ports.accounts,
+        sessions: ports.sessions,
+        attempts: ports.attempts,
+    };
     let response = match route {
-        Route::Login => login(ctx, req, config, env),
-        Route::Refresh => refresh(ctx, req, config, env),
-        Route::Logout => logout(ctx, req, config, env),
+        Route::Login => login(&env),
+        Route::Refresh => refresh(&env),
+        Route::Logout => logout(&env),
     }?;
     Ok(response.with_header("cache-control", "no-store"))
 }
@@ -83,13 +103,8 @@ struct TokenResponse {
 /// address before any password work, atomically, so a burst of guesses gets
 /// at most the limit's number of checks; a success clears the pair and gives
 /// the address its attempt back (the address limit counts failures).
-fn login(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-) -> Result<Response, ApiError> {
-    let body: LoginBody = req.json()?;
+fn login(env: &Env<'_>) -> Result<Response, ApiError> {
+    let body: LoginBody = env.req.json()?;
     // Syntax errors are public knowledge (no account can have such an email),
     // so they are reported as such rather than counted or hashed.
     let email = Email::parse(&body.email);
@@ -105,34 +120,35 @@ fn login(
         _ => return Err(ApiError::Validation(errors)),
     };
 
-    let client = ctx.client_bucket(&config.trusted_proxies);
+    let client = env.ctx.client_bucket(&env.config.trusted_proxies);
     let pair = limits::login_pair(&email, &client);
     let address = limits::login_address(&client);
     limits::admit(
         env.attempts,
-        &[(&address, config.per_address), (&pair, config.per_account)],
-        ctx.now_ms,
+        &[
+            (&address, env.config.per_address),
+            (&pair, env.config.per_account),
+        ],
+        env.ctx.now_ms,
     )?;
 
-    let verified = check_credentials(config, env, &email, &body.password, ctx.now_ms)?
-        .ok_or(ApiError::InvalidCredentials)?;
+    let verified =
+        check_credentials(env, &email, &body.password)?.ok_or(ApiError::InvalidCredentials)?;
     limits::succeeded(env.attempts, &[&pair], &[&address]);
-    start_session(config, env, &verified, ctx.now_ms)
+    start_session(env, &verified)
 }
 
 /// The account these credentials belong to, with the hash that was checked,
 /// or `None`. Exactly one argon2 verify whether or not the email exists, so
 /// the answer's timing does not tell.
 fn check_credentials(
-    config: &Config,
-    env: Env<'_>,
+    env: &Env<'_>,
     email: &Email,
     password: &str,
-    now_ms: i64,
 ) -> Result<Option<Credentials>, ApiError> {
-    if let Some(admin) = &config.admin {
+    if let Some(admin) = &env.config.admin {
         if admin.matches(email, password) {
-            return bootstrap_admin(admin, config, env, now_ms).map(Some);
+            return bootstrap_admin(env, admin).map(Some);
         }
     }
     match env.accounts.find_credentials_by_email(email.as_str())? {
@@ -153,12 +169,8 @@ fn check_credentials(
 /// Concurrent first logins converge: an insert that loses to another's
 /// (duplicate email) or a takeover that loses (the hash changed) reads the
 /// account again, now already in the bootstrap state.
-fn bootstrap_admin(
-    admin: &BootstrapAdmin,
-    config: &Config,
-    env: Env<'_>,
-    now_ms: i64,
-) -> Result<Credentials, ApiError> {
+fn bootstrap_admin(env: &Env<'_>, admin: &BootstrapAdmin) -> Result<Credentials, ApiError> {
+    let now_ms = env.ctx.now_ms;
     for _ in 0..3 {
         let Some(current) = env
             .accounts
@@ -194,8 +206,8 @@ fn bootstrap_admin(
         let id = current.user.id.clone();
         let before = env
             .sessions
-            .live_sessions(&id, tokens_alive_since(&config.tokens, now_ms))?;
-        end_all(env.kv, &config.tokens, &before, now_ms)?;
+            .live_sessions(&id, tokens_alive_since(&env.config.tokens, now_ms))?;
+        end_all(env.kv, &env.config.tokens, &before, now_ms)?;
         let password_hash = hash_password(admin.password())?;
         let Some(ended) =
             env.accounts
@@ -205,7 +217,7 @@ fn bootstrap_admin(
         };
         end_all(
             env.kv,
-            &config.tokens,
+            &env.config.tokens,
             &newly_found(&before, &ended),
             now_ms,
         )?;
@@ -226,7 +238,7 @@ fn bootstrap_admin(
     ))
 }
 
-/// When a refresh token issued at `now_ms` in a session started at
+/// When a refresh token issued at `env.ctx.now_ms` in a session started at
 /// `created_at_ms` stops working: `refresh_ttl_secs` from now, but never
 /// past the session's absolute lifetime.
 fn refresh_deadline(config: &Config, created_at_ms: i64, now_ms: i64) -> i64 {
@@ -238,12 +250,8 @@ fn refresh_deadline(config: &Config, created_at_ms: i64, now_ms: i64) -> i64 {
 /// verified: a password change, role change or deletion that committed while
 /// this login was checking the password makes it a 401, so no session
 /// outlives the credentials it was opened with.
-fn start_session(
-    config: &Config,
-    env: Env<'_>,
-    verified: &Credentials,
-    now_ms: i64,
-) -> Result<Response, ApiError> {
+fn start_session(env: &Env<'_>, verified: &Credentials) -> Result<Response, ApiError> {
+    let (config, now_ms) = (env.config, env.ctx.now_ms);
     let user = &verified.user;
     let session_id = new_id(now_ms)?;
     let (refresh_token, refresh_hash) = new_refresh_token()?;
@@ -279,47 +287,43 @@ fn start_session(
 /// was already rotated away is a replay — someone else holds a copy — so the
 /// whole session is ended, access tokens included, and the caller told
 /// `refresh_token_reused`.
-fn refresh(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-) -> Result<Response, ApiError> {
-    let body: RefreshBody = req.json()?;
+fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
+    let body: RefreshBody = env.req.json()?;
     let hash = refresh_token_hash(&body.refresh_token).ok_or(ApiError::InvalidToken)?;
     let session = match env.sessions.find_refresh(&hash)? {
         RefreshLookup::Unknown => return Err(ApiError::InvalidToken),
         RefreshLookup::Superseded { session_id, .. } => {
-            return Err(end_reused_session(ctx, config, env, &session_id))
+            return Err(end_reused_session(env, &session_id))
         }
         RefreshLookup::Current(session) => session,
     };
-    let lifetime_over = session.created_at_ms + config.session_max_secs * 1000 <= ctx.now_ms;
-    if session.revoked || session.expires_at_ms <= ctx.now_ms || lifetime_over {
+    let lifetime_over =
+        session.created_at_ms + env.config.session_max_secs * 1000 <= env.ctx.now_ms;
+    if session.revoked || session.expires_at_ms <= env.ctx.now_ms || lifetime_over {
         return Err(ApiError::InvalidToken);
     }
     let (refresh_token, new_hash) = new_refresh_token()?;
-    let expires_at_ms = refresh_deadline(config, session.created_at_ms, ctx.now_ms);
+    let expires_at_ms = refresh_deadline(env.config, session.created_at_ms, env.ctx.now_ms);
     if !env
         .sessions
-        .rotate_refresh(&session.id, &hash, &new_hash, expires_at_ms, ctx.now_ms)?
+        .rotate_refresh(&session.id, &hash, &new_hash, expires_at_ms, env.ctx.now_ms)?
     {
         // Another request rotated this very token between our read and our
         // update: two holders presented it at once, which is reuse.
-        return Err(end_reused_session(ctx, config, env, &session.id));
+        return Err(end_reused_session(env, &session.id));
     }
     let (access_token, _) =
-        config
+        env.config
             .tokens
-            .issue(&session.user_id, session.role, &session.id, ctx.now_ms)?;
+            .issue(&session.user_id, session.role, &session.id, env.ctx.now_ms)?;
     Ok(Response::json(
         200,
         &TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: config.tokens.access_ttl_secs,
+            expires_in: env.config.tokens.access_ttl_secs,
             refresh_token,
-            refresh_expires_in: (expires_at_ms - ctx.now_ms) / 1000,
+            refresh_expires_in: (expires_at_ms - env.ctx.now_ms) / 1000,
             user: None,
         },
     ))
@@ -328,14 +332,9 @@ fn refresh(
 /// Ends a session whose refresh token was replayed — its access tokens in
 /// the key-value store first, so an unreachable store answers 503 and the
 /// replayed token can be presented again — and answers `refresh_token_reused`.
-fn end_reused_session(
-    ctx: &RequestContext,
-    config: &Config,
-    env: Env<'_>,
-    session_id: &str,
-) -> ApiError {
-    let ended = end_session(env.kv, &config.tokens, session_id, ctx.now_ms)
-        .and_then(|()| env.sessions.revoke_session(session_id, ctx.now_ms));
+fn end_reused_session(env: &Env<'_>, session_id: &str) -> ApiError {
+    let ended = end_session(env.kv, &env.config.tokens, session_id, env.ctx.now_ms)
+        .and_then(|()| env.sessions.revoke_session(session_id, env.ctx.now_ms));
     match ended {
         Ok(()) => ApiError::RefreshTokenReused,
         Err(e) => e,
@@ -347,16 +346,16 @@ fn end_reused_session(
 /// refresh) in every component and instance, and its row in MySQL stops its
 /// refresh token. The mark comes first: if the database is then unreachable
 /// the caller gets 503 but the tokens are already dead.
-fn logout(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
-    end_session(env.kv, &config.tokens, &principal.claims.sid, ctx.now_ms)?;
+fn logout(env: &Env<'_>) -> Result<Response, ApiError> {
+    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    end_session(
+        env.kv,
+        &env.config.tokens,
+        &principal.claims.sid,
+        env.ctx.now_ms,
+    )?;
     env.sessions
-        .revoke_session(&principal.claims.sid, ctx.now_ms)?;
+        .revoke_session(&principal.claims.sid, env.ctx.now_ms)?;
     Ok(Response::new(204))
 }
 

@@ -4,7 +4,7 @@
 
 use identity::limits;
 use identity::model::ProfileChanges;
-use identity::repo::{cached_user, Env};
+use identity::repo::{cached_user, AccountRepo, AttemptRepo, Ports, SessionRepo};
 use identity::sessions::{end_all, newly_found, tokens_alive_since, void_all};
 use identity::{User, UserView};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,17 @@ fn router() -> Router<Route> {
         .route(Method::Get, "/api/v1/health", Route::Health)
 }
 
+/// One request's world: what it is, the configuration, and the ports.
+struct Env<'a> {
+    ctx: &'a RequestContext,
+    req: &'a Request,
+    config: &'a Config,
+    kv: &'a dyn KeyValue,
+    accounts: &'a dyn AccountRepo,
+    sessions: &'a dyn SessionRepo,
+    attempts: &'a dyn AttemptRepo,
+}
+
 /// Routes and handles one request. Responses carry `Cache-Control: no-store`:
 /// they hold personal data (or, for health, must never be served stale).
 /// `db` is the connection the identity ports use, pinged by the health check.
@@ -51,19 +62,28 @@ pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    env: Env<'_>,
+    ports: Ports<'_>,
     db: &dyn Sql,
 ) -> Result<Response, ApiError> {
     let (route, params) = router().find(&req.method, &req.path)?;
     let id = params.get("id").unwrap_or_default();
+    let env = Env {
+        ctx,
+        req,
+        config,
+        kv: ports.kv,
+        accounts: ports.accounts,
+        sessions: ports.sessions,
+        attempts: ports.attempts,
+    };
     let response = match route {
-        Route::Health => return Ok(health(ctx, env.kv, db)),
-        Route::Register => register(ctx, req, config, env),
-        Route::List => list(ctx, req, config, env),
-        Route::Me => me(ctx, req, config, env),
-        Route::Get => get(ctx, req, config, env, id),
-        Route::Patch => patch(ctx, req, config, env, id),
-        Route::Delete => delete(ctx, req, config, env, id),
+        Route::Health => return Ok(health(ctx, ports.kv, db)),
+        Route::Register => register(&env),
+        Route::List => list(&env),
+        Route::Me => me(&env),
+        Route::Get => get(&env, id),
+        Route::Patch => patch(&env, id),
+        Route::Delete => delete(&env, id),
     }?;
     Ok(response.with_header("cache-control", "no-store"))
 }
@@ -89,13 +109,8 @@ struct RegisterBody {
 /// Registration. The bootstrap admin's email is taken by definition (409),
 /// so nobody can pre-register it; every other registration is counted
 /// against its client address before its password is hashed.
-fn register(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-) -> Result<Response, ApiError> {
-    let body: RegisterBody = req.json()?;
+fn register(env: &Env<'_>) -> Result<Response, ApiError> {
+    let body: RegisterBody = env.req.json()?;
     let mut errors = FieldErrors::new();
     let email = errors.check(required("email", body.email).and_then(|e| Email::parse(&e)));
     let password = errors.check(
@@ -108,22 +123,22 @@ fn register(
             "register: validated fields missing".into(),
         ));
     };
-    if config.admin_email.as_ref() == Some(&email) {
+    if env.config.admin_email.as_ref() == Some(&email) {
         return Err(ApiError::EmailTaken);
     }
-    let client = ctx.client_bucket(&config.trusted_proxies);
+    let client = env.ctx.client_bucket(&env.config.trusted_proxies);
     limits::admit(
         env.attempts,
-        &[(&limits::registration(&client), config.registration)],
-        ctx.now_ms,
+        &[(&limits::registration(&client), env.config.registration)],
+        env.ctx.now_ms,
     )?;
     let user = User {
-        id: new_id(ctx.now_ms)?,
+        id: new_id(env.ctx.now_ms)?,
         email: email.as_str().to_string(),
         name: name.as_str().to_string(),
         role: Role::User,
-        created_at_ms: ctx.now_ms,
-        updated_at_ms: ctx.now_ms,
+        created_at_ms: env.ctx.now_ms,
+        updated_at_ms: env.ctx.now_ms,
     };
     // The unique index decides a race between two registrations of one email.
     env.accounts
@@ -131,19 +146,14 @@ fn register(
     Ok(user_response(201, &user).with_header("location", &format!("/api/v1/users/{}", user.id)))
 }
 
-fn me(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
-    let cache = Cache::new(env.kv, ctx.now_ms);
+fn me(env: &Env<'_>) -> Result<Response, ApiError> {
+    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let cache = Cache::new(env.kv, env.ctx.now_ms);
     let user = cached_user(
         &cache,
         env.accounts,
         &principal.user_id,
-        config.cache_ttl_ms,
+        env.config.cache_ttl_ms,
     )?
     .ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))
@@ -160,32 +170,21 @@ fn authorize_for(principal: &Principal, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn get(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
+fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
+    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
     authorize_for(&principal, id)?;
-    let cache = Cache::new(env.kv, ctx.now_ms);
-    let user =
-        cached_user(&cache, env.accounts, id, config.cache_ttl_ms)?.ok_or(ApiError::NotFound)?;
+    let cache = Cache::new(env.kv, env.ctx.now_ms);
+    let user = cached_user(&cache, env.accounts, id, env.config.cache_ttl_ms)?
+        .ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))
 }
 
-fn list(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
+fn list(env: &Env<'_>) -> Result<Response, ApiError> {
+    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
     if !principal.is_admin() {
         return Err(ApiError::Forbidden);
     }
-    let pagination = Pagination::from_request(req)?;
+    let pagination = Pagination::from_request(env.req)?;
     let (users, total) = env
         .accounts
         .list_users(pagination.offset(), pagination.limit)?;
@@ -219,16 +218,10 @@ struct PatchBody {
 ///   verified the old password meanwhile records no session (fenced insert);
 /// * role change — the access tokens of every session are void, so no token
 ///   keeps claiming the old role; sessions stay, and a refresh issues the new role.
-fn patch(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
+fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
+    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
     authorize_for(&principal, id)?;
-    let body: PatchBody = req.json()?;
+    let body: PatchBody = env.req.json()?;
     let is_self = principal.user_id == id;
     if (body.role.is_some() && !principal.is_admin()) || (body.password.is_some() && !is_self) {
         return Err(ApiError::Forbidden);
@@ -269,8 +262,8 @@ fn patch(
         let bucket = limits::password_check(id);
         limits::admit(
             env.attempts,
-            &[(&bucket, config.password_check)],
-            ctx.now_ms,
+            &[(&bucket, env.config.password_check)],
+            env.ctx.now_ms,
         )?;
         let candidate = body.current_password.as_deref().unwrap_or_default();
         if !verify_password(&current.password_hash, candidate) {
@@ -283,7 +276,7 @@ fn patch(
         return Ok(user_response(200, &current.user));
     }
 
-    let since = tokens_alive_since(&config.tokens, ctx.now_ms);
+    let since = tokens_alive_since(&env.config.tokens, env.ctx.now_ms);
     let mut user = current.user.clone();
     if name.is_some() || role.is_some() {
         let changes = ProfileChanges {
@@ -293,23 +286,23 @@ fn patch(
         let before = match role {
             Some(_) => {
                 let live = env.sessions.live_sessions(id, since)?;
-                void_all(env.kv, &config.tokens, &live, ctx.now_ms)?;
+                void_all(env.kv, &env.config.tokens, &live, env.ctx.now_ms)?;
                 live
             }
             None => Vec::new(),
         };
         user = env
             .accounts
-            .update_profile(id, &changes, ctx.now_ms)?
+            .update_profile(id, &changes, env.ctx.now_ms)?
             .ok_or(ApiError::NotFound)?;
         if role.is_some() {
             // A login recorded between the two looks was opened with the old role.
             let after = env.sessions.live_sessions(id, since)?;
             end_all(
                 env.kv,
-                &config.tokens,
+                &env.config.tokens,
                 &newly_found(&before, &after),
-                ctx.now_ms,
+                env.ctx.now_ms,
             )?;
         }
     }
@@ -317,21 +310,26 @@ fn patch(
         let own = principal.claims.sid.as_str();
         let before = env.sessions.live_sessions(id, since)?;
         let others: Vec<String> = before.iter().filter(|s| *s != own).cloned().collect();
-        end_all(env.kv, &config.tokens, &others, ctx.now_ms)?;
-        void_all(env.kv, &config.tokens, &[own.to_string()], ctx.now_ms)?;
+        end_all(env.kv, &env.config.tokens, &others, env.ctx.now_ms)?;
+        void_all(
+            env.kv,
+            &env.config.tokens,
+            &[own.to_string()],
+            env.ctx.now_ms,
+        )?;
         let ended = env
             .accounts
-            .change_password(id, &hash_password(password)?, Some(own), ctx.now_ms)?
+            .change_password(id, &hash_password(password)?, Some(own), env.ctx.now_ms)?
             .ok_or(ApiError::NotFound)?;
         end_all(
             env.kv,
-            &config.tokens,
+            &env.config.tokens,
             &newly_found(&before, &ended),
-            ctx.now_ms,
+            env.ctx.now_ms,
         )?;
-        user.updated_at_ms = ctx.now_ms;
+        user.updated_at_ms = env.ctx.now_ms;
     }
-    Cache::new(env.kv, ctx.now_ms).invalidate(&keys::user(id));
+    Cache::new(env.kv, env.ctx.now_ms).invalidate(&keys::user(id));
     Ok(user_response(200, &user))
 }
 
@@ -340,30 +338,24 @@ fn patch(
 /// its sessions, so no refresh token survives either; a session recorded in
 /// between is marked after. The user's orders and uploads belong to other
 /// components and are left as they are.
-fn delete(
-    ctx: &RequestContext,
-    req: &Request,
-    config: &Config,
-    env: Env<'_>,
-    id: &str,
-) -> Result<Response, ApiError> {
-    let principal = authenticate(req, &config.tokens, env.kv, ctx.now_ms)?;
+fn delete(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
+    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
     authorize_for(&principal, id)?;
     if env.accounts.find_user(id)?.is_none() {
         return Err(ApiError::NotFound);
     }
     let before = env
         .sessions
-        .live_sessions(id, tokens_alive_since(&config.tokens, ctx.now_ms))?;
-    end_all(env.kv, &config.tokens, &before, ctx.now_ms)?;
+        .live_sessions(id, tokens_alive_since(&env.config.tokens, env.ctx.now_ms))?;
+    end_all(env.kv, &env.config.tokens, &before, env.ctx.now_ms)?;
     let ended = env.accounts.delete_user(id)?.ok_or(ApiError::NotFound)?;
     end_all(
         env.kv,
-        &config.tokens,
+        &env.config.tokens,
         &newly_found(&before, &ended),
-        ctx.now_ms,
+        env.ctx.now_ms,
     )?;
-    Cache::new(env.kv, ctx.now_ms).invalidate(&keys::user(id));
+    Cache::new(env.kv, env.ctx.now_ms).invalidate(&keys::user(id));
     Ok(Response::new(204))
 }
 

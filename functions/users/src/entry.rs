@@ -1,7 +1,7 @@
 //! The Spin entry point: Spin variables into [`crate::config::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use identity::repo::{Env, MySqlIdentity};
+use identity::repo::{MySqlIdentity, Ports};
 use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
 use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
@@ -18,7 +18,7 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         let kv = SpinKv::new("default");
         let sql = SpinSql::new(vars.required("db_url")?);
         let repo = MySqlIdentity::new(&sql);
-        app::handle(ctx, req, &config, Env::new(&kv, &repo), &sql)
+        app::handle(ctx, req, &config, Ports::new(&kv, &repo), &sql)
     })
     .await
 }

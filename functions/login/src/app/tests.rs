@@ -39,8 +39,8 @@ impl World {
         }
     }
 
-    fn env(&self) -> Env<'_> {
-        Env::new(&self.kv, &self.repo)
+    fn env(&self) -> Ports<'_> {
+        Ports::new(&self.kv, &self.repo)
     }
 
     fn with_user(self, email: &str, role: Role) -> Self {
@@ -354,7 +354,7 @@ fn bootstrap_takeover_with_an_unreachable_store_is_503_and_changes_nothing() {
         serde_json::json!({"email": "root@example.com", "password": "admin-password"}),
     );
     let ctx = RequestContext::new(&req, NOW + 1);
-    let err = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo)).unwrap_err();
+    let err = handle(&ctx, &req, &w.config, Ports::new(&FailingKv, &w.repo)).unwrap_err();
     assert_eq!(err.status(), 503);
     assert_eq!(w.repo.user_row(&id).unwrap().0.role, Role::User);
     assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
@@ -381,8 +381,20 @@ fn a_session_is_not_recorded_once_the_verified_password_changed() {
     w.repo
         .change_password(&verified.user.id, "new-hash", None, NOW)
         .unwrap();
+    let req = Request::new(Method::Post, "/api/v1/auth/login");
+    let ctx = RequestContext::new(&req, NOW + 1);
+    let ports = w.env();
+    let env = Env {
+        ctx: &ctx,
+        req: &req,
+        config: &w.config,
+        kv: ports.kv,
+        accounts: ports.accounts,
+        sessions: ports.sessions,
+        attempts: ports.attempts,
+    };
     assert_eq!(
-        start_session(&w.config, w.env(), &verified, NOW + 1).unwrap_err(),
+        start_session(&env, &verified).unwrap_err(),
         ApiError::InvalidCredentials
     );
     assert!(w.repo.sessions().is_empty());
@@ -471,7 +483,7 @@ fn reuse_with_an_unreachable_store_is_503_and_keeps_the_session() {
     )
     .with_header("spin-client-addr", "10.0.0.1:4000");
     let ctx = RequestContext::new(&req, NOW + 2000);
-    let err = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo)).unwrap_err();
+    let err = handle(&ctx, &req, &w.config, Ports::new(&FailingKv, &w.repo)).unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
 }

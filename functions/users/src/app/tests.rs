@@ -37,8 +37,8 @@ impl World {
         }
     }
 
-    fn env(&self) -> Env<'_> {
-        Env::new(&self.kv, &self.repo)
+    fn env(&self) -> Ports<'_> {
+        Ports::new(&self.kv, &self.repo)
     }
 
     /// Adds a user with one login session and returns `(id, access token)`.
@@ -588,7 +588,7 @@ fn password_change_with_an_unreachable_store_is_503_and_keeps_the_password() {
     // Authentication reads the store; fail only the writes by ending it after.
     let ctx = RequestContext::new(&req, NOW);
     let failing = WriteFailingKv(&w.kv);
-    let err = handle(&ctx, &req, &w.config, Env::new(&failing, &w.repo), &w.db).unwrap_err();
+    let err = handle(&ctx, &req, &w.config, Ports::new(&failing, &w.repo), &w.db).unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(verify_password(&w.repo.user_row(&id).unwrap().1, PASSWORD));
 }
@@ -688,7 +688,14 @@ fn delete_is_503_when_tokens_cannot_be_revoked() {
     let (id, token) = w.user("ann@example.com", Role::User);
     let req = authed(Method::Delete, &format!("/api/v1/users/{id}"), &token);
     let ctx = RequestContext::new(&req, NOW);
-    let err = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo), &w.db).unwrap_err();
+    let err = handle(
+        &ctx,
+        &req,
+        &w.config,
+        Ports::new(&FailingKv, &w.repo),
+        &w.db,
+    )
+    .unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(w.repo.user_row(&id).is_some());
 }
@@ -763,7 +770,14 @@ fn health_names_the_failing_cache() {
     let w = World::new();
     let req = Request::new(Method::Get, "/api/v1/health");
     let ctx = RequestContext::new(&req, NOW);
-    let resp = handle(&ctx, &req, &w.config, Env::new(&FailingKv, &w.repo), &w.db).unwrap();
+    let resp = handle(
+        &ctx,
+        &req,
+        &w.config,
+        Ports::new(&FailingKv, &w.repo),
+        &w.db,
+    )
+    .unwrap();
     assert_eq!(resp.status, 503);
     assert_eq!(
         resp.json_body()["checks"],

@@ -146,11 +146,12 @@ pub fn cached_user(
     })
 }
 
-/// What the login and users handlers work with: the key-value store and the
-/// three identity ports (on Spin, one [`MySqlIdentity`] serves all three on
-/// one lazily opened connection).
+/// The ports the login and users components work with: the key-value store
+/// and the three identity ports (on Spin, one [`MySqlIdentity`] serves all
+/// three on one lazily opened connection). Each component's handlers see
+/// them inside their per-request `Env`.
 #[derive(Clone, Copy)]
-pub struct Env<'a> {
+pub struct Ports<'a> {
     /// The key-value store (cache and revocation marks).
     pub kv: &'a dyn shared::kv::KeyValue,
     /// The `users` table.
@@ -161,8 +162,8 @@ pub struct Env<'a> {
     pub attempts: &'a dyn AttemptRepo,
 }
 
-impl<'a> Env<'a> {
-    /// An environment whose three ports are all `repo`.
+impl<'a> Ports<'a> {
+    /// Ports whose three repositories are all `repo`.
     pub fn new<R>(kv: &'a dyn shared::kv::KeyValue, repo: &'a R) -> Self
     where
         R: AccountRepo + SessionRepo + AttemptRepo,

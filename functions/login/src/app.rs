@@ -47,6 +47,25 @@ struct Env<'a> {
     attempts: &'a dyn AttemptRepo,
 }
 
+impl<'a> Env<'a> {
+    fn new(
+        ctx: &'a RequestContext,
+        req: &'a Request,
+        config: &'a Config,
+        ports: Ports<'a>,
+    ) -> Self {
+        Self {
+            ctx,
+            req,
+            config,
+            kv: ports.kv,
+            accounts: ports.accounts,
+            sessions: ports.sessions,
+            attempts: ports.attempts,
+        }
+    }
+}
+
 /// Routes and handles one request. Successful responses carry
 /// `Cache-Control: no-store` (they hold tokens, or end them); problem
 /// responses always do.
@@ -57,15 +76,7 @@ pub fn handle(
     ports: Ports<'_>,
 ) -> Result<Response, ApiError> {
     let (route, _) = router().find(&req.method, &req.path)?;
-    let env = Env {
-        ctx,
-        req,
-        config,
-        kv: ports.kv,
-        accounts: ports.accounts,
-        sessions: ports.sessions,
-        attempts: ports.attempts,
-    };
+    let env = Env::new(ctx, req, config, ports);
     let response = match route {
         Route::Login => login(&env),
         Route::Refresh => refresh(&env),

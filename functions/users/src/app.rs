@@ -55,6 +55,25 @@ struct Env<'a> {
     attempts: &'a dyn AttemptRepo,
 }
 
+impl<'a> Env<'a> {
+    fn new(
+        ctx: &'a RequestContext,
+        req: &'a Request,
+        config: &'a Config,
+        ports: Ports<'a>,
+    ) -> Self {
+        Self {
+            ctx,
+            req,
+            config,
+            kv: ports.kv,
+            accounts: ports.accounts,
+            sessions: ports.sessions,
+            attempts: ports.attempts,
+        }
+    }
+}
+
 /// Routes and handles one request. Responses carry `Cache-Control: no-store`:
 /// they hold personal data (or, for health, must never be served stale).
 /// `db` is the connection the identity ports use, pinged by the health check.
@@ -67,15 +86,7 @@ pub fn handle(
 ) -> Result<Response, ApiError> {
     let (route, params) = router().find(&req.method, &req.path)?;
     let id = params.get("id").unwrap_or_default();
-    let env = Env {
-        ctx,
-        req,
-        config,
-        kv: ports.kv,
-        accounts: ports.accounts,
-        sessions: ports.sessions,
-        attempts: ports.attempts,
-    };
+    let env = Env::new(ctx, req, config, ports);
     let response = match route {
         Route::Health => return Ok(health(ctx, ports.kv, db)),
         Route::Register => register(&env),

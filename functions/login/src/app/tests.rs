@@ -383,16 +383,7 @@ fn a_session_is_not_recorded_once_the_verified_password_changed() {
         .unwrap();
     let req = Request::new(Method::Post, "/api/v1/auth/login");
     let ctx = RequestContext::new(&req, NOW + 1);
-    let ports = w.env();
-    let env = Env {
-        ctx: &ctx,
-        req: &req,
-        config: &w.config,
-        kv: ports.kv,
-        accounts: ports.accounts,
-        sessions: ports.sessions,
-        attempts: ports.attempts,
-    };
+    let env = Env::new(&ctx, &req, &w.config, w.env());
     assert_eq!(
         start_session(&env, &verified).unwrap_err(),
         ApiError::InvalidCredentials

@@ -38,7 +38,7 @@ impl World {
         } else {
             Role::User
         };
-        self.config.tokens.issue(user, role, "s", NOW).unwrap().0
+        shared::testing::token(user, role, "s", NOW)
     }
 
     fn send(&self, req: Request) -> Response {

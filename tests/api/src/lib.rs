@@ -47,6 +47,18 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
+/// Variables every test host needs because the attempt counters live in the
+/// shared test database, where every test's requests come from 127.0.0.1:
+/// per-address limits are lifted, and the tests of those limits send their
+/// own client address through `X-Forwarded-For` from this trusted peer.
+pub fn shared_address_limits() -> Vec<(String, String)> {
+    vec![
+        ("trusted_proxies".into(), "127.0.0.1/32, ::1/128".into()),
+        ("login_max_failures_per_address".into(), "1000000".into()),
+        ("register_max_per_address".into(), "1000000".into()),
+    ]
+}
+
 /// A fresh client address for `X-Forwarded-For`: an IPv6 address in its own
 /// random /64 of the documentation prefix, so no other test (or earlier run)
 /// shares its attempt counters.
@@ -165,14 +177,8 @@ impl TestApp {
             ("db_host".into(), db_host),
             ("admin_email".into(), ADMIN_EMAIL.into()),
             ("admin_password".into(), ADMIN_PASSWORD.into()),
-            // The attempt counters live in the shared test database, where
-            // every test's requests come from 127.0.0.1: per-address limits
-            // are lifted here, and the tests of those limits send their own
-            // client address through X-Forwarded-For from this trusted peer.
-            ("trusted_proxies".into(), "127.0.0.1/32, ::1/128".into()),
-            ("login_max_failures_per_address".into(), "1000000".into()),
-            ("register_max_per_address".into(), "1000000".into()),
         ];
+        config.variables.extend(shared_address_limits());
         config.variables.extend(options.variables.iter().cloned());
         config.key_value = KeyValueBackend::Redis {
             url: redis_url(),

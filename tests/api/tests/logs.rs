@@ -92,6 +92,7 @@ async fn start(db_url: &str, db_host: &str, kv_url: &str) -> RunningHost {
         ("admin_email".into(), api_tests::ADMIN_EMAIL.into()),
         ("admin_password".into(), api_tests::ADMIN_PASSWORD.into()),
     ];
+    config.variables.extend(api_tests::shared_address_limits());
     config.key_value = KeyValueBackend::Redis {
         url: kv_url.into(),
         prefix: unique("logs") + ":",

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::oneshot;
@@ -28,13 +29,18 @@ use wasmtime::component::Component;
 use wasmtime::Engine;
 
 mod allowed_hosts;
+mod body;
 mod kv;
+mod limits;
 mod manifest;
 mod mysql;
 mod routes;
 mod server;
 mod state;
 mod variables;
+
+pub use limits::Limits;
+pub use server::ShutdownReport;
 
 /// Bindings for the Spin interfaces the host implements (vendored WIT).
 mod bindings {
@@ -75,6 +81,8 @@ pub struct HostConfig {
     pub variables: Vec<(String, String)>,
     /// The key-value backend.
     pub key_value: KeyValueBackend,
+    /// Deadlines, memory and connection bounds.
+    pub limits: Limits,
 }
 
 impl HostConfig {
@@ -85,6 +93,7 @@ impl HostConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             variables: Vec::new(),
             key_value: KeyValueBackend::Memory,
+            limits: Limits::default(),
         }
     }
 }
@@ -92,8 +101,8 @@ impl HostConfig {
 /// A host serving requests in the background of the current tokio runtime.
 pub struct RunningHost {
     addr: SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
+    shutdown: Option<oneshot::Sender<Duration>>,
+    task: Option<JoinHandle<ShutdownReport>>,
 }
 
 impl RunningHost {
@@ -159,9 +168,11 @@ impl RunningHost {
         };
 
         // Compiling is CPU-bound (or a cache read): keep it off the reactor.
-        let (engine, components) = tokio::task::spawn_blocking(move || compile_all(configs))
-            .await
-            .context("compilation task failed")??;
+        let limits = config.limits.clone();
+        let (engine, components) =
+            tokio::task::spawn_blocking(move || compile_all(&limits, configs))
+                .await
+                .context("compilation task failed")??;
 
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -176,11 +187,16 @@ impl RunningHost {
             tracing::info!("  {component}: http://{addr}{route}");
         }
 
+        let instances = Arc::new(tokio::sync::Semaphore::new(
+            config.limits.max_instances as usize,
+        ));
         let app = Arc::new(server::App {
             engine,
             router,
             components,
             kv,
+            limits: config.limits,
+            instances,
         });
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::serve(app, listener, rx));
@@ -202,12 +218,19 @@ impl RunningHost {
     }
 
     /// Stops accepting, closes open connections and frees the port.
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        self.shutdown(Duration::ZERO).await;
+    }
+
+    /// Stops accepting (the port is freed at once), lets requests in flight
+    /// finish for up to `grace`, then closes what is left.
+    pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(grace);
         }
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
+        match self.task.take() {
+            Some(task) => task.await.unwrap_or(ShutdownReport { cut_off: 0 }),
+            None => ShutdownReport { cut_off: 0 },
         }
     }
 }
@@ -216,31 +239,38 @@ impl Drop for RunningHost {
     fn drop(&mut self) {
         // Dropping without `stop` still shuts the server down.
         if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
+            let _ = tx.send(Duration::ZERO);
         }
     }
 }
 
-/// One engine per process: hosts started by one test binary share its
-/// instance pool and compiled-code memory.
-fn shared_engine() -> anyhow::Result<Engine> {
-    static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
-    let mut guard = ENGINE
+/// One engine per process and pool shape: hosts started by one test binary
+/// with the same instance and memory limits share its instance pool and
+/// compiled-code memory.
+fn shared_engine(limits: &Limits) -> anyhow::Result<Engine> {
+    type Engines = HashMap<(u32, usize), Engine>;
+    static ENGINES: Mutex<Option<Engines>> = Mutex::new(None);
+    let mut guard = ENGINES
         .lock()
         .map_err(|_| anyhow::anyhow!("engine lock poisoned"))?;
-    if let Some(engine) = guard.as_ref() {
+    let engines = guard.get_or_insert_with(HashMap::new);
+    let shape = (limits.max_instances, limits.max_instance_memory);
+    if let Some(engine) = engines.get(&shape) {
         return Ok(engine.clone());
     }
-    let engine = state::engine()?;
-    *guard = Some(engine.clone());
+    let engine = state::engine(limits)?;
+    engines.insert(shape, engine.clone());
     Ok(engine)
 }
 
 type Compiled = (Engine, HashMap<String, state::ComponentRuntime>);
 
 /// Compiles each distinct `.wasm` once, then pre-instantiates every component.
-fn compile_all(configs: Vec<(state::ComponentConfig, PathBuf)>) -> anyhow::Result<Compiled> {
-    let engine = shared_engine()?;
+fn compile_all(
+    limits: &Limits,
+    configs: Vec<(state::ComponentConfig, PathBuf)>,
+) -> anyhow::Result<Compiled> {
+    let engine = shared_engine(limits)?;
     let linker = state::linker(&engine)?;
     let mut compiled: HashMap<PathBuf, Component> = HashMap::new();
     let mut components = HashMap::new();

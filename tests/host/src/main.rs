@@ -6,16 +6,20 @@
 //! ```
 //! Variables also come from `SPIN_VARIABLE_<NAME>` and a `.env` file in the
 //! working directory (below `--variable`). Logs go to stderr (`RUST_LOG`
-//! filters them). Runs until Ctrl-C.
+//! filters them). Runs until SIGTERM or SIGINT (Ctrl-C), then stops
+//! accepting, lets requests in flight finish (`--shutdown-grace`) and exits 0;
+//! a second signal closes what is left at once.
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use spin_test_host::{HostConfig, KeyValueBackend, RunningHost};
+use spin_test_host::{HostConfig, KeyValueBackend, Limits, RunningHost};
+use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -38,6 +42,60 @@ struct Args {
     /// Prefix of every Redis key (with a Redis backend).
     #[arg(long = "key-value-prefix", default_value = "")]
     key_value_prefix: String,
+    /// Longest a request may take, body and guest included (`30s`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// Largest linear memory an instance may grow to (`128MiB`, `1GiB`, bytes).
+    #[arg(long, value_name = "SIZE", default_value = "128MiB", value_parser = parse_size)]
+    max_instance_memory: usize,
+    /// Instances that may run at once; beyond them requests get 503.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_instances)]
+    max_instances: u32,
+    /// Open client connections; at the cap the host stops accepting.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Time a client has to send a complete request head.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    header_read_timeout: Duration,
+    /// Time an idle keep-alive connection stays open.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    keep_alive_timeout: Duration,
+    /// Longest pause allowed between two pieces of a request body.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    body_idle_timeout: Duration,
+    /// After SIGTERM/SIGINT, how long requests in flight may take to finish.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    shutdown_grace: Duration,
+}
+
+/// `30s`, `1.5s`, `500ms`, or a bare number of seconds.
+fn parse_duration(arg: &str) -> Result<Duration, String> {
+    let (number, unit) = match arg.strip_suffix("ms") {
+        Some(n) => (n, 0.001),
+        None => (arg.strip_suffix('s').unwrap_or(arg), 1.0),
+    };
+    match number.trim().parse::<f64>() {
+        Ok(n) if n.is_finite() && n > 0.0 => Ok(Duration::from_secs_f64(n * unit)),
+        _ => Err(format!(
+            "{arg:?}: expected a positive duration such as 30s or 500ms"
+        )),
+    }
+}
+
+/// `128MiB`, `1GiB`, `512KiB`, or a bare number of bytes.
+fn parse_size(arg: &str) -> Result<usize, String> {
+    let units = [("KiB", 1usize << 10), ("MiB", 1 << 20), ("GiB", 1 << 30)];
+    let (number, unit) = units
+        .iter()
+        .find_map(|(suffix, unit)| arg.strip_suffix(suffix).map(|n| (n, *unit)))
+        .unwrap_or((arg, 1));
+    number
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|bytes| *bytes >= 1 << 16)
+        .ok_or_else(|| format!("{arg:?}: expected a size of at least 64KiB, such as 128MiB"))
 }
 
 fn parse_variable(arg: &str) -> anyhow::Result<(String, String)> {
@@ -69,15 +127,42 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 prefix: args.key_value_prefix,
             }
         }
-        other => anyhow::bail!("--key-value {other:?}: expected `memory` or a redis:// URL"),
+        // Not echoed: a mistyped URL may still carry a password.
+        _ => anyhow::bail!("--key-value: expected `memory` or a redis:// URL"),
     };
+    config.limits = Limits {
+        request_timeout: args.request_timeout,
+        max_instance_memory: args.max_instance_memory,
+        max_instances: args.max_instances,
+        max_connections: args.max_connections,
+        header_read_timeout: args.header_read_timeout,
+        keep_alive_timeout: args.keep_alive_timeout,
+        body_idle_timeout: args.body_idle_timeout,
+        shutdown_grace: args.shutdown_grace,
+    };
+    let grace = config.limits.shutdown_grace;
+    // Listen for signals before serving, so none is missed.
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch for SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch for SIGINT")?;
     let host = RunningHost::start(config).await?;
     eprintln!("Serving {}", host.base_url());
-    tokio::signal::ctrl_c()
-        .await
-        .context("cannot wait for Ctrl-C")?;
-    tracing::info!("shutting down");
-    host.stop().await;
+    let received = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(
+        "{received}: no new connections; finishing requests in flight (up to {grace:?})"
+    );
+    let shutdown = host.shutdown(grace);
+    tokio::select! {
+        report = shutdown => {
+            if report.cut_off == 0 {
+                tracing::info!("stopped cleanly");
+            }
+        }
+        _ = terminate.recv() => tracing::warn!("second signal: stopping now"),
+        _ = interrupt.recv() => tracing::warn!("second signal: stopping now"),
+    }
     Ok(())
 }
 

@@ -1,27 +1,36 @@
-//! The HTTP side: accept connections, route, add Spin's headers, run the
-//! component in a fresh instance, and turn failures into Spin's responses.
+//! The HTTP side: accept connections (up to a cap), route, add Spin's
+//! headers, run the component in a fresh instance under a deadline, turn
+//! failures into Spin's responses, and drain connections on shutdown.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderName, HeaderValue, HOST};
+use hyper::header::{HeaderName, HeaderValue, CONNECTION, HOST, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::Instrument as _;
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use wasmtime_wasi_http::WasiHttpView as _;
 
+use crate::body::{prebuffer, PrebufferError};
 use crate::kv::KvBackend;
+use crate::limits::{Limits, BODY_PREBUFFER_BYTES, RETRY_AFTER_SECS};
 use crate::routes::{Router, PATH_MATCH_PREFIX, SPIN_HEADERS};
 use crate::state::{ComponentRuntime, HostState};
 
@@ -31,48 +40,232 @@ pub struct App {
     pub(crate) router: Router,
     pub(crate) components: HashMap<String, ComponentRuntime>,
     pub(crate) kv: KvBackend,
+    pub(crate) limits: Limits,
+    /// One permit per instance that may run at once.
+    pub(crate) instances: Arc<Semaphore>,
 }
 
-/// Accepts connections until `shutdown` fires (or its sender is dropped);
-/// then every connection task is aborted with the `JoinSet`.
-pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: oneshot::Receiver<()>) {
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Connections still open when the grace period ran out, and closed.
+    pub cut_off: usize,
+}
+
+/// Accepts connections until `stop` delivers a grace period (or its sender
+/// is dropped: no grace). Then the listener closes, every connection is
+/// asked to finish its request and close, and those still open after the
+/// grace period are cut off.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    mut stop: oneshot::Receiver<Duration>,
+) -> ShutdownReport {
+    let slots = Arc::new(Semaphore::new(app.limits.max_connections));
+    let (closing, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
-    loop {
+    let grace = loop {
+        // Take a connection slot before accepting: at the cap, new clients
+        // wait in the kernel's backlog rather than being reset.
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                tracing::warn!(
+                    "{} connections open (the cap): not accepting until one closes",
+                    app.limits.max_connections
+                );
+                tokio::select! {
+                    grace = &mut stop => break grace.unwrap_or_default(),
+                    slot = slots.clone().acquire_owned() => match slot {
+                        Ok(slot) => slot,
+                        Err(_) => break Duration::ZERO,
+                    },
+                }
+            }
+        };
         tokio::select! {
-            _ = &mut shutdown => break,
+            grace = &mut stop => break grace.unwrap_or_default(),
             accepted = listener.accept() => {
                 let (stream, client) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
                         // E.g. too many open files: log, keep serving.
                         tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
                 };
-                // Without this a response produced after a host call waits for
-                // the client's delayed ACK (~40 ms per request; SPIN-FACTS).
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::warn!("cannot set TCP_NODELAY: {e}");
-                }
-                let app = app.clone();
-                connections.spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        let app = app.clone();
-                        async move { Ok::<_, Infallible>(handle(app, req, client).await) }
-                    });
-                    if let Err(e) = hyper::server::conn::http1::Builder::new()
-                        .keep_alive(true)
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                    {
-                        tracing::debug!("connection from {client} ended: {e}");
-                    }
-                });
+                connections.spawn(connection(app.clone(), stream, client, slot, closing_rx.clone()));
                 // Reap finished connection tasks so the set stays small.
                 while connections.try_join_next().is_some() {}
             }
         }
+    };
+    // Refuse new connections from here on.
+    drop(listener);
+    let _ = closing.send(true);
+    let drained = tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_ok();
+    let cut_off = if drained { 0 } else { connections.len() };
+    if cut_off > 0 {
+        tracing::warn!("{cut_off} connections still busy after the grace period: closing them");
+    }
+    connections.shutdown().await;
+    ShutdownReport { cut_off }
+}
+
+/// Serves one client connection: hyper with a header-read timeout, plus
+/// the keep-alive idle timeout and the graceful close on shutdown.
+async fn connection(
+    app: Arc<App>,
+    stream: TcpStream,
+    client: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+    mut closing: watch::Receiver<bool>,
+) {
+    // Without this a response produced after a host call waits for the
+    // client's delayed ACK (~40 ms per request; SPIN-FACTS).
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::warn!("cannot set TCP_NODELAY: {e}");
+    }
+    let received = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(CountingStream {
+        inner: stream,
+        received: received.clone(),
+    });
+    let (active_tx, mut active) = watch::channel(0usize);
+    let active_tx = Arc::new(active_tx);
+    let limits = &app.limits;
+    let service_app = app.clone();
+    let service = hyper::service::service_fn(move |req| {
+        let app = service_app.clone();
+        let in_flight = InFlight::begin(active_tx.clone());
+        async move {
+            let res = handle(app, req, client).await;
+            // The request counts as in flight until its body is sent.
+            Ok::<_, Infallible>(res.map(|body| {
+                body.map_frame(move |frame| {
+                    let _in_flight = &in_flight;
+                    frame
+                })
+                .boxed_unsync()
+            }))
+        }
+    });
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .keep_alive(true)
+        .serve_connection(io, service);
+    tokio::pin!(conn);
+
+    let mut closing_asked = false;
+    // While no request is in flight: when that began and how many bytes
+    // the client had sent by then (a byte since means a head is arriving,
+    // which hyper's header timeout governs).
+    let mut idle: Option<(Instant, u64)> = None;
+    loop {
+        if !closing_asked {
+            idle = match (*active.borrow_and_update(), idle) {
+                (0, Some(since)) => Some(since),
+                (0, None) => Some((Instant::now(), received.load(Ordering::Relaxed))),
+                _ => None,
+            };
+        }
+        let idle_until = idle.map(|(since, _)| since + limits.keep_alive_timeout);
+        tokio::select! {
+            ended = conn.as_mut() => {
+                if let Err(e) = ended {
+                    tracing::debug!("connection from {client} ended: {e}");
+                }
+                return;
+            }
+            _ = closing.changed(), if !closing_asked => {
+                conn.as_mut().graceful_shutdown();
+                closing_asked = true;
+                idle = None;
+            }
+            _ = active.changed(), if !closing_asked => {}
+            _ = tokio::time::sleep_until(idle_until.unwrap_or_else(Instant::now)), if idle_until.is_some() => {
+                let Some((_, bytes_then)) = idle else { continue };
+                if received.load(Ordering::Relaxed) == bytes_then {
+                    tracing::debug!("closing idle keep-alive connection from {client}");
+                    conn.as_mut().graceful_shutdown();
+                    closing_asked = true;
+                }
+                idle = None;
+            }
+        }
+    }
+}
+
+/// Counts a connection's requests in flight while alive.
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl InFlight {
+    fn begin(active: Arc<watch::Sender<usize>>) -> Self {
+        active.send_modify(|n| *n += 1);
+        Self(active)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// The client's socket, counting the bytes received so the keep-alive
+/// timer can tell an idle client from one sending its next head.
+struct CountingStream {
+    inner: TcpStream,
+    received: Arc<AtomicU64>,
+}
+
+impl AsyncRead for CountingStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.received.fetch_add(read as u64, Ordering::Relaxed);
+        polled
+    }
+}
+
+impl AsyncWrite for CountingStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -96,12 +289,32 @@ fn text(status: StatusCode, body: &'static str) -> Response<HyperOutgoingBody> {
     res
 }
 
-/// Serves one request. Never fails: errors become 404 / 500 as in Spin.
+/// 503 for a full instance pool: try again shortly.
+fn busy() -> Response<HyperOutgoingBody> {
+    let mut res = empty(StatusCode::SERVICE_UNAVAILABLE);
+    res.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    res
+}
+
+/// An answer after which the connection cannot be reused (the body was not
+/// read to its end).
+fn closing(status: StatusCode) -> Response<HyperOutgoingBody> {
+    let mut res = empty(status);
+    res.headers_mut()
+        .insert(CONNECTION, HeaderValue::from_static("close"));
+    res
+}
+
+/// Serves one request. Never fails: errors become 404 / 500 as in Spin, a
+/// stalled body 408, a full instance pool 503.
 async fn handle(
     app: Arc<App>,
     mut req: Request<Incoming>,
     client: SocketAddr,
 ) -> Response<HyperOutgoingBody> {
+    // The deadline covers reading the body and running the guest.
+    let deadline = Instant::now() + app.limits.request_timeout;
     let path = req.uri().path().to_owned();
     tracing::debug!("processing request on path '{path}'");
 
@@ -182,23 +395,93 @@ async fn handle(
 
     let component_id = component.config.id.clone();
     let span = tracing::info_span!("request", component = %component_id, path = %path);
-    run_component(&app, component, req).instrument(span).await
+    async {
+        let (parts, body) = req.into_parts();
+        let body = match prebuffer(
+            body,
+            BODY_PREBUFFER_BYTES,
+            app.limits.body_idle_timeout,
+            deadline,
+        )
+        .await
+        {
+            Ok(body) => body,
+            Err(PrebufferError::TimedOut) => {
+                tracing::info!("request body too slow: 408");
+                return closing(StatusCode::REQUEST_TIMEOUT);
+            }
+            Err(PrebufferError::Client(e)) => {
+                tracing::debug!("cannot read the request body: {e}");
+                return closing(StatusCode::BAD_REQUEST);
+            }
+        };
+        let Ok(instance) = app.instances.clone().try_acquire_owned() else {
+            tracing::warn!("all {} instances busy: 503", app.limits.max_instances);
+            return busy();
+        };
+        run_component(
+            &app,
+            component,
+            Request::from_parts(parts, body),
+            deadline,
+            instance,
+        )
+        .await
+    }
+    .instrument(span)
+    .await
 }
+
+/// Why a guest stopped without finishing.
+fn describe_failure(e: &wasmtime::Error) -> &'static str {
+    if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) || e.is::<DeadlineExceeded>() {
+        "stopped at the request deadline"
+    } else {
+        "failed"
+    }
+}
+
+/// The guest was still waiting on the host at the request deadline.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("request deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
 
 /// Runs the guest's `incoming-handler` in a fresh instance. As in Spin's
 /// wasi executor, the guest runs in its own task so it can keep streaming
 /// the body after the response head is sent; a trap before a response is
-/// a 500 with an empty body.
+/// a 500 with an empty body. At `deadline` a guest running code traps (the
+/// epoch callback) and one waiting on the host is dropped; either way its
+/// instance, and `instance`'s permit, are freed.
 async fn run_component(
     app: &App,
     component: &ComponentRuntime,
-    req: Request<Incoming>,
+    req: Request<crate::body::GuestBody>,
+    deadline: Instant,
+    instance: OwnedSemaphorePermit,
 ) -> Response<HyperOutgoingBody> {
     let id = component.config.id.clone();
     let mut store = Store::new(
         &app.engine,
         HostState::new(component.config.clone(), app.kv.clone()),
     );
+    // Every epoch tick the guest yields to other tasks; past the deadline
+    // it traps.
+    store.set_epoch_deadline(1);
+    let trap_at = deadline.into_std();
+    store.epoch_deadline_callback(move |_| {
+        Ok(if std::time::Instant::now() >= trap_at {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
     let (sender, receiver) = oneshot::channel();
     let prepared = (|| {
         let req = store
@@ -218,11 +501,18 @@ async fn run_component(
     let pre = component.pre.clone();
     let task = tokio::spawn(
         async move {
-            let proxy = pre.instantiate_async(&mut store).await?;
-            proxy
-                .wasi_http_incoming_handler()
-                .call_handle(&mut store, guest_req, out)
-                .await
+            let _instance = instance;
+            let run = async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, guest_req, out)
+                    .await
+            };
+            match tokio::time::timeout_at(deadline, run).await {
+                Ok(done) => done,
+                Err(_) => Err(wasmtime::Error::new(DeadlineExceeded)),
+            }
         }
         .in_current_span(),
     );
@@ -236,7 +526,7 @@ async fn run_component(
                 async move {
                     match task.await {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::error!(component = %id, "component error after response started: {e:?}"),
+                        Ok(Err(e)) => tracing::error!(component = %id, "component {} after its response started: {e:?}", describe_failure(&e)),
                         Err(e) => tracing::error!(component = %id, "guest task failed: {e}"),
                     }
                 }
@@ -254,7 +544,14 @@ async fn run_component(
                     component = %id,
                     "guest failed to produce a response prior to returning"
                 ),
-                Ok(Err(e)) => tracing::error!(component = %id, "guest invocation failed: {e:?}"),
+                Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
+                    // Another host in this process holds the engine's slots.
+                    tracing::warn!(component = %id, "instance pool exhausted: 503");
+                    return busy();
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(component = %id, "guest {}: {e:?}", describe_failure(&e))
+                }
                 Err(e) => tracing::error!(component = %id, "guest task failed: {e}"),
             }
             empty(StatusCode::INTERNAL_SERVER_ERROR)

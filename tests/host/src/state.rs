@@ -22,6 +22,7 @@ use wasmtime_wasi_http::{
 use crate::allowed_hosts::AllowedHosts;
 use crate::bindings::fermyon::spin::{key_value, variables};
 use crate::kv::KvBackend;
+use crate::limits::{Limits, EPOCH_TICK};
 
 /// What a component was granted in the manifest, with its variables resolved.
 #[derive(Debug)]
@@ -330,28 +331,26 @@ impl Drop for LineLogger {
     }
 }
 
-/// Concurrent instances the pool holds; a request beyond this gets a 500.
-const POOL_INSTANCES: u32 = 256;
-/// Largest linear memory an instance may grow to (argon2 needs ~19 MiB).
-const MAX_MEMORY_BYTES: usize = 128 << 20;
-
-/// The engine: Cranelift, pooling allocator, on-disk compilation cache.
-pub fn engine() -> anyhow::Result<Engine> {
+/// The engine: Cranelift, pooling allocator sized by `limits`, epoch
+/// interruption driven by a ticker thread, on-disk compilation cache.
+pub fn engine(limits: &Limits) -> anyhow::Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
+    config.epoch_interruption(true);
 
+    let instances = limits.max_instances.max(1);
     let mut pool = PoolingAllocationConfig::new();
-    pool.total_component_instances(POOL_INSTANCES)
+    pool.total_component_instances(instances)
         // A Rust wasip2 component has a handful of core instances (the
         // program plus small shims); leave room.
         .max_core_instances_per_component(32)
-        .total_core_instances(POOL_INSTANCES * 8)
-        .total_memories(POOL_INSTANCES * 2)
-        .total_tables(POOL_INSTANCES * 8)
-        .total_stacks(POOL_INSTANCES)
+        .total_core_instances(instances.saturating_mul(8))
+        .total_memories(instances.saturating_mul(2))
+        .total_tables(instances.saturating_mul(8))
+        .total_stacks(instances)
         .max_memories_per_component(8)
         .max_tables_per_component(16)
-        .max_memory_size(MAX_MEMORY_BYTES);
+        .max_memory_size(limits.max_instance_memory);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
 
     match cache_dir() {
@@ -367,9 +366,27 @@ pub fn engine() -> anyhow::Result<Engine> {
         }
         None => tracing::warn!("compilation cache disabled: no cache directory"),
     }
-    Engine::new(&config)
+    let engine = Engine::new(&config)
         .map_err(anyhow::Error::from)
-        .context("cannot create the wasmtime engine")
+        .context("cannot create the wasmtime engine")?;
+    start_epoch_ticker(&engine)?;
+    Ok(engine)
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is gone.
+fn start_epoch_ticker(engine: &Engine) -> anyhow::Result<()> {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("epoch-ticker".to_owned())
+        .spawn(move || loop {
+            std::thread::sleep(EPOCH_TICK);
+            match engine.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => break,
+            }
+        })
+        .context("cannot start the epoch ticker")?;
+    Ok(())
 }
 
 /// `$SPIN_TEST_HOST_CACHE_DIR`, else `$XDG_CACHE_HOME/spin-test-host`,

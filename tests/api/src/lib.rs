@@ -184,6 +184,10 @@ impl TestApp {
             url: redis_url(),
             prefix: kv_prefix.clone(),
         };
+        // A client that sends a head and no body reaches the guest after the
+        // body idle timeout (the guest may answer without the body, as on
+        // Spin); tests that do so need not wait the 10 s default.
+        config.limits.body_idle_timeout = std::time::Duration::from_secs(2);
         let host = RunningHost::start(config).await?;
         let base = host.base_url();
         let http = reqwest::Client::builder()

@@ -4,6 +4,12 @@
 //! (or to its end) before an instance is taken, so a client that sends
 //! slowly holds only its connection; the rest streams to the guest with an
 //! idle timeout between pieces. Both phases end at the request deadline.
+//!
+//! A client that sends a head and then no body byte at all is not answered
+//! 408 by the host: after the idle timeout its request goes to the guest
+//! with a body that fails at once, because API.md lets a guest answer
+//! without reading the body (an upload with a bad token is 401 "before any
+//! of the body is read"). The instance is then held only for that answer.
 
 use std::collections::VecDeque;
 use std::future::Future as _;
@@ -39,6 +45,15 @@ pub async fn prebuffer(
     while buffered < limit && !body.is_end_stream() {
         let until = (Instant::now() + idle).min(deadline);
         match tokio::time::timeout_at(until, body.frame()).await {
+            Err(_) if frames.is_empty() => {
+                return Ok(GuestBody {
+                    frames,
+                    rest: None,
+                    idle,
+                    timer: None,
+                    failure: Some(wasmtime_wasi_http::Error::ConnectionReadTimeout),
+                })
+            }
             Err(_) => return Err(PrebufferError::TimedOut),
             Ok(None) => {
                 return Ok(GuestBody {
@@ -46,6 +61,7 @@ pub async fn prebuffer(
                     rest: None,
                     idle,
                     timer: None,
+                    failure: None,
                 })
             }
             Ok(Some(Err(e))) => return Err(PrebufferError::Client(e)),
@@ -61,6 +77,7 @@ pub async fn prebuffer(
         rest,
         idle,
         timer: None,
+        failure: None,
     })
 }
 
@@ -73,6 +90,9 @@ pub struct GuestBody {
     idle: Duration,
     /// Runs while the guest waits for the client.
     timer: Option<Pin<Box<Sleep>>>,
+    /// Reported once, after the buffered frames, when the client's body
+    /// already failed before the guest started.
+    failure: Option<wasmtime_wasi_http::Error>,
 }
 
 impl Body for GuestBody {
@@ -88,7 +108,7 @@ impl Body for GuestBody {
         }
         let this = &mut *self;
         let Some(rest) = this.rest.as_mut() else {
-            return Poll::Ready(None);
+            return Poll::Ready(this.failure.take().map(Err));
         };
         match Pin::new(rest).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -123,7 +143,9 @@ impl Body for GuestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.frames.is_empty() && self.rest.as_ref().is_none_or(Body::is_end_stream)
+        self.frames.is_empty()
+            && self.failure.is_none()
+            && self.rest.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {

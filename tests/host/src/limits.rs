@@ -34,7 +34,9 @@ pub struct Limits {
     pub keep_alive_timeout: Duration,
     /// Longest pause between two pieces of a request body. A client that
     /// stalls longer gets 408 (before the guest starts) or a read error in
-    /// the guest; `request_timeout` bounds a client that trickles bytes.
+    /// the guest; one that sent no body byte at all has its request passed
+    /// to the guest with a failing body (see `body.rs`). `request_timeout`
+    /// bounds a client that trickles bytes.
     pub body_idle_timeout: Duration,
     /// After SIGTERM or SIGINT: how long in-flight requests may take to
     /// finish before their connections are closed. Kubernetes waits 30 s

@@ -487,3 +487,23 @@ fn a_mistyped_key_value_url_is_refused_without_echoing_it() {
     assert!(stderr.contains("--key-value"), "{stderr}");
     assert!(!stderr.contains("pa55-w0rd"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_without_any_body_reaches_the_guest_after_the_idle_timeout() {
+    let host = host(&["--body-idle-timeout", "1s"]);
+    let mut stream = TcpStream::connect(addr(&host)).await.unwrap();
+    let sent = Instant::now();
+    stream
+        .write_all(b"POST /api/trap HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        .await
+        .unwrap();
+    let got = closed_within(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("head-only request still open 5 s later");
+    let text = String::from_utf8_lossy(&got);
+    // The guest answered (here spin-sdk, for the body it could not read),
+    // not the host's 408.
+    assert!(text.starts_with("HTTP/1.1 "), "{text}");
+    assert!(!text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(sent.elapsed() >= Duration::from_millis(900));
+}

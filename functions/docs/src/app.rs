@@ -64,7 +64,10 @@ pub fn handle(req: &Request) -> Result<Response, ApiError> {
     let (route, params) = router().find(&req.method, &req.path)?;
     match route {
         Route::Document => Ok(document(req)),
-        Route::Page => Ok(page_asset(req, asset("index.html").expect("the page is built in"))),
+        Route::Page => Ok(page_asset(
+            req,
+            asset("index.html").expect("the page is built in"),
+        )),
         Route::PageAsset => {
             let name = params.get("asset").unwrap_or_default();
             match asset(name) {
@@ -76,7 +79,10 @@ pub fn handle(req: &Request) -> Result<Response, ApiError> {
 }
 
 fn document(req: &Request) -> Response {
-    let response = if req.header("if-none-match").is_some_and(|h| matches_etag(h, ETAG)) {
+    let response = if req
+        .header("if-none-match")
+        .is_some_and(|h| matches_etag(h, ETAG))
+    {
         Response::new(304)
     } else {
         Response::new(200)
@@ -150,7 +156,8 @@ fn accepts_gzip(header: &str) -> bool {
         let coding = parts.next().unwrap_or_default().to_ascii_lowercase();
         let refused = parts.any(|p| {
             p.split_once('=').is_some_and(|(k, v)| {
-                k.trim().eq_ignore_ascii_case("q") && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
+                k.trim().eq_ignore_ascii_case("q")
+                    && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
             })
         });
         matches!(coding.as_str(), "gzip" | "x-gzip" | "*") && !refused
@@ -240,7 +247,10 @@ mod tests {
     fn page_is_html_under_a_strict_content_security_policy() {
         let resp = handle(&get("/api/v1/docs")).unwrap();
         assert_eq!(resp.status, 200);
-        assert_eq!(resp.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(
+            resp.header("content-type"),
+            Some("text/html; charset=utf-8")
+        );
         let csp = resp.header("content-security-policy").unwrap();
         assert_eq!(csp, CONTENT_SECURITY_POLICY);
         for directive in [
@@ -303,8 +313,8 @@ mod tests {
             assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
             assert_eq!(plain.header("content-type"), Some(asset.content_type));
 
-            let zipped = handle(&get(&path).with_header("accept-encoding", "gzip, deflate, br"))
-                .unwrap();
+            let zipped =
+                handle(&get(&path).with_header("accept-encoding", "gzip, deflate, br")).unwrap();
             assert_eq!(zipped.header("content-encoding"), Some("gzip"));
             assert_eq!(zipped.body, asset.gzip);
             assert!(zipped.body.len() < plain.body.len() || asset.len < 200);
@@ -324,7 +334,9 @@ mod tests {
     fn swagger_ui_is_built_in() {
         let bundle = asset("swagger-ui-bundle.js").unwrap();
         assert!(bundle.len > 500_000, "the full bundle, not a stub");
-        assert!(String::from_utf8(inflate(bundle)).unwrap().contains("SwaggerUIBundle"));
+        assert!(String::from_utf8(inflate(bundle))
+            .unwrap()
+            .contains("SwaggerUIBundle"));
         let css = String::from_utf8(inflate(asset("swagger-ui.css").unwrap())).unwrap();
         assert!(css.contains(".swagger-ui") && !css.contains("sourceMappingURL"));
         assert!(asset("LICENSE.txt").is_some());
@@ -338,7 +350,11 @@ mod tests {
             "/api/v1/docs/swagger-ui-bundle.js.map",
             "/api/v1/docs/a/b",
         ] {
-            assert_eq!(handle(&get(path)).unwrap_err(), ApiError::NotFound, "{path}");
+            assert_eq!(
+                handle(&get(path)).unwrap_err(),
+                ApiError::NotFound,
+                "{path}"
+            );
         }
         let err = handle(&Request::new(Method::Post, "/api/v1/docs")).unwrap_err();
         assert_eq!(
@@ -351,10 +367,24 @@ mod tests {
 
     #[test]
     fn accept_encoding_is_read_with_its_weights() {
-        for yes in ["gzip", "br, gzip", "GZIP;q=0.5", "x-gzip", "*", "deflate, *;q=0.1"] {
+        for yes in [
+            "gzip",
+            "br, gzip",
+            "GZIP;q=0.5",
+            "x-gzip",
+            "*",
+            "deflate, *;q=0.1",
+        ] {
             assert!(accepts_gzip(yes), "{yes}");
         }
-        for no in ["", "identity", "br, deflate", "gzip;q=0", "gzip; q=0.0", "gzipx"] {
+        for no in [
+            "",
+            "identity",
+            "br, deflate",
+            "gzip;q=0",
+            "gzip; q=0.0",
+            "gzipx",
+        ] {
             assert!(!accepts_gzip(no), "{no}");
         }
     }

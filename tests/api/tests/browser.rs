@@ -42,7 +42,8 @@ async fn reference_page_renders_every_operation_and_tries_health() {
         "{chromium} is missing: run scripts/setup.sh (apt-get install chromium)"
     );
     assert!(
-        root.join("tests/browser/node_modules/playwright-core").is_dir(),
+        root.join("tests/browser/node_modules/playwright-core")
+            .is_dir(),
         "playwright-core is missing: run scripts/setup.sh (npm ci --prefix tests/browser)"
     );
     let operations = documented_operations();

@@ -45,7 +45,10 @@ fn manifests(file: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     text.split("\n---")
-        .filter(|doc| doc.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#')))
+        .filter(|doc| {
+            doc.lines()
+                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        })
         .map(|doc| serde_norway::from_str(doc).expect("a YAML document"))
         .collect()
 }
@@ -172,20 +175,19 @@ fn check(variables: &BTreeMap<String, SpinVariable>, docs: &[Value]) -> Vec<Stri
         None => problems.push("no runtime config for the key-value store `default`".into()),
         Some(store) => {
             if store["type"] != "redis" {
-                problems.push(format!("key-value store default has type {}", store["type"]));
+                problems.push(format!(
+                    "key-value store default has type {}",
+                    store["type"]
+                ));
             }
             let url = store["options"]
                 .as_array()
                 .and_then(|o| o.iter().find(|o| o["name"] == "url"));
             match url {
                 None => problems.push("key-value store default has no url option".into()),
-                Some(url) => check_source(
-                    "key-value store url",
-                    url,
-                    true,
-                    &secrets,
-                    &mut problems,
-                ),
+                Some(url) => {
+                    check_source("key-value store url", url, true, &secrets, &mut problems)
+                }
             }
         }
     }
@@ -280,13 +282,16 @@ fn assert_caught(problems: Vec<String>, expected: &str) {
 #[test]
 fn checker_rejects_broken_manifests() {
     assert_caught(
-        problems_after(|app| *variable_mut(app, "jwt_secret") = json!({"name": "jwt_secret", "value": "hunter2hunter2hunter2hunter2hunter2"})),
+        problems_after(|app| {
+            *variable_mut(app, "jwt_secret") =
+                json!({"name": "jwt_secret", "value": "hunter2hunter2hunter2hunter2hunter2"})
+        }),
         "variable jwt_secret: a secret given as a literal value",
     );
     assert_caught(
-        problems_after(|app| {
-            *variable_mut(app, "db_url") = json!({"name": "db_url", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "db_url"}}})
-        }),
+        problems_after(
+            |app| *variable_mut(app, "db_url") = json!({"name": "db_url", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "db_url"}}}),
+        ),
         "variable db_url: a secret must come from a secretKeyRef",
     );
     assert_caught(

@@ -451,12 +451,7 @@ async fn served_document_is_openapi_yaml() {
 #[tokio::test]
 async fn served_reference_page_and_its_files() {
     let app = TestApp::start().await;
-    let page = app
-        .http
-        .get(app.url("/api/v1/docs"))
-        .send()
-        .await
-        .unwrap();
+    let page = app.http.get(app.url("/api/v1/docs")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
     assert!(page.headers().contains_key("x-request-id"));
@@ -464,11 +459,18 @@ async fn served_reference_page_and_its_files() {
         .to_str()
         .unwrap()
         .to_string();
-    assert!(csp.starts_with("default-src 'none'; script-src 'self';"), "{csp}");
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self';"),
+        "{csp}"
+    );
     let documented = document()["paths"]["/api/v1/docs"]["get"]["responses"]["200"]["headers"]
         ["Content-Security-Policy"]["schema"]["const"]
         .clone();
-    assert_eq!(documented, csp.as_str(), "openapi.yaml names the policy served");
+    assert_eq!(
+        documented,
+        csp.as_str(),
+        "openapi.yaml names the policy served"
+    );
     let html = page.text().await.unwrap();
 
     let names = document()["paths"]["/api/v1/docs/{asset}"]["get"]["parameters"][0]["schema"]
@@ -479,7 +481,10 @@ async fn served_reference_page_and_its_files() {
     for name in names {
         let name = name.as_str().unwrap();
         if name != "LICENSE.txt" {
-            assert!(html.contains(&format!("\"docs/{name}\"")), "the page loads {name}");
+            assert!(
+                html.contains(&format!("\"docs/{name}\"")),
+                "the page loads {name}"
+            );
         }
         let url = app.url(&format!("/api/v1/docs/{name}"));
         let plain = app.http.get(&url).send().await.unwrap();

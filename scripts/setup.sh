@@ -1,6 +1,8 @@
 # Sourced by scripts/test, scripts/serve and bench/run: installs what a fresh
 # machine lacks and starts MariaDB and Redis when they are not running.
-# Idempotent: on a prepared machine it only checks.
+# Idempotent: on a prepared machine it only checks. With SETUP_RECORD_STARTED=1
+# it remembers the services it started, for stop_started_services (scripts/serve).
+# scripts/test also calls setup_browser_tests (Chromium and playwright-core).
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -17,14 +19,46 @@ component_packages() {
   for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done
 }
 
+# Pid files of the services this run started (see stop_started_services).
+STARTED_SERVICES=()
+
+# Stops what this run started, newest first; nothing that was already running.
+stop_started_services() {
+  local i pid
+  for ((i = ${#STARTED_SERVICES[@]} - 1; i >= 0; i--)); do
+    pid="$(cat "${STARTED_SERVICES[$i]}" 2>/dev/null || true)"
+    if [ -n "$pid" ]; then
+      step "stopping $(basename "${STARTED_SERVICES[$i]}" .pid) (pid $pid), started by this run"
+      as_root kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done
+  STARTED_SERVICES=()
+}
+
+# Debian's headless Chromium and playwright-core (tests/browser, from npm) for
+# tests/api/tests/browser.rs. Installs only what is missing.
+setup_browser_tests() {
+  step "browser tests: Chromium and playwright-core"
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  local lock=tests/browser/package-lock.json stamp=tests/browser/node_modules/.installed-from-lock
+  if ! cmp -s "$lock" "$stamp"; then
+    npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund --loglevel=error
+    cp "$lock" "$stamp"
+  fi
+}
+
 step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+# functions/docs installs Swagger UI from npm when it builds.
+command -v npm >/dev/null || apt_install nodejs npm
 
 step "MariaDB"
 if ! mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
   command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
-  as_root start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  as_root start-stop-daemon --start --oknodo --background --make-pidfile \
+    --pidfile /tmp/spin-api-mariadb.pid --exec /usr/sbin/mariadbd
+  [ -z "${SETUP_RECORD_STARTED:-}" ] || STARTED_SERVICES+=(/tmp/spin-api-mariadb.pid)
   for _ in $(seq 60); do
     mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1 && break
     sleep 1
@@ -41,7 +75,8 @@ if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
   command -v redis-server >/dev/null || apt_install redis-server
   as_root mkdir -p /var/lib/redis /var/log/redis
   as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log --pidfile /tmp/spin-api-redis.pid
+  [ -z "${SETUP_RECORD_STARTED:-}" ] || STARTED_SERVICES+=(/tmp/spin-api-redis.pid)
   for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
 fi
 redis-cli -h 127.0.0.1 ping

@@ -1,14 +1,38 @@
-//! Converts the repository's `openapi.yaml` to compact JSON in `OUT_DIR`, with
-//! an entity tag derived from that JSON, so the component `include_str!`s both
-//! and never parses YAML at run time.
+//! Prepares everything the docs component serves, so it parses and fetches
+//! nothing at run time:
+//!
+//! * `openapi.yaml` (repository root) → compact JSON in `OUT_DIR`, with an
+//!   entity tag derived from that JSON;
+//! * the API reference page: Swagger UI, installed from the npm registry with
+//!   `npm ci` on `web/package-lock.json` (exact versions, integrity-checked,
+//!   install scripts off) into `OUT_DIR`, plus the page and its start-up script
+//!   from `web/`. Each asset is gzipped here and described in a generated
+//!   `assets.rs` that `include_bytes!`s it.
+//!
+//! Needs `npm` on PATH (scripts/setup.sh makes sure of it). npm's cache makes a
+//! rebuild work offline once the packages were fetched.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 fn main() {
     let manifest_dir =
         PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
+    openapi(&manifest_dir, &out_dir);
+    page_assets(&manifest_dir, &out_dir);
+}
+
+/// A strong validator: the first 128 bits of the bytes' SHA-256, quoted.
+fn etag(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    format!("\"{}\"", hex::encode(&digest[..16]))
+}
+
+fn openapi(manifest_dir: &Path, out_dir: &Path) {
     let source = manifest_dir.join("../../openapi.yaml");
     println!("cargo::rerun-if-changed={}", source.display());
 
@@ -24,12 +48,125 @@ fn main() {
         panic!("{} must be an OpenAPI 3.1 document", source.display());
     }
     let json = serde_json::to_string(&document).expect("a JSON value serialises");
-    // A strong validator: the first 128 bits of the body's SHA-256 change
-    // whenever the document does, and only then.
-    let digest = Sha256::digest(json.as_bytes());
-    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
+    std::fs::write(out_dir.join("openapi.json"), &json).expect("write openapi.json");
+    std::fs::write(out_dir.join("openapi.etag"), etag(json.as_bytes()))
+        .expect("write openapi.etag");
+}
 
-    let out_dir = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR"));
-    std::fs::write(out_dir.join("openapi.json"), json).expect("write openapi.json");
-    std::fs::write(out_dir.join("openapi.etag"), etag).expect("write openapi.etag");
+/// Runs `npm ci` in `OUT_DIR/npm` on a copy of `web/package.json` and its lockfile.
+fn npm_install(web: &Path, out_dir: &Path) -> PathBuf {
+    let dir = out_dir.join("npm");
+    std::fs::create_dir_all(&dir).expect("create OUT_DIR/npm");
+    for file in ["package.json", "package-lock.json"] {
+        let source = web.join(file);
+        println!("cargo::rerun-if-changed={}", source.display());
+        std::fs::copy(&source, dir.join(file))
+            .unwrap_or_else(|e| panic!("cannot copy {}: {e}", source.display()));
+    }
+    let npm = std::env::var("NPM").unwrap_or_else(|_| "npm".into());
+    println!("cargo::rerun-if-env-changed=NPM");
+    let status = Command::new(&npm)
+        .args([
+            "ci",
+            "--ignore-scripts",
+            "--no-audit",
+            "--no-fund",
+            "--prefer-offline",
+            "--loglevel=error",
+        ])
+        .current_dir(&dir)
+        .status()
+        .unwrap_or_else(|e| {
+            panic!(
+                "functions/docs installs Swagger UI from npm at build time, but `{npm}` \
+                 could not run ({e}). Install Node.js and npm (scripts/setup.sh does)."
+            )
+        });
+    assert!(
+        status.success(),
+        "`npm ci` in {} failed ({status}): Swagger UI for /api/v1/docs could not be installed",
+        dir.display()
+    );
+    dir.join("node_modules")
+}
+
+/// One file the page needs: the name it is served under, where it comes from,
+/// and its media type.
+struct Source {
+    name: &'static str,
+    path: PathBuf,
+    content_type: &'static str,
+}
+
+fn page_assets(manifest_dir: &Path, out_dir: &Path) {
+    let web = manifest_dir.join("web");
+    let modules = npm_install(&web, out_dir);
+    let swagger = modules.join("swagger-ui-dist");
+    let sources = [
+        Source {
+            name: "index.html",
+            path: web.join("index.html"),
+            content_type: "text/html; charset=utf-8",
+        },
+        Source {
+            name: "docs.js",
+            path: web.join("docs.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+        Source {
+            name: "swagger-ui-bundle.js",
+            path: swagger.join("swagger-ui-bundle.js"),
+            content_type: "text/javascript; charset=utf-8",
+        },
+        Source {
+            name: "swagger-ui.css",
+            path: swagger.join("swagger-ui.css"),
+            content_type: "text/css; charset=utf-8",
+        },
+        Source {
+            name: "LICENSE.txt",
+            path: swagger.join("LICENSE"),
+            content_type: "text/plain; charset=utf-8",
+        },
+    ];
+
+    let mut table =
+        String::from("/// Generated by build.rs: every file the docs page is made of.\n");
+    table.push_str("pub const ASSETS: &[Asset] = &[\n");
+    for source in &sources {
+        println!("cargo::rerun-if-changed={}", source.path.display());
+        let raw = std::fs::read(&source.path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.path.display()));
+        // Source maps are not shipped: drop the comment that would make
+        // developer tools ask for one.
+        let raw = strip_source_map_comment(raw);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&raw).expect("gzip in memory");
+        let gzip = encoder.finish().expect("gzip in memory");
+        let file = out_dir.join(format!("{}.gz", source.name));
+        std::fs::write(&file, &gzip).expect("write gzipped asset");
+        table.push_str(&format!(
+            "    Asset {{ name: {:?}, content_type: {:?}, etag: {:?}, len: {}, gzip: include_bytes!({:?}) }},\n",
+            source.name,
+            source.content_type,
+            etag(&raw),
+            raw.len(),
+            file.display().to_string(),
+        ));
+    }
+    table.push_str("];\n");
+    std::fs::write(out_dir.join("assets.rs"), table).expect("write assets.rs");
+}
+
+fn strip_source_map_comment(mut bytes: Vec<u8>) -> Vec<u8> {
+    let text = String::from_utf8_lossy(&bytes);
+    if let Some(at) = text.rfind("sourceMappingURL=") {
+        if let Some(start) = text[..at].rfind(['\n']) {
+            let tail = &text[start..];
+            if tail.lines().filter(|l| !l.trim().is_empty()).count() == 1 {
+                bytes.truncate(start + 1);
+            }
+        }
+    }
+    bytes
 }

@@ -1,11 +1,16 @@
 //! The docs component: `GET /api/v1/openapi.json`, the OpenAPI 3.1 document of
-//! the whole API.
+//! the whole API, and `GET /api/v1/docs`, an interactive reference over it.
 //!
 //! The document is written as `openapi.yaml` at the repository root; the build
 //! script converts it to JSON and computes its entity tag, and [`app`] serves
 //! that text with `ETag` and `Cache-Control: public, max-age=300`, answering a
-//! matching `If-None-Match` with 304. The wasm-only `entry` module adapts
-//! [`app::handle`] to Spin.
+//! matching `If-None-Match` with 304.
+//!
+//! The reference page is Swagger UI, installed from the npm registry by the
+//! build script (`npm ci` on `web/package-lock.json`) and embedded gzipped with
+//! the page and its start-up script from `web/`: no CDN, nothing fetched at run
+//! time, a Content-Security-Policy that allows this origin only and no inline
+//! script. The wasm-only `entry` module adapts [`app::handle`] to Spin.
 
 pub mod app;
 

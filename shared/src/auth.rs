@@ -16,6 +16,11 @@
 //! has expired by then, and an ended session can mint no new token (refresh
 //! checks the session row in MySQL). If the store cannot be read the request
 //! fails with 503: a revoked token must never pass because the cache is down.
+//!
+//! jsonwebtoken is built without a crypto backend: [`TokenConfig::new`]
+//! installs this module's own provider, which knows HS256 and nothing else
+//! (every other algorithm is refused before any key is used), so the
+//! components carry no asymmetric-signature code.
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -146,6 +151,7 @@ impl TokenConfig {
                 "configuration: access token lifetime must be positive".into(),
             ));
         }
+        hs256::install();
         Ok(Self {
             secret: secret.as_bytes().to_vec(),
             issuer: issuer.to_string(),
@@ -292,6 +298,91 @@ fn write_mark(
     Ok(())
 }
 
+/// jsonwebtoken's crypto, HS256 only, over the `hmac` and `sha2` crates.
+mod hs256 {
+    use hmac::{Hmac, Mac};
+    use jsonwebtoken::crypto::{CryptoProvider, JwtSigner, JwtVerifier, KeyUtils};
+    use jsonwebtoken::errors::{ErrorKind, Result};
+    use jsonwebtoken::signature::{self, Signer, Verifier};
+    use jsonwebtoken::{Algorithm, AlgorithmFamily, DecodingKey, EncodingKey};
+    use sha2::Sha256;
+
+    type HmacSha256 = Hmac<Sha256>;
+
+    /// The provider: JWKs are never used here, so their helpers stay unimplemented.
+    static PROVIDER: CryptoProvider = CryptoProvider {
+        signer_factory,
+        verifier_factory,
+        key_utils: KeyUtils::new_unimplemented(),
+    };
+
+    /// Makes [`PROVIDER`] jsonwebtoken's process-wide default. Idempotent: a
+    /// second call finds it installed (jsonwebtoken keeps the first, and no
+    /// other provider exists in this build), so the result is ignored.
+    pub(super) fn install() {
+        let _ = PROVIDER.install_default();
+    }
+
+    /// A MAC keyed with an HMAC secret, for HS256 only: any other algorithm
+    /// or key kind is refused, so a token naming RS256 or `none` cannot be
+    /// checked against the secret as if it were a public key.
+    fn keyed(alg: &Algorithm, family: AlgorithmFamily, secret: &[u8]) -> Result<HmacSha256> {
+        if *alg != Algorithm::HS256 || family != AlgorithmFamily::Hmac {
+            return Err(ErrorKind::InvalidAlgorithm.into());
+        }
+        HmacSha256::new_from_slice(secret).map_err(|_| ErrorKind::InvalidKeyFormat.into())
+    }
+
+    fn signer_factory(alg: &Algorithm, key: &EncodingKey) -> Result<Box<dyn JwtSigner>> {
+        Ok(Box::new(Hs256(keyed(alg, key.family(), key.as_bytes())?)))
+    }
+
+    fn verifier_factory(alg: &Algorithm, key: &DecodingKey) -> Result<Box<dyn JwtVerifier>> {
+        Ok(Box::new(Hs256(keyed(
+            alg,
+            key.family(),
+            key.try_get_as_bytes()?,
+        )?)))
+    }
+
+    /// HS256 with its key already absorbed; cloned per message.
+    struct Hs256(HmacSha256);
+
+    impl Signer<Vec<u8>> for Hs256 {
+        fn try_sign(&self, msg: &[u8]) -> std::result::Result<Vec<u8>, signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            Ok(mac.finalize().into_bytes().to_vec())
+        }
+    }
+
+    impl Verifier<Vec<u8>> for Hs256 {
+        fn verify(
+            &self,
+            msg: &[u8],
+            signature: &Vec<u8>,
+        ) -> std::result::Result<(), signature::Error> {
+            let mut mac = self.0.clone();
+            mac.update(msg);
+            // `verify_slice` compares in constant time.
+            mac.verify_slice(signature)
+                .map_err(signature::Error::from_source)
+        }
+    }
+
+    impl JwtSigner for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+
+    impl JwtVerifier for Hs256 {
+        fn algorithm(&self) -> Algorithm {
+            Algorithm::HS256
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -336,6 +427,36 @@ mod tests {
         // {"alg":"none","typ":"JWT"}
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
         assert_eq!(config().verify(&forged, NOW), Err(ApiError::InvalidToken));
+    }
+
+    #[test]
+    fn token_claiming_an_asymmetric_algorithm_is_refused() {
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (_, rest) = token.split_once('.').unwrap();
+        // {"alg":"RS256","typ":"JWT"}, with the HS256 signature left in place:
+        // the secret must never be taken for an RSA public key.
+        let forged = format!("eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.{rest}");
+        assert_eq!(config().verify(&forged, NOW), Err(ApiError::InvalidToken));
+    }
+
+    #[test]
+    fn the_provider_signs_and_verifies_hs256_only() {
+        use jsonwebtoken::crypto::{sign, verify};
+        let _ = config();
+        let key = EncodingKey::from_secret(&[7; 32]);
+        let signature = sign(b"message", &key, Algorithm::HS256).unwrap();
+        let decoding = DecodingKey::from_secret(&[7; 32]);
+        assert!(verify(&signature, b"message", &decoding, Algorithm::HS256).unwrap());
+        assert!(!verify(&signature, b"massage", &decoding, Algorithm::HS256).unwrap());
+        for other in [
+            Algorithm::HS384,
+            Algorithm::HS512,
+            Algorithm::RS256,
+            Algorithm::EdDSA,
+        ] {
+            assert!(sign(b"message", &key, other).is_err(), "{other:?}");
+            assert!(verify(&signature, b"message", &decoding, other).is_err());
+        }
     }
 
     #[test]

@@ -20,9 +20,16 @@
 //! jsonwebtoken is built without a crypto backend: [`TokenConfig::new`]
 //! installs this module's own provider, which knows HS256 and nothing else
 //! (every other algorithm is refused before any key is used), so the
-//! components carry no asymmetric-signature code.
+//! components carry no asymmetric-signature code. Tokens are signed and
+//! checked with jsonwebtoken's JWS primitives (`crypto::sign`/`verify`)
+//! around a fixed header: its `encode`/`decode` parse and write the whole
+//! JOSE header (JWK, X.509 chains), 130 KB of wasm that an HS256-only API
+//! never uses. The tests check both ways that jsonwebtoken's `decode` and
+//! `encode` agree with ours.
 
-use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -35,6 +42,15 @@ const LEEWAY_SECS: i64 = 30;
 
 /// The secret's minimum length; shorter HS256 keys can be brute-forced.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// The encoded header of every token issued: `{"alg":"HS256","typ":"JWT"}`.
+const HEADER: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";
+
+/// The one header field checked: which algorithm the token claims.
+#[derive(Deserialize)]
+struct JoseHeader {
+    alg: String,
+}
 
 /// A user's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,30 +196,59 @@ impl TokenConfig {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
-        let token = encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
+        let payload = serde_json::to_vec(&claims)
+            .map_err(|e| ApiError::Internal(format!("jwt claims: {e}")))?;
+        let message = format!("{HEADER}.{}", URL_SAFE_NO_PAD.encode(payload));
+        let signature = jsonwebtoken::crypto::sign(
+            message.as_bytes(),
             &EncodingKey::from_secret(&self.secret),
+            Algorithm::HS256,
         )
-        .map_err(|e| ApiError::Internal(format!("jwt encode: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("jwt sign: {e}")))?;
+        let token = format!("{message}.{signature}");
         Ok((token, claims))
     }
 
-    /// Verifies signature, algorithm (HS256 only: `none` and every other
-    /// algorithm are refused), `iss`, `aud` and `exp` at `now_ms`.
+    /// Verifies the token's form (three base64url parts), algorithm (HS256
+    /// only: `none` and every other algorithm are refused), signature, then
+    /// claims: all present, `iss` and `aud` ours, `exp` not passed at `now_ms`.
     pub fn verify(&self, token: &str, now_ms: i64) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
-        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        // Expiry is checked below against the request's clock, so tests can fix time.
-        validation.validate_exp = false;
-        let data = decode::<Claims>(token, &DecodingKey::from_secret(&self.secret), &validation)
-            .map_err(|_| ApiError::InvalidToken)?;
-        if data.claims.exp + LEEWAY_SECS <= now_ms.div_euclid(1000) {
+        let claims = self.checked_claims(token).ok_or(ApiError::InvalidToken)?;
+        if claims.iss != self.issuer
+            || claims.aud != self.audience
+            // Expiry against the request's clock, so tests can fix time.
+            || claims.exp + LEEWAY_SECS <= now_ms.div_euclid(1000)
+        {
             return Err(ApiError::InvalidToken);
         }
-        Ok(data.claims)
+        Ok(claims)
+    }
+
+    /// The claims of a well-formed HS256 token signed with our secret.
+    fn checked_claims(&self, token: &str) -> Option<Claims> {
+        let mut parts = token.split('.');
+        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() {
+            return None;
+        }
+        let header: JoseHeader =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        if header.alg != "HS256" {
+            return None;
+        }
+        // The signed message is the two encoded parts as received.
+        let message = &token[..token.len() - signature.len() - 1];
+        let valid = jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &DecodingKey::from_secret(&self.secret),
+            Algorithm::HS256,
+        )
+        .ok()?;
+        if !valid {
+            return None;
+        }
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
     }
 }
 
@@ -456,6 +501,75 @@ mod tests {
         ] {
             assert!(sign(b"message", &key, other).is_err(), "{other:?}");
             assert!(verify(&signature, b"message", &decoding, other).is_err());
+        }
+    }
+
+    #[test]
+    fn issued_tokens_pass_jsonwebtokens_own_validation() {
+        use jsonwebtoken::{decode, Validation};
+        let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&["spin-api"]);
+        validation.set_audience(&["spin-api-clients"]);
+        validation.validate_exp = false;
+        let key = DecodingKey::from_secret("s".repeat(32).as_bytes());
+        let decoded = decode::<Claims>(&token, &key, &validation).unwrap();
+        assert_eq!(decoded.claims, claims);
+    }
+
+    /// Signs `claims` (any JSON) as jsonwebtoken's `encode` would, with our secret.
+    fn foreign_token(claims: &serde_json::Value) -> String {
+        let _ = config();
+        let key = EncodingKey::from_secret("s".repeat(32).as_bytes());
+        jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::HS256), claims, &key).unwrap()
+    }
+
+    fn claims_json(now_secs: i64) -> serde_json::Value {
+        serde_json::json!({
+            "sub": "u1", "role": "user", "jti": "j", "sid": "s1", "iat": now_secs,
+            "exp": now_secs + 900, "iss": "spin-api", "aud": "spin-api-clients",
+        })
+    }
+
+    #[test]
+    fn tokens_encoded_by_jsonwebtoken_verify_here() {
+        let token = foreign_token(&claims_json(NOW / 1000));
+        let claims = config().verify(&token, NOW).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.sid.as_str()), ("u1", "s1"));
+    }
+
+    #[test]
+    fn token_missing_a_claim_is_refused() {
+        for claim in ["sub", "exp", "iss", "aud", "sid", "role"] {
+            let mut claims = claims_json(NOW / 1000);
+            claims.as_object_mut().unwrap().remove(claim);
+            let token = foreign_token(&claims);
+            assert_eq!(
+                config().verify(&token, NOW),
+                Err(ApiError::InvalidToken),
+                "{claim}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        for bad in [
+            format!("{token}.x"),
+            message.to_string(),
+            format!("{message}.{signature}="),
+            format!("{message}!.{signature}"),
+            format!("{message}.{}", &signature[1..]),
+            String::new(),
+            "..".to_string(),
+        ] {
+            assert_eq!(
+                config().verify(&bad, NOW),
+                Err(ApiError::InvalidToken),
+                "{bad}"
+            );
         }
     }
 

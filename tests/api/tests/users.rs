@@ -575,6 +575,53 @@ async fn password_change_voids_tokens_and_other_sessions_but_not_the_callers_ses
     app.stop().await;
 }
 
+/// Logouts of one user's sessions, all at once, each from another request.
+/// Every session has its own revocation mark, which its logout writes without
+/// reading anything shared with the others, so no revocation can overwrite
+/// another: every ended session's tokens die, and the session left alone lives.
+#[tokio::test]
+async fn concurrent_revocations_of_one_users_sessions_all_hold() {
+    let app = TestApp::start().await;
+    let (_, email, kept) = login_user(&app).await;
+    let mut ended = Vec::new();
+    for _ in 0..8 {
+        ended.push(app.login(&email, PASSWORD).await);
+    }
+    let mut logouts = tokio::task::JoinSet::new();
+    for session in &ended {
+        let req = app
+            .http
+            .post(app.url("/api/v1/auth/logout"))
+            .bearer_auth(access(session));
+        logouts.spawn(async move { req.send().await.unwrap().status() });
+    }
+    while let Some(status) = logouts.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::NO_CONTENT);
+    }
+
+    for session in &ended {
+        let mark = app.kv_get(&format!("rv:s:{}", sid(access(session)))).await;
+        assert!(mark.is_some(), "every logout left its mark");
+        problem(
+            get(&app, "/api/v1/users/me", access(session)).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+        problem(
+            refresh(&app, session["refresh_token"].as_str().unwrap()).await,
+            401,
+            "invalid_token",
+        )
+        .await;
+    }
+    assert_eq!(
+        get(&app, "/api/v1/users/me", access(&kept)).await.status(),
+        StatusCode::OK
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn sixth_current_password_guess_is_429_even_when_right() {
     let app = TestApp::start().await;

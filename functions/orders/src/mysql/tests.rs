@@ -75,7 +75,7 @@ fn product_row(id: &str, price: i64, stock: i64) -> Row {
 /// (The fake has no transactions: a test that rolls back sees the stock as
 /// the update left it, which none of them reads.)
 fn shop() -> impl FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError> {
-    let mut stock = [("a".to_string(), 5), ("b".to_string(), 1)];
+    let mut stock = vec![("a".to_string(), 5), ("b".to_string(), 1)];
     let mut changed = 0;
     move |sql, params| {
         if sql.starts_with("UPDATE products SET stock = stock - CASE id") {

@@ -2,7 +2,8 @@
 # machine lacks and starts MariaDB and Redis when they are not running.
 # Idempotent: on a prepared machine it only checks. With SETUP_RECORD_STARTED=1
 # it remembers the services it started, for stop_started_services (scripts/serve).
-# scripts/test also calls setup_browser_tests (Chromium and playwright-core).
+# scripts/test also calls setup_browser_tests (Chromium and playwright-core)
+# and setup_observability_tests (Prometheus and promtool).
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -45,6 +46,14 @@ setup_browser_tests() {
     npm ci --prefix tests/browser --ignore-scripts --no-audit --no-fund --loglevel=error
     cp "$lock" "$stamp"
   fi
+}
+
+# Debian's Prometheus server and promtool for tests/api/tests/observe.rs,
+# which scrapes the host with a real Prometheus and checks the alert rules.
+setup_observability_tests() {
+  step "observability tests: Prometheus and promtool"
+  { [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ]; } || apt_install prometheus
+  prometheus --version 2>&1 | head -1
 }
 
 step "toolchain"

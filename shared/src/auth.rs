@@ -32,6 +32,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use serde::{Deserialize, Serialize};
 
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::http::Request;
 use crate::keys;
@@ -268,15 +269,16 @@ pub fn bearer_token(request: &Request) -> Result<&str, ApiError> {
 /// Authenticates a request: bearer token, signature and claims, then the
 /// revocation marks in the key-value store.
 pub fn authenticate(
+    ctx: &RequestContext,
     request: &Request,
     config: &TokenConfig,
     kv: &dyn KeyValue,
-    now_ms: i64,
 ) -> Result<Principal, ApiError> {
-    let claims = config.verify(bearer_token(request)?, now_ms)?;
-    if is_revoked(kv, &claims, now_ms)? {
+    let claims = config.verify(bearer_token(request)?, ctx.now_ms)?;
+    if is_revoked(kv, &claims, ctx.now_ms)? {
         return Err(ApiError::InvalidToken);
     }
+    ctx.record_user(&claims.sub);
     Ok(Principal {
         user_id: claims.sub.clone(),
         role: claims.role,
@@ -444,10 +446,22 @@ mod tests {
         Request::new(Method::Get, "/").with_header("authorization", &format!("Bearer {token}"))
     }
 
+    fn authenticate_at(token: &str, kv: &dyn KeyValue, now_ms: i64) -> Result<Principal, ApiError> {
+        let request = request_with(token);
+        authenticate(
+            &RequestContext::new(&request, now_ms),
+            &request,
+            &config(),
+            kv,
+        )
+    }
+
     #[test]
     fn issued_token_authenticates() {
         let (token, claims) = config().issue("u1", Role::Admin, "s1", NOW).unwrap();
-        let p = authenticate(&request_with(&token), &config(), &MemoryKv::new(), NOW).unwrap();
+        let request = request_with(&token);
+        let ctx = RequestContext::new(&request, NOW);
+        let p = authenticate(&ctx, &request, &config(), &MemoryKv::new()).unwrap();
         assert_eq!(p.user_id, "u1");
         assert_eq!(p.role, Role::Admin);
         assert_eq!(p.claims, claims);
@@ -603,7 +617,7 @@ mod tests {
         let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         assert!(kv.contains("rv:s:s1"));
-        let err = authenticate(&request_with(&token), &config(), &kv, NOW).unwrap_err();
+        let err = authenticate_at(&token, &kv, NOW).unwrap_err();
         assert_eq!(err, ApiError::InvalidToken);
     }
 
@@ -612,7 +626,7 @@ mod tests {
         let kv = MemoryKv::new();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         let (late, _) = config().issue("u1", Role::User, "s1", NOW + 5_000).unwrap();
-        assert!(authenticate(&request_with(&late), &config(), &kv, NOW + 5_000).is_err());
+        assert!(authenticate_at(&late, &kv, NOW + 5_000).is_err());
     }
 
     #[test]
@@ -620,7 +634,7 @@ mod tests {
         let kv = MemoryKv::new();
         let (other, _) = config().issue("u1", Role::User, "s2", NOW).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
-        assert!(authenticate(&request_with(&other), &config(), &kv, NOW).is_ok());
+        assert!(authenticate_at(&other, &kv, NOW).is_ok());
     }
 
     #[test]
@@ -629,8 +643,8 @@ mod tests {
         let (old, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
         void_session_tokens(&kv, &config(), "s1", NOW + 500).unwrap();
         let (new, _) = config().issue("u1", Role::User, "s1", NOW + 1_000).unwrap();
-        assert!(authenticate(&request_with(&old), &config(), &kv, NOW + 1_000).is_err());
-        assert!(authenticate(&request_with(&new), &config(), &kv, NOW + 1_000).is_ok());
+        assert!(authenticate_at(&old, &kv, NOW + 1_000).is_err());
+        assert!(authenticate_at(&new, &kv, NOW + 1_000).is_ok());
     }
 
     #[test]
@@ -639,13 +653,13 @@ mod tests {
         let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         let last_valid_ms = (claims.exp + LEEWAY_SECS) * 1000 - 1;
-        assert!(authenticate(&request_with(&token), &config(), &kv, last_valid_ms).is_err());
+        assert!(authenticate_at(&token, &kv, last_valid_ms).is_err());
     }
 
     #[test]
     fn unreadable_revocation_store_is_503_not_a_pass() {
         let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
-        let err = authenticate(&request_with(&token), &config(), &FailingKv, NOW).unwrap_err();
+        let err = authenticate_at(&token, &FailingKv, NOW).unwrap_err();
         assert_eq!(err.status(), 503);
     }
 }

@@ -59,10 +59,10 @@ impl<'a> Cache<'a> {
             },
             Ok(None) => Lookup::Miss,
             Err(e) => {
-                eprintln!(
+                crate::log::warn(format!(
                     "cache: get {key} failed, using the database: {}",
-                    crate::redact::redact(&e.0)
-                );
+                    e.0
+                ));
                 Lookup::Miss
             }
         }
@@ -88,10 +88,7 @@ impl<'a> Cache<'a> {
     /// entry then lives until its TTL, which bounds how stale a read can be.
     pub fn invalidate(&self, key: &str) {
         if let Err(e) = self.kv.delete(key) {
-            eprintln!(
-                "cache: invalidate {key} failed: {}",
-                crate::redact::redact(&e.0)
-            );
+            crate::log::warn(format!("cache: invalidate {key} failed: {}", e.0));
         }
     }
 
@@ -145,7 +142,7 @@ impl<'a> Cache<'a> {
     fn write(&self, key: &str, bytes: &[u8], ttl_ms: i64) {
         let expires_at = self.now_ms + jittered(ttl_ms);
         if let Err(e) = put_expiring(self.kv, key, bytes, expires_at) {
-            eprintln!("cache: set {key} failed: {}", crate::redact::redact(&e.0));
+            crate::log::warn(format!("cache: set {key} failed: {}", e.0));
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The per-request context: request id, caller address, clock, and the one
 //! place where a handler's result becomes the response that leaves the component.
 
+use std::cell::{Cell, RefCell};
 use std::net::IpAddr;
+use std::time::Instant;
 
 use ipnet::IpNet;
 
@@ -23,7 +25,13 @@ pub struct RequestContext {
     /// [`RequestContext::client_address`] when the peer is a trusted proxy.
     forwarded_for: Vec<String>,
     method: Method,
-    path: String,
+    /// The component's name, for the log line (`"unknown"` in unit tests).
+    component: &'static str,
+    started: Instant,
+    /// The route pattern that owned the path, once the router found one.
+    route: Cell<Option<&'static str>>,
+    /// The authenticated caller, once known.
+    user_id: RefCell<Option<String>>,
 }
 
 impl RequestContext {
@@ -43,8 +51,27 @@ impl RequestContext {
                 .map(|entry| entry.trim().to_string())
                 .collect(),
             method: request.method.clone(),
-            path: request.path.clone(),
+            component: "unknown",
+            started: Instant::now(),
+            route: Cell::new(None),
+            user_id: RefCell::new(None),
         }
+    }
+
+    /// Names the component in the request's log line.
+    pub fn for_component(mut self, component: &'static str) -> Self {
+        self.component = component;
+        self
+    }
+
+    /// Records the route pattern that owns the path (the router calls it).
+    pub fn record_route(&self, template: &'static str) {
+        self.route.set(Some(template));
+    }
+
+    /// Records the authenticated caller for the log line.
+    pub fn record_user(&self, user_id: &str) {
+        *self.user_id.borrow_mut() = Some(user_id.to_string());
     }
 
     /// The client's address: the TCP peer, unless the peer is one of the
@@ -84,32 +111,54 @@ impl RequestContext {
     }
 
     /// Turns a handler's result into the final response: errors become problem
-    /// documents, every response gets `X-Request-Id`, and one log line records
-    /// the request with the same id (5xx lines carry the hidden detail).
+    /// documents, every response gets `X-Request-Id`, and the request's one
+    /// log line ([`crate::log`]) records it with the same id.
     pub fn finish(&self, result: Result<Response, ApiError>) -> Response {
-        let response = match result {
-            Ok(response) => response,
+        let (response, line) = self.conclude(result, crate::time::now_ms());
+        line.emit();
+        response
+    }
+
+    /// The response and the log line for `result`, at `now_ms`.
+    fn conclude(
+        &self,
+        result: Result<Response, ApiError>,
+        now_ms: i64,
+    ) -> (Response, crate::log::RequestLine<'_>) {
+        let (response, code, cause) = match result {
+            Ok(response) => (response, None, None),
             Err(err) => {
-                if err.status() >= 500 {
-                    eprintln!(
-                        "request_id={} {} {} error={}",
-                        self.request_id,
-                        self.method.as_str(),
-                        self.path,
-                        err.log_detail()
-                    );
-                }
-                err.to_response(&self.request_id)
+                let cause = (err.status() >= 500).then(|| err.log_detail());
+                (err.to_response(&self.request_id), Some(err.code()), cause)
             }
         };
-        eprintln!(
-            "request_id={} {} {} status={}",
-            self.request_id,
-            self.method.as_str(),
-            self.path,
-            response.status
-        );
-        response.with_header("x-request-id", &self.request_id)
+        let warnings = crate::log::take_warnings();
+        let error = match cause {
+            Some(cause) => Some(cause),
+            // A handler that answers 5xx itself (health) leaves its cause
+            // as warnings.
+            None if response.status >= 500 && !warnings.is_empty() => Some(warnings.join("; ")),
+            None => None,
+        };
+        let line = crate::log::RequestLine {
+            time: crate::log::rfc3339_millis(now_ms),
+            level: if response.status >= 500 {
+                "error"
+            } else {
+                "info"
+            },
+            request_id: &self.request_id,
+            component: self.component,
+            method: self.method.as_str(),
+            route: self.route.get(),
+            status: response.status,
+            duration_ms: (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            user_id: self.user_id.borrow().clone(),
+            code,
+            error,
+            warnings,
+        };
+        (response.with_header("x-request-id", &self.request_id), line)
     }
 }
 
@@ -271,5 +320,67 @@ mod tests {
         let err = ctx.finish(Err(ApiError::NotFound));
         assert_eq!(err.header("x-request-id"), Some("rid"));
         assert_eq!(err.json_body()["request_id"], "rid");
+    }
+
+    fn logged(ctx: &RequestContext, result: Result<Response, ApiError>) -> serde_json::Value {
+        let (_, line) = ctx.conclude(result, 1_800_000_000_000);
+        serde_json::from_str(&line.render()).unwrap()
+    }
+
+    #[test]
+    fn log_line_names_the_route_template_and_never_the_path() {
+        let req = Request::new(Method::Get, "/api/v1/products/0123abcd");
+        let ctx = RequestContext::new(&req, 0).for_component("orders");
+        crate::router::Router::new()
+            .route(Method::Get, "/api/v1/products/:id", ())
+            .dispatch(&ctx, &req.method, &req.path)
+            .unwrap();
+        ctx.record_user("u-1");
+        let line = logged(&ctx, Ok(Response::new(200)));
+        assert_eq!(line["route"], "/api/v1/products/:id");
+        assert_eq!(line["component"], "orders");
+        assert_eq!(line["method"], "GET");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["level"], "info");
+        assert_eq!(line["user_id"], "u-1");
+        assert_eq!(line["time"], "2027-01-15T08:00:00.000Z");
+        assert_eq!(line["request_id"], ctx.request_id.as_str());
+        assert!(line["duration_ms"].as_f64().unwrap() >= 0.0);
+        assert!(line.get("error").is_none() && line.get("code").is_none());
+        assert!(!line.to_string().contains("0123abcd"));
+    }
+
+    #[test]
+    fn log_line_of_an_unrouted_path_has_a_null_route() {
+        let req = Request::new(Method::Get, "/nowhere/secret-id");
+        let ctx = RequestContext::new(&req, 0);
+        let line = logged(&ctx, Err(ApiError::NotFound));
+        assert!(line["route"].is_null());
+        assert_eq!(line["status"], 404);
+        assert_eq!(line["code"], "not_found");
+        assert!(line.get("error").is_none());
+    }
+
+    #[test]
+    fn log_line_of_a_5xx_carries_the_redacted_cause() {
+        let ctx = RequestContext::new(&Request::new(Method::Get, "/"), 0);
+        let err = ApiError::Unavailable(
+            "connection-failed: mysql://app:hunter2@db.internal/shop refused".into(),
+        );
+        let line = logged(&ctx, Err(err));
+        assert_eq!(line["level"], "error");
+        assert_eq!(line["status"], 503);
+        let cause = line["error"].as_str().unwrap();
+        assert!(cause.contains("connection-failed"), "{cause}");
+        assert!(!line.to_string().contains("hunter2"), "{line}");
+    }
+
+    #[test]
+    fn warnings_of_a_self_made_5xx_become_its_cause() {
+        let ctx = RequestContext::new(&Request::new(Method::Get, "/"), 0);
+        crate::log::warn("health: database: timed out");
+        let line = logged(&ctx, Ok(Response::new(503)));
+        assert_eq!(line["error"], "health: database: timed out");
+        assert_eq!(line["warnings"][0], "health: database: timed out");
     }
 }

@@ -387,7 +387,7 @@ where
         }
         Err(err) => {
             if let Err(e) = sql.execute("ROLLBACK", &[]) {
-                eprintln!("rollback failed: {e:?}");
+                crate::log::warn(format!("rollback failed: {e:?}"));
             }
             let _ = sql.execute("SET autocommit = 1", &[]);
             Err(err)

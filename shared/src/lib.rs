@@ -18,6 +18,7 @@
 //! * [`keys`] — every key-value key prefix, in one place.
 //! * [`config`] — Spin variables into a component's `Config`.
 //! * [`redact`] — secrets out of log lines (URL userinfo, password parameters).
+//! * [`log`] — the one JSON log line per request.
 
 pub mod auth;
 pub mod cache;
@@ -30,6 +31,7 @@ pub mod http;
 pub mod id;
 pub mod keys;
 pub mod kv;
+pub mod log;
 pub mod password;
 pub mod problem;
 pub mod redact;

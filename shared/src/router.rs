@@ -14,6 +14,7 @@
 //! it offers; wrapping it would keep this file's logic and add a dependency
 //! to every component's wasm.
 
+use crate::context::RequestContext;
 use crate::error::ApiError;
 use crate::http::Method;
 
@@ -55,15 +56,41 @@ impl<R: Copy> Router<R> {
         self
     }
 
+    /// Finds the route for `method` and `path`, or the 404/405 error, and
+    /// records in `ctx` the pattern that owns the path (for the request's
+    /// log line: the template, never the raw path with its ids).
+    pub fn dispatch(
+        &self,
+        ctx: &RequestContext,
+        method: &Method,
+        path: &str,
+    ) -> Result<(R, Params), ApiError> {
+        let owner = self.owner(path).ok_or(ApiError::NotFound)?;
+        ctx.record_route(owner);
+        self.find_owned(owner, method, path)
+    }
+
     /// Finds the route for `method` and `path`, or the 404/405 error.
     /// `HEAD` falls back to a `GET` route, as HTTP expects.
     pub fn find(&self, method: &Method, path: &str) -> Result<(R, Params), ApiError> {
-        let owner = self
-            .routes
+        let owner = self.owner(path).ok_or(ApiError::NotFound)?;
+        self.find_owned(owner, method, path)
+    }
+
+    /// The most specific pattern matching `path`, whatever the method.
+    fn owner(&self, path: &str) -> Option<&'static str> {
+        self.routes
             .iter()
             .filter_map(|(_, pattern, _)| match_pattern(pattern, path).map(|_| *pattern))
             .max_by(|a, b| specificity(a).cmp(&specificity(b)))
-            .ok_or(ApiError::NotFound)?;
+    }
+
+    fn find_owned(
+        &self,
+        owner: &'static str,
+        method: &Method,
+        path: &str,
+    ) -> Result<(R, Params), ApiError> {
         let mut allowed: Vec<&str> = Vec::new();
         for (m, pattern, route) in self.routes.iter().filter(|(_, p, _)| *p == owner) {
             if m == method || (*method == Method::Head && *m == Method::Get) {

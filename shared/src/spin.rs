@@ -24,6 +24,7 @@ use crate::kv::{KeyValue, KvError};
 /// `app` never sees a `spin_sdk` type, and no error ever reaches the SDK (which
 /// would answer 500 with the error's debug text).
 pub async fn serve<F>(
+    component: &'static str,
     incoming: IncomingRequest,
     body_limit: usize,
     app: F,
@@ -32,6 +33,7 @@ where
     F: FnOnce(&RequestContext, &Request) -> Result<Response, ApiError>,
 {
     serve_admitted(
+        component,
         incoming,
         body_limit,
         |_, _| Ok(()),
@@ -48,6 +50,7 @@ where
 /// handed to `app` with the full request. Uploads use it so that a client
 /// without a valid token cannot make the component read megabytes.
 pub async fn serve_admitted<A, T, F>(
+    component: &'static str,
     incoming: IncomingRequest,
     body_limit: usize,
     admit: A,
@@ -58,7 +61,7 @@ where
     F: FnOnce(&RequestContext, &Request, T) -> Result<Response, ApiError>,
 {
     let mut request = request_head(&incoming);
-    let ctx = RequestContext::new(&request, crate::time::now_ms());
+    let ctx = RequestContext::new(&request, crate::time::now_ms()).for_component(component);
     let result = match admit(&ctx, &request) {
         Ok(admitted) => match read_body(incoming, &request, body_limit).await {
             Ok(body) => {

@@ -1,6 +1,7 @@
 //! The routes of the docs component, plain Rust so they are unit-tested natively:
 //! the OpenAPI document, and the interactive reference page over it.
 
+use shared::context::RequestContext;
 use shared::http::{Method, Request, Response};
 use shared::router::Router;
 use shared::ApiError;
@@ -60,8 +61,8 @@ fn router() -> Router<Route> {
 
 /// Routes and answers one request: the document or a file of the page, or 304
 /// when the caller's copy is current, or 404/405 for anything else.
-pub fn handle(req: &Request) -> Result<Response, ApiError> {
-    let (route, params) = router().find(&req.method, &req.path)?;
+pub fn handle(ctx: &RequestContext, req: &Request) -> Result<Response, ApiError> {
+    let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     match route {
         Route::Document => Ok(document(req)),
         Route::Page => Ok(page_asset(
@@ -177,13 +178,17 @@ fn matches_etag(header: &str, etag: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn call(req: &Request) -> Result<Response, ApiError> {
+        handle(&RequestContext::new(req, 0), req)
+    }
+
     fn get(path: &str) -> Request {
         Request::new(Method::Get, path)
     }
 
     #[test]
     fn document_is_openapi_3_1_json() {
-        let resp = handle(&get("/api/v1/openapi.json")).unwrap();
+        let resp = call(&get("/api/v1/openapi.json")).unwrap();
         assert_eq!(resp.status, 200);
         assert_eq!(resp.header("content-type"), Some("application/json"));
         let doc: serde_json::Value = serde_json::from_slice(&resp.body).unwrap();
@@ -193,7 +198,7 @@ mod tests {
 
     #[test]
     fn document_carries_etag_and_cache_control() {
-        let resp = handle(&get("/api/v1/openapi.json")).unwrap();
+        let resp = call(&get("/api/v1/openapi.json")).unwrap();
         assert_eq!(resp.header("etag"), Some(ETAG));
         assert!(ETAG.starts_with('"') && ETAG.ends_with('"') && ETAG.len() == 34);
         assert_eq!(resp.header("cache-control"), Some("public, max-age=300"));
@@ -208,7 +213,7 @@ mod tests {
             "*".into(),
         ] {
             let req = get("/api/v1/openapi.json").with_header("if-none-match", &header);
-            let resp = handle(&req).unwrap();
+            let resp = call(&req).unwrap();
             assert_eq!(resp.status, 304, "{header}");
             assert!(resp.body.is_empty());
             assert_eq!(resp.header("etag"), Some(ETAG));
@@ -218,12 +223,12 @@ mod tests {
     #[test]
     fn stale_if_none_match_gets_the_document() {
         let req = get("/api/v1/openapi.json").with_header("if-none-match", "\"stale\"");
-        assert_eq!(handle(&req).unwrap().status, 200);
+        assert_eq!(call(&req).unwrap().status, 200);
     }
 
     #[test]
     fn other_methods_are_405_with_allow() {
-        let err = handle(&Request::new(Method::Post, "/api/v1/openapi.json")).unwrap_err();
+        let err = call(&Request::new(Method::Post, "/api/v1/openapi.json")).unwrap_err();
         assert_eq!(
             err,
             ApiError::MethodNotAllowed {
@@ -234,7 +239,7 @@ mod tests {
 
     #[test]
     fn head_is_served_like_get() {
-        let resp = handle(&Request::new(Method::Head, "/api/v1/openapi.json")).unwrap();
+        let resp = call(&Request::new(Method::Head, "/api/v1/openapi.json")).unwrap();
         assert_eq!(resp.status, 200);
     }
 
@@ -245,7 +250,7 @@ mod tests {
 
     #[test]
     fn page_is_html_under_a_strict_content_security_policy() {
-        let resp = handle(&get("/api/v1/docs")).unwrap();
+        let resp = call(&get("/api/v1/docs")).unwrap();
         assert_eq!(resp.status, 200);
         assert_eq!(
             resp.header("content-type"),
@@ -276,7 +281,7 @@ mod tests {
     /// Everything the page and its script load is served here, never from a CDN.
     #[test]
     fn every_file_the_page_loads_is_served_by_this_component() {
-        let html = page_text(&handle(&get("/api/v1/docs")).unwrap());
+        let html = page_text(&call(&get("/api/v1/docs")).unwrap());
         let mut loaded = Vec::new();
         for attr in ["src=\"", "href=\""] {
             for piece in html.split(attr).skip(1) {
@@ -291,11 +296,11 @@ mod tests {
             let name = url
                 .strip_prefix("docs/")
                 .unwrap_or_else(|| panic!("{url}: not a file of this component"));
-            let resp = handle(&get(&format!("/api/v1/docs/{name}"))).unwrap();
+            let resp = call(&get(&format!("/api/v1/docs/{name}"))).unwrap();
             assert_eq!(resp.status, 200, "{url}");
             assert!(!resp.body.is_empty(), "{url}");
         }
-        let script = page_text(&handle(&get("/api/v1/docs/docs.js")).unwrap());
+        let script = page_text(&call(&get("/api/v1/docs/docs.js")).unwrap());
         assert!(script.contains("openapi.json") && script.contains("validatorUrl: null"));
     }
 
@@ -307,14 +312,14 @@ mod tests {
             } else {
                 format!("/api/v1/docs/{}", asset.name)
             };
-            let plain = handle(&get(&path)).unwrap();
+            let plain = call(&get(&path)).unwrap();
             assert_eq!(plain.body.len(), asset.len, "{}", asset.name);
             assert_eq!(plain.header("etag"), Some(asset.etag));
             assert_eq!(plain.header("vary"), Some("Accept-Encoding"));
             assert_eq!(plain.header("content-type"), Some(asset.content_type));
 
             let zipped =
-                handle(&get(&path).with_header("accept-encoding", "gzip, deflate, br")).unwrap();
+                call(&get(&path).with_header("accept-encoding", "gzip, deflate, br")).unwrap();
             assert_eq!(zipped.header("content-encoding"), Some("gzip"));
             assert_eq!(zipped.body, asset.gzip);
             assert!(zipped.body.len() < plain.body.len() || asset.len < 200);
@@ -324,7 +329,7 @@ mod tests {
             let again = get(&path)
                 .with_header("accept-encoding", "gzip")
                 .with_header("if-none-match", &zipped_tag);
-            let again = handle(&again).unwrap();
+            let again = call(&again).unwrap();
             assert_eq!(again.status, 304, "{}", asset.name);
             assert!(again.body.is_empty());
         }
@@ -350,13 +355,9 @@ mod tests {
             "/api/v1/docs/swagger-ui-bundle.js.map",
             "/api/v1/docs/a/b",
         ] {
-            assert_eq!(
-                handle(&get(path)).unwrap_err(),
-                ApiError::NotFound,
-                "{path}"
-            );
+            assert_eq!(call(&get(path)).unwrap_err(), ApiError::NotFound, "{path}");
         }
-        let err = handle(&Request::new(Method::Post, "/api/v1/docs")).unwrap_err();
+        let err = call(&Request::new(Method::Post, "/api/v1/docs")).unwrap_err();
         assert_eq!(
             err,
             ApiError::MethodNotAllowed {

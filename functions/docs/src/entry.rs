@@ -7,5 +7,5 @@ const BODY_LIMIT: usize = 1024;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    shared::spin::serve(req, BODY_LIMIT, |_ctx, req| app::handle(req)).await
+    shared::spin::serve(env!("CARGO_PKG_NAME"), req, BODY_LIMIT, app::handle).await
 }

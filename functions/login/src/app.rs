@@ -75,7 +75,7 @@ pub fn handle(
     config: &Config,
     ports: Ports<'_>,
 ) -> Result<Response, ApiError> {
-    let (route, _) = router().find(&req.method, &req.path)?;
+    let (route, _) = router().dispatch(ctx, &req.method, &req.path)?;
     let env = Env::new(ctx, req, config, ports);
     let response = match route {
         Route::Login => login(&env),
@@ -280,6 +280,7 @@ fn start_session(env: &Env<'_>, verified: &Credentials) -> Result<Response, ApiE
     let (access_token, _) = config
         .tokens
         .issue(&user.id, user.role, &session_id, now_ms)?;
+    env.ctx.record_user(&user.id);
     Ok(Response::json(
         200,
         &TokenResponse {
@@ -327,6 +328,7 @@ fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
         env.config
             .tokens
             .issue(&session.user_id, session.role, &session.id, env.ctx.now_ms)?;
+    env.ctx.record_user(&session.user_id);
     Ok(Response::json(
         200,
         &TokenResponse {
@@ -358,7 +360,7 @@ fn end_reused_session(env: &Env<'_>, session_id: &str) -> ApiError {
 /// refresh token. The mark comes first: if the database is then unreachable
 /// the caller gets 503 but the tokens are already dead.
 fn logout(env: &Env<'_>) -> Result<Response, ApiError> {
-    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
     end_session(
         env.kv,
         &env.config.tokens,

@@ -89,7 +89,7 @@ struct Env<'a> {
 
 impl Env<'_> {
     fn principal(&self) -> Result<Principal, ApiError> {
-        authenticate(self.req, &self.config.tokens, self.kv, self.ctx.now_ms)
+        authenticate(self.ctx, self.req, &self.config.tokens, self.kv)
     }
 
     fn admin(&self) -> Result<Principal, ApiError> {
@@ -126,7 +126,7 @@ pub fn handle(
     kv: &dyn KeyValue,
     repo: &dyn OrderRepo,
 ) -> Result<Response, ApiError> {
-    let (route, params) = router().find(&req.method, &req.path)?;
+    let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     let env = Env {
         ctx,
         req,

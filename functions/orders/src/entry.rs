@@ -11,7 +11,7 @@ use crate::mysql::MySqlOrders;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
-    serve(req, MAX_JSON_BODY, |ctx, req| {
+    serve(env!("CARGO_PKG_NAME"), req, MAX_JSON_BODY, |ctx, req| {
         let vars = Vars::new(&optional_variable);
         let config = Config::from_vars(&vars)?;
         // Both adapters connect on first use: a cached product read never

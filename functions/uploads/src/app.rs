@@ -120,10 +120,10 @@ pub fn admit(
     config: &Config,
     kv: &dyn KeyValue,
 ) -> Result<Admitted, ApiError> {
-    let (route, params) = router().find(&head.method, &head.path)?;
+    let (route, params) = router().dispatch(ctx, &head.method, &head.path)?;
     let id = params.get("id").unwrap_or_default().to_string();
     let caller = match head.header("authorization") {
-        Some(_) => Some(authenticate(head, &config.tokens, kv, ctx.now_ms)?),
+        Some(_) => Some(authenticate(ctx, head, &config.tokens, kv)?),
         None if route == Route::Content => None,
         None => return Err(ApiError::InvalidToken),
     };

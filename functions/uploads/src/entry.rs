@@ -16,6 +16,7 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
     // logged); until then the default bounds what is read.
     let body_limit = Config::body_limit_of(&vars);
     serve_admitted(
+        env!("CARGO_PKG_NAME"),
         req,
         body_limit,
         // On the head alone: the route and the caller's token, before a byte

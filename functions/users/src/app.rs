@@ -84,7 +84,7 @@ pub fn handle(
     ports: Ports<'_>,
     db: &dyn Sql,
 ) -> Result<Response, ApiError> {
-    let (route, params) = router().find(&req.method, &req.path)?;
+    let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     let id = params.get("id").unwrap_or_default();
     let env = Env::new(ctx, req, config, ports);
     let response = match route {
@@ -158,7 +158,7 @@ fn register(env: &Env<'_>) -> Result<Response, ApiError> {
 }
 
 fn me(env: &Env<'_>) -> Result<Response, ApiError> {
-    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
     let cache = Cache::new(env.kv, env.ctx.now_ms);
     let user = cached_user(
         &cache,
@@ -182,7 +182,7 @@ fn authorize_for(principal: &Principal, id: &str) -> Result<(), ApiError> {
 }
 
 fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
     authorize_for(&principal, id)?;
     let cache = Cache::new(env.kv, env.ctx.now_ms);
     let user = cached_user(&cache, env.accounts, id, env.config.cache_ttl_ms)?
@@ -191,7 +191,7 @@ fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
 }
 
 fn list(env: &Env<'_>) -> Result<Response, ApiError> {
-    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
     if !principal.is_admin() {
         return Err(ApiError::Forbidden);
     }
@@ -230,7 +230,7 @@ struct PatchBody {
 /// * role change — the access tokens of every session are void, so no token
 ///   keeps claiming the old role; sessions stay, and a refresh issues the new role.
 fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
     authorize_for(&principal, id)?;
     let body: PatchBody = env.req.json()?;
     let is_self = principal.user_id == id;
@@ -350,7 +350,7 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
 /// between is marked after. The user's orders and uploads belong to other
 /// components and are left as they are.
 fn delete(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let principal = authenticate(env.req, &env.config.tokens, env.kv, env.ctx.now_ms)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
     authorize_for(&principal, id)?;
     if env.accounts.find_user(id)?.is_none() {
         return Err(ApiError::NotFound);
@@ -391,11 +391,10 @@ fn health(ctx: &RequestContext, kv: &dyn KeyValue, db: &dyn Sql) -> Response {
     let database = match db.ping() {
         Ok(()) => "ok",
         Err(e) => {
-            eprintln!(
-                "request_id={} health: database: {}",
-                ctx.request_id,
+            shared::log::warn(format!(
+                "health: database: {}",
                 ApiError::from(e).log_detail()
-            );
+            ));
             "unavailable"
         }
     };
@@ -404,14 +403,11 @@ fn health(ctx: &RequestContext, kv: &dyn KeyValue, db: &dyn Sql) -> Response {
     let cache = match probe {
         Ok(Some(v)) if v == b"ok" => "ok",
         Ok(_) => {
-            eprintln!(
-                "request_id={} health: cache: probe not read back",
-                ctx.request_id
-            );
+            shared::log::warn("health: cache: probe not read back");
             "unavailable"
         }
         Err(e) => {
-            eprintln!("request_id={} health: cache: {}", ctx.request_id, e.0);
+            shared::log::warn(format!("health: cache: {}", e.0));
             "unavailable"
         }
     };

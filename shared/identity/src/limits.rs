@@ -114,10 +114,10 @@ pub fn succeeded(repo: &dyn AttemptRepo, clear: &[&str], refund: &[&str]) {
         .chain(refund.iter().map(|b| repo.refund_attempt(b)));
     for result in results {
         if let Err(e) = result {
-            eprintln!(
+            shared::log::warn(format!(
                 "attempt limits: could not reset a counter: {}",
                 e.log_detail()
-            );
+            ));
         }
     }
 }

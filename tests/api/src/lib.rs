@@ -129,6 +129,8 @@ pub struct AppOptions {
     pub variables: Vec<(String, String)>,
     /// Share the key-value store of an earlier app (same Redis prefix).
     pub kv_prefix: Option<String>,
+    /// Write the components' stdout and stderr under this directory.
+    pub log_dir: Option<PathBuf>,
 }
 
 impl TestApp {
@@ -188,6 +190,7 @@ impl TestApp {
         // body idle timeout (the guest may answer without the body, as on
         // Spin); tests that do so need not wait the 10 s default.
         config.limits.body_idle_timeout = std::time::Duration::from_secs(2);
+        config.log_dir = options.log_dir.clone();
         let host = RunningHost::start(config).await?;
         let base = host.base_url();
         let http = reqwest::Client::builder()

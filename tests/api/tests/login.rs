@@ -328,6 +328,7 @@ async fn a_pre_registered_bootstrap_email_is_taken_over_with_its_sessions_ended(
     let admin_app = TestApp::start_with(AppOptions {
         variables: vec![("admin_email".into(), email.clone())],
         kv_prefix: Some(app.kv_prefix.clone()),
+        ..Default::default()
     })
     .await;
     // Her own password does not make her admin: it no longer works at all

@@ -905,6 +905,7 @@ async fn unreachable_database_is_503_not_500_nor_a_hang() {
             ("db_host".into(), "127.0.0.1:1".into()),
         ],
         kv_prefix: Some(good.kv_prefix.clone()),
+        ..Default::default()
     })
     .await;
 

@@ -389,7 +389,7 @@ async fn fifty_mib_body_is_413_and_host_memory_does_not_follow_it() {
 async fn file_just_over_the_limit_is_413_and_at_the_limit_is_201() {
     let app = TestApp::start_with(api_tests::AppOptions {
         variables: vec![("upload_max_bytes".into(), "1000".into())],
-        kv_prefix: None,
+        ..Default::default()
     })
     .await;
     let (_, token) = app.new_user().await;
@@ -958,7 +958,7 @@ async fn stored_bytes(app: &TestApp, user_id: &str) -> (i64, i64) {
 async fn an_upload_past_the_quota_is_409_and_stores_nothing() {
     let app = TestApp::start_with(api_tests::AppOptions {
         variables: vec![("upload_quota_bytes".into(), "3000".into())],
-        kv_prefix: None,
+        ..Default::default()
     })
     .await;
     let (user, token) = app.new_user().await;
@@ -1000,7 +1000,7 @@ async fn an_upload_past_the_quota_is_409_and_stores_nothing() {
 async fn concurrent_uploads_cannot_pass_the_quota_together() {
     let app = TestApp::start_with(api_tests::AppOptions {
         variables: vec![("upload_quota_bytes".into(), "3000".into())],
-        kv_prefix: None,
+        ..Default::default()
     })
     .await;
     let (user, token) = app.new_user().await;

@@ -33,6 +33,7 @@ mod body;
 mod kv;
 mod limits;
 mod manifest;
+mod metrics;
 mod mysql;
 mod routes;
 mod server;
@@ -83,6 +84,11 @@ pub struct HostConfig {
     pub key_value: KeyValueBackend,
     /// Deadlines, memory and connection bounds.
     pub limits: Limits,
+    /// Where to serve Prometheus metrics (`GET /metrics`); none by default.
+    pub metrics_listen: Option<SocketAddr>,
+    /// A directory for each component's `{id}_stdout.txt` and
+    /// `{id}_stderr.txt`, as `spin up --log-dir`; lines also go to the log.
+    pub log_dir: Option<PathBuf>,
 }
 
 impl HostConfig {
@@ -94,6 +100,8 @@ impl HostConfig {
             variables: Vec::new(),
             key_value: KeyValueBackend::Memory,
             limits: Limits::default(),
+            metrics_listen: None,
+            log_dir: None,
         }
     }
 }
@@ -101,6 +109,8 @@ impl HostConfig {
 /// A host serving requests in the background of the current tokio runtime.
 pub struct RunningHost {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    metrics_task: Option<JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<Duration>>,
     task: Option<JoinHandle<ShutdownReport>>,
 }
@@ -148,6 +158,10 @@ impl RunningHost {
                     kv_stores: def.key_value_stores.iter().cloned().collect(),
                     allowed_hosts,
                     variables: component_vars.remove(id).unwrap_or_default(),
+                    log_files: match &config.log_dir {
+                        Some(dir) => Some(state::GuestLogFiles::open(dir, id)?),
+                        None => None,
+                    },
                 },
                 def.source.clone(),
             ));
@@ -190,6 +204,7 @@ impl RunningHost {
         let instances = Arc::new(tokio::sync::Semaphore::new(
             config.limits.max_instances as usize,
         ));
+        let metrics = metrics::Metrics::new(config.limits.max_instances)?;
         let app = Arc::new(server::App {
             engine,
             router,
@@ -197,11 +212,26 @@ impl RunningHost {
             kv,
             limits: config.limits,
             instances,
+            metrics,
         });
+        let (metrics_addr, metrics_task) = match config.metrics_listen {
+            Some(listen) => {
+                let listener = tokio::net::TcpListener::bind(listen)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {listen}"))?;
+                let addr = listener.local_addr()?;
+                tracing::info!("metrics: http://{addr}/metrics");
+                let task = tokio::spawn(server::serve_metrics(app.clone(), listener));
+                (Some(addr), Some(task))
+            }
+            None => (None, None),
+        };
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::serve(app, listener, rx));
         Ok(RunningHost {
             addr,
+            metrics_addr,
+            metrics_task,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -217,6 +247,11 @@ impl RunningHost {
         self.addr
     }
 
+    /// Where `GET /metrics` is served, when `metrics_listen` was set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Stops accepting, closes open connections and frees the port.
     pub async fn stop(self) {
         self.shutdown(Duration::ZERO).await;
@@ -225,6 +260,9 @@ impl RunningHost {
     /// Stops accepting (the port is freed at once), lets requests in flight
     /// finish for up to `grace`, then closes what is left.
     pub async fn shutdown(mut self, grace: Duration) -> ShutdownReport {
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(grace);
         }
@@ -238,6 +276,9 @@ impl RunningHost {
 impl Drop for RunningHost {
     fn drop(&mut self) {
         // Dropping without `stop` still shuts the server down.
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(Duration::ZERO);
         }

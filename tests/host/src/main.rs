@@ -66,6 +66,13 @@ struct Args {
     /// After SIGTERM/SIGINT, how long requests in flight may take to finish.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     shutdown_grace: Duration,
+    /// Serve Prometheus metrics at `http://ADDR/metrics` (off by default).
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+    /// Also write each component's stdout and stderr to
+    /// `DIR/{component}_stdout.txt` and `_stderr.txt`, as `spin up --log-dir`.
+    #[arg(long, value_name = "DIR")]
+    log_dir: Option<PathBuf>,
 }
 
 /// `30s`, `1.5s`, `500ms`, or a bare number of seconds.
@@ -114,6 +121,8 @@ fn parse_variable(arg: &str) -> anyhow::Result<(String, String)> {
 async fn run(args: Args) -> anyhow::Result<()> {
     let mut config = HostConfig::new(args.from);
     config.listen = args.listen;
+    config.metrics_listen = args.metrics_listen;
+    config.log_dir = args.log_dir;
     config.variables = args
         .variables
         .iter()

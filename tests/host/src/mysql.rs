@@ -3,7 +3,7 @@
 //! per `open`, prepared statements, Spin's parameter and column type mapping
 //! and its error variants.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::{FromValue, Queryable as _};
@@ -48,7 +48,15 @@ impl mysql::HostConnection for HostState {
                 "address {address} is not permitted"
             ))));
         }
-        let conn = match connect(&address).await {
+        let started = Instant::now();
+        let connected = connect(&address).await;
+        self.metrics.mysql_call(
+            &self.component.id,
+            "open",
+            connected.is_ok(),
+            started.elapsed(),
+        );
+        let conn = match connected {
             Ok(c) => c,
             Err(e) => return Ok(Err(Error::ConnectionFailed(e))),
         };
@@ -62,7 +70,15 @@ impl mysql::HostConnection for HostState {
         params: Vec<ParameterValue>,
     ) -> wasmtime::Result<Result<RowSet, Error>> {
         let conn = &mut self.table.get_mut(&connection)?.conn;
-        Ok(query(conn, &statement, params).await)
+        let started = Instant::now();
+        let result = query(conn, &statement, params).await;
+        self.metrics.mysql_call(
+            &self.component.id,
+            "query",
+            result.is_ok(),
+            started.elapsed(),
+        );
+        Ok(result)
     }
 
     async fn execute(
@@ -73,10 +89,15 @@ impl mysql::HostConnection for HostState {
     ) -> wasmtime::Result<Result<(), Error>> {
         let conn = &mut self.table.get_mut(&connection)?.conn;
         let params = mysql_async::Params::Positional(params.into_iter().map(to_sql).collect());
-        Ok(conn
-            .exec_batch(statement.as_str(), [params])
-            .await
-            .map_err(|e| Error::QueryFailed(format!("{e:?}"))))
+        let started = Instant::now();
+        let result = conn.exec_batch(statement.as_str(), [params]).await;
+        self.metrics.mysql_call(
+            &self.component.id,
+            "execute",
+            result.is_ok(),
+            started.elapsed(),
+        );
+        Ok(result.map_err(|e| Error::QueryFailed(format!("{e:?}"))))
     }
 
     async fn drop(&mut self, connection: Resource<mysql::Connection>) -> wasmtime::Result<()> {

@@ -31,6 +31,7 @@ use wasmtime_wasi_http::WasiHttpView as _;
 use crate::body::{prebuffer, PrebufferError};
 use crate::kv::KvBackend;
 use crate::limits::{Limits, BODY_PREBUFFER_BYTES, RETRY_AFTER_SECS};
+use crate::metrics::{method_label, GuestFailure, Metrics, UNMATCHED};
 use crate::routes::{Router, PATH_MATCH_PREFIX, SPIN_HEADERS};
 use crate::state::{ComponentRuntime, HostState};
 
@@ -43,6 +44,16 @@ pub struct App {
     pub(crate) limits: Limits,
     /// One permit per instance that may run at once.
     pub(crate) instances: Arc<Semaphore>,
+    pub(crate) metrics: Arc<Metrics>,
+}
+
+impl App {
+    /// The metrics page, with instance-pool use as of now.
+    pub fn render_metrics(&self) -> anyhow::Result<String> {
+        let in_use =
+            (self.limits.max_instances as usize).saturating_sub(self.instances.available_permits());
+        self.metrics.render(in_use)
+    }
 }
 
 /// How a shutdown went.
@@ -126,6 +137,7 @@ async fn connection(
     _slot: OwnedSemaphorePermit,
     mut closing: watch::Receiver<bool>,
 ) {
+    let _open = app.metrics.connection_opened();
     // Without this a response produced after a host call waits for the
     // client's delayed ACK (~40 ms per request; SPIN-FACTS).
     if let Err(e) = stream.set_nodelay(true) {
@@ -306,12 +318,44 @@ fn closing(status: StatusCode) -> Response<HyperOutgoingBody> {
     res
 }
 
-/// Serves one request. Never fails: errors become 404 / 500 as in Spin, a
-/// stalled body 408, a full instance pool 503.
+/// Serves one request and records it in the metrics (the time to the
+/// response head: a streamed body may go on after it).
 async fn handle(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    client: SocketAddr,
+) -> Response<HyperOutgoingBody> {
+    let started = Instant::now();
+    let _in_flight = app.metrics.request_started();
+    let method = method_label(req.method());
+    let mut target = Target {
+        component: UNMATCHED.to_owned(),
+        route: UNMATCHED.to_owned(),
+    };
+    let response = dispatch(app.clone(), req, client, &mut target).await;
+    app.metrics.request_done(
+        &target.component,
+        &target.route,
+        method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// The component and `spin.toml` route a request went to, for the metrics.
+struct Target {
+    component: String,
+    route: String,
+}
+
+/// Answers one request. Never fails: errors become 404 / 500 as in Spin, a
+/// stalled body 408, a full instance pool 503.
+async fn dispatch(
     app: Arc<App>,
     mut req: Request<Incoming>,
     client: SocketAddr,
+    target: &mut Target,
 ) -> Response<HyperOutgoingBody> {
     // The deadline covers reading the body and running the guest.
     let deadline = Instant::now() + app.limits.request_timeout;
@@ -321,7 +365,11 @@ async fn handle(
     // Spin answers its well-known paths itself.
     if let Some(well_known) = path.strip_prefix("/.well-known/spin/") {
         return match well_known {
-            "health" => text(StatusCode::OK, "OK"),
+            "health" => {
+                target.component = "spin".to_owned();
+                target.route = "/.well-known/spin/health".to_owned();
+                text(StatusCode::OK, "OK")
+            }
             _ => empty(StatusCode::NOT_FOUND),
         };
     }
@@ -329,6 +377,8 @@ async fn handle(
     let Some(route) = app.router.route(&path) else {
         return empty(StatusCode::NOT_FOUND);
     };
+    target.component = route.component().to_owned();
+    target.route = route.raw_route().to_owned();
     let Some(component) = app.components.get(route.component()) else {
         tracing::error!(
             "route {} names a component that is not loaded",
@@ -417,6 +467,7 @@ async fn handle(
         };
         let Ok(instance) = app.instances.clone().try_acquire_owned() else {
             tracing::warn!("all {} instances busy: 503", app.limits.max_instances);
+            app.metrics.pool_exhausted();
             return busy();
         };
         run_component(
@@ -433,11 +484,19 @@ async fn handle(
 }
 
 /// Why a guest stopped without finishing.
-fn describe_failure(e: &wasmtime::Error) -> &'static str {
+fn classify_failure(e: &wasmtime::Error) -> GuestFailure {
     if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) || e.is::<DeadlineExceeded>() {
-        "stopped at the request deadline"
+        GuestFailure::Deadline
     } else {
-        "failed"
+        GuestFailure::Trap
+    }
+}
+
+/// [`classify_failure`] for the log.
+fn describe_failure(e: &wasmtime::Error) -> &'static str {
+    match classify_failure(e) {
+        GuestFailure::Deadline => "stopped at the request deadline",
+        GuestFailure::Trap => "failed",
     }
 }
 
@@ -469,7 +528,11 @@ async fn run_component(
     let id = component.config.id.clone();
     let mut store = Store::new(
         &app.engine,
-        HostState::new(component.config.clone(), app.kv.clone()),
+        HostState::new(
+            component.config.clone(),
+            app.kv.clone(),
+            app.metrics.clone(),
+        ),
     );
     // Every epoch tick the guest yields to other tasks; past the deadline
     // it traps.
@@ -522,11 +585,15 @@ async fn run_component(
             // The head is out; report a later failure (e.g. a trap while
             // streaming the body) without blocking the response.
             let id = id.clone();
+            let metrics = app.metrics.clone();
             tokio::spawn(
                 async move {
                     match task.await {
                         Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::error!(component = %id, "component {} after its response started: {e:?}", describe_failure(&e)),
+                        Ok(Err(e)) => {
+                            metrics.guest_failed(&id, classify_failure(&e));
+                            tracing::error!(component = %id, "component {} after its response started: {e:?}", describe_failure(&e));
+                        }
                         Err(e) => tracing::error!(component = %id, "guest task failed: {e}"),
                     }
                 }
@@ -547,14 +614,63 @@ async fn run_component(
                 Ok(Err(e)) if e.is::<wasmtime::PoolConcurrencyLimitError>() => {
                     // Another host in this process holds the engine's slots.
                     tracing::warn!(component = %id, "instance pool exhausted: 503");
+                    app.metrics.pool_exhausted();
                     return busy();
                 }
                 Ok(Err(e)) => {
+                    app.metrics.guest_failed(&id, classify_failure(&e));
                     tracing::error!(component = %id, "guest {}: {e:?}", describe_failure(&e))
                 }
                 Err(e) => tracing::error!(component = %id, "guest task failed: {e}"),
             }
             empty(StatusCode::INTERNAL_SERVER_ERROR)
         }
+    }
+}
+
+/// Serves `GET /metrics` (Prometheus' text format) on its own listener, so
+/// the app's port never exposes it. Runs until its task is aborted.
+pub async fn serve_metrics(app: Arc<App>, listener: TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!("metrics: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let page = match (req.method(), req.uri().path()) {
+                    (&hyper::Method::GET, "/metrics") => app.render_metrics().map_err(|e| {
+                        tracing::error!("metrics: cannot render: {e:#}");
+                    }),
+                    _ => Err(()),
+                };
+                async move {
+                    match page {
+                        Ok(text) => Response::builder()
+                            .header(
+                                hyper::header::CONTENT_TYPE,
+                                "text/plain; version=0.0.4; charset=utf-8",
+                            )
+                            .body(Full::new(Bytes::from(text))),
+                        Err(()) => Response::builder()
+                            .status(StatusCode::NOT_FOUND)
+                            .body(Full::new(Bytes::new())),
+                    }
+                }
+            });
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!("metrics connection: {e}");
+            }
+        });
     }
 }

@@ -6,8 +6,9 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
@@ -23,6 +24,7 @@ use crate::allowed_hosts::AllowedHosts;
 use crate::bindings::fermyon::spin::{key_value, variables};
 use crate::kv::KvBackend;
 use crate::limits::{Limits, EPOCH_TICK};
+use crate::metrics::Metrics;
 
 /// What a component was granted in the manifest, with its variables resolved.
 #[derive(Debug)]
@@ -35,6 +37,37 @@ pub struct ComponentConfig {
     pub allowed_hosts: AllowedHosts,
     /// `[component.ID.variables]`, rendered.
     pub variables: HashMap<String, String>,
+    /// Where its stdout and stderr lines are also written (`--log-dir`).
+    pub log_files: Option<GuestLogFiles>,
+}
+
+/// A component's `{id}_stdout.txt` and `{id}_stderr.txt` in the log
+/// directory, named and appended to as `spin up --log-dir` does.
+#[derive(Debug, Clone)]
+pub struct GuestLogFiles {
+    stdout: Arc<Mutex<std::fs::File>>,
+    stderr: Arc<Mutex<std::fs::File>>,
+}
+
+impl GuestLogFiles {
+    /// Opens (creating the directory and files) the two files of `component`.
+    pub fn open(dir: &std::path::Path, component: &str) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create log directory {}", dir.display()))?;
+        let open = |stream: &str| -> anyhow::Result<Arc<Mutex<std::fs::File>>> {
+            let path = dir.join(format!("{component}_{stream}.txt"));
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .with_context(|| format!("cannot open {}", path.display()))?;
+            Ok(Arc::new(Mutex::new(file)))
+        };
+        Ok(Self {
+            stdout: open("stdout")?,
+            stderr: open("stderr")?,
+        })
+    }
 }
 
 /// A compiled, pre-instantiated component.
@@ -62,21 +95,25 @@ pub struct HostState {
     pub(crate) component: Arc<ComponentConfig>,
     kv: KvBackend,
     open_stores: usize,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl HostState {
     /// Fresh state for one request of `component`. Guest stdout and stderr
     /// go to the log, line by line, tagged with the component id.
-    pub fn new(component: Arc<ComponentConfig>, kv: KvBackend) -> Self {
+    pub fn new(component: Arc<ComponentConfig>, kv: KvBackend, metrics: Arc<Metrics>) -> Self {
         let id: Arc<str> = Arc::from(component.id.as_str());
+        let files = component.log_files.as_ref();
         let wasi = WasiCtx::builder()
             .stdout(LogStream {
                 component: id.clone(),
                 stream: "stdout",
+                file: files.map(|f| f.stdout.clone()),
             })
             .stderr(LogStream {
                 component: id,
                 stream: "stderr",
+                file: files.map(|f| f.stderr.clone()),
             })
             .build();
         Self {
@@ -89,6 +126,7 @@ impl HostState {
             component,
             kv,
             open_stores: 0,
+            metrics,
         }
     }
 }
@@ -171,11 +209,11 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<Option<Vec<u8>>, key_value::Error>> {
         let label = &self.table.get(&store)?.label;
-        Ok(self
-            .kv
-            .get(label, &key)
-            .await
-            .map_err(key_value::Error::Other))
+        let started = Instant::now();
+        let result = self.kv.get(label, &key).await;
+        self.metrics
+            .key_value_call(&self.component.id, "get", result.is_ok(), started.elapsed());
+        Ok(result.map_err(key_value::Error::Other))
     }
 
     async fn set(
@@ -185,11 +223,11 @@ impl key_value::HostStore for HostState {
         value: Vec<u8>,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
         let label = &self.table.get(&store)?.label;
-        Ok(self
-            .kv
-            .set(label, &key, value)
-            .await
-            .map_err(key_value::Error::Other))
+        let started = Instant::now();
+        let result = self.kv.set(label, &key, value).await;
+        self.metrics
+            .key_value_call(&self.component.id, "set", result.is_ok(), started.elapsed());
+        Ok(result.map_err(key_value::Error::Other))
     }
 
     async fn delete(
@@ -198,11 +236,15 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<(), key_value::Error>> {
         let label = &self.table.get(&store)?.label;
-        Ok(self
-            .kv
-            .delete(label, &key)
-            .await
-            .map_err(key_value::Error::Other))
+        let started = Instant::now();
+        let result = self.kv.delete(label, &key).await;
+        self.metrics.key_value_call(
+            &self.component.id,
+            "delete",
+            result.is_ok(),
+            started.elapsed(),
+        );
+        Ok(result.map_err(key_value::Error::Other))
     }
 
     async fn exists(
@@ -211,11 +253,15 @@ impl key_value::HostStore for HostState {
         key: String,
     ) -> wasmtime::Result<Result<bool, key_value::Error>> {
         let label = &self.table.get(&store)?.label;
-        Ok(self
-            .kv
-            .exists(label, &key)
-            .await
-            .map_err(key_value::Error::Other))
+        let started = Instant::now();
+        let result = self.kv.exists(label, &key).await;
+        self.metrics.key_value_call(
+            &self.component.id,
+            "exists",
+            result.is_ok(),
+            started.elapsed(),
+        );
+        Ok(result.map_err(key_value::Error::Other))
     }
 
     async fn get_keys(
@@ -223,11 +269,15 @@ impl key_value::HostStore for HostState {
         store: Resource<key_value::Store>,
     ) -> wasmtime::Result<Result<Vec<String>, key_value::Error>> {
         let label = &self.table.get(&store)?.label;
-        Ok(self
-            .kv
-            .get_keys(label)
-            .await
-            .map_err(key_value::Error::Other))
+        let started = Instant::now();
+        let result = self.kv.get_keys(label).await;
+        self.metrics.key_value_call(
+            &self.component.id,
+            "get_keys",
+            result.is_ok(),
+            started.elapsed(),
+        );
+        Ok(result.map_err(key_value::Error::Other))
     }
 
     async fn drop(&mut self, store: Resource<key_value::Store>) -> wasmtime::Result<()> {
@@ -258,6 +308,7 @@ impl variables::Host for HostState {
 struct LogStream {
     component: Arc<str>,
     stream: &'static str,
+    file: Option<Arc<Mutex<std::fs::File>>>,
 }
 
 impl IsTerminal for LogStream {
@@ -271,6 +322,7 @@ impl StdoutStream for LogStream {
         Box::new(LineLogger {
             component: self.component.clone(),
             stream: self.stream,
+            file: self.file.clone(),
             buf: Vec::new(),
         })
     }
@@ -279,13 +331,24 @@ impl StdoutStream for LogStream {
 struct LineLogger {
     component: Arc<str>,
     stream: &'static str,
+    file: Option<Arc<Mutex<std::fs::File>>>,
     buf: Vec<u8>,
 }
 
 impl LineLogger {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        tracing::info!(target: "guest", component = %self.component, stream = self.stream, "{}", line.trim_end_matches('\r'));
+        let line = line.trim_end_matches('\r');
+        tracing::info!(target: "guest", component = %self.component, stream = self.stream, "{line}");
+        if let Some(file) = &self.file {
+            use std::io::Write as _;
+            // One write per line under the lock keeps concurrent instances'
+            // lines whole; a full disk loses log lines, never requests.
+            let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
+            if let Err(e) = file.write_all(format!("{line}\n").as_bytes()) {
+                tracing::warn!(component = %self.component, "cannot write the guest log file: {e}");
+            }
+        }
     }
 
     fn flush_lines(&mut self) {

@@ -100,7 +100,8 @@ impl World {
     /// True when `access` still authenticates at `now`.
     fn accepts(&self, access: &str, now: i64) -> bool {
         let req = authed(Method::Get, "/", access);
-        authenticate(&req, &self.config.tokens, &self.kv, now).is_ok()
+        let ctx = RequestContext::new(&req, now);
+        authenticate(&ctx, &req, &self.config.tokens, &self.kv).is_ok()
     }
 }
 

@@ -1,0 +1,121 @@
+//! The one log line each request leaves: a JSON object on stdout, written by
+//! [`crate::context::RequestContext::finish`] and nowhere else.
+//!
+//! ```json
+//! {"time":"2026-11-22T10:00:00.123Z","level":"info","request_id":"4f…",
+//!  "component":"orders","method":"GET","route":"/api/v1/products/:id",
+//!  "status":200,"duration_ms":1.732,"user_id":"8c…"}
+//! ```
+//!
+//! `route` is the pattern that owned the path (`null` when none did), so
+//! ids never reach a log index as labels. A 5xx line carries `error`, the
+//! internal cause, after [`crate::redact`]; an error answer carries its
+//! API.md `code`. Problems that did not fail the request (a cache write
+//! refused, a counter not reset) are collected with [`warn`] and ride on the
+//! same line as `warnings`, so a request is never spread over several lines.
+//!
+//! Why stdout: Spin writes a component's stdout to its log (and to
+//! `--log-dir`), which is what log shippers collect on every platform.
+
+use std::cell::RefCell;
+use std::io::Write as _;
+
+use serde::Serialize;
+
+/// The most warnings one line keeps; more only bloat the log.
+const MAX_WARNINGS: usize = 8;
+
+thread_local! {
+    // One instance serves one request (as on Spin), so the instance's only
+    // thread holds exactly this request's warnings.
+    static WARNINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Records, for this request's log line, a problem the request survived.
+/// The message is redacted here, so callers may pass a storage error as is.
+pub fn warn(message: impl AsRef<str>) {
+    let message = crate::redact::redact(message.as_ref());
+    WARNINGS.with(|w| {
+        let mut w = w.borrow_mut();
+        if w.len() < MAX_WARNINGS {
+            w.push(message);
+        }
+    });
+}
+
+/// Takes the warnings recorded since the last call.
+pub(crate) fn take_warnings() -> Vec<String> {
+    WARNINGS.with(|w| std::mem::take(&mut *w.borrow_mut()))
+}
+
+/// One request's log line; see the module documentation for its fields.
+#[derive(Debug, Serialize)]
+pub(crate) struct RequestLine<'a> {
+    pub time: String,
+    pub level: &'static str,
+    pub request_id: &'a str,
+    pub component: &'a str,
+    pub method: &'a str,
+    pub route: Option<&'a str>,
+    pub status: u16,
+    pub duration_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl RequestLine<'_> {
+    /// The line as one JSON object, without the newline.
+    pub fn render(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| {
+            format!(
+                r#"{{"level":"error","request_id":"{}","error":"log line not serialisable"}}"#,
+                self.request_id
+            )
+        })
+    }
+
+    /// Writes the line to stdout. A closed stdout loses the line, never the
+    /// response (`println!` would panic).
+    pub fn emit(&self) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", self.render());
+        let _ = out.flush();
+    }
+}
+
+/// `ms` since the epoch as RFC 3339 UTC with milliseconds.
+pub(crate) fn rfc3339_millis(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0).unsigned_abs());
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warnings_are_redacted_capped_and_taken_once() {
+        warn("cache: set failed: redis://user:hunter2@cache:6379");
+        for i in 0..20 {
+            warn(format!("w{i}"));
+        }
+        let taken = take_warnings();
+        assert_eq!(taken.len(), MAX_WARNINGS);
+        assert!(!taken[0].contains("hunter2"), "{}", taken[0]);
+        assert!(take_warnings().is_empty());
+    }
+
+    #[test]
+    fn time_is_rfc3339_utc_with_milliseconds() {
+        assert_eq!(
+            rfc3339_millis(1_800_000_000_123),
+            "2027-01-15T08:00:00.123Z"
+        );
+    }
+}

@@ -343,7 +343,8 @@ pub trait Sql {
 
     /// Runs `work` in one transaction: `SET autocommit = 0` (MySQL refuses
     /// `START TRANSACTION` as a prepared statement; this works on both MySQL
-    /// and MariaDB), then `COMMIT` if `work` succeeds or `ROLLBACK` if it fails.
+    /// and MariaDB), then, if `work` succeeds, `SET autocommit = 1`, which
+    /// commits; if it fails, `ROLLBACK`.
     /// Should the component die half-way, the connection closes and the server
     /// rolls back, so a transaction is never left half-applied.
     fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
@@ -381,11 +382,15 @@ where
     sql.execute("SET autocommit = 0", &[])?;
     match work(sql) {
         Ok(value) => {
-            sql.execute("COMMIT", &[])?;
+            // Turning autocommit back on commits the open transaction (MySQL
+            // and MariaDB both list it among the implicit commits, and report
+            // a failed commit as its error): one round trip instead of
+            // `COMMIT` and then this.
             sql.execute("SET autocommit = 1", &[])?;
             Ok(value)
         }
         Err(err) => {
+            // `ROLLBACK` first: turning autocommit back on would commit.
             if let Err(e) = sql.execute("ROLLBACK", &[]) {
                 crate::log::warn(format!("rollback failed: {e:?}"));
             }
@@ -460,6 +465,59 @@ mod tests {
         assert_eq!(
             ApiError::from(TxError::Db(DbError::Unavailable("x".into()))).status(),
             503
+        );
+    }
+
+    /// Records statements; fails the one equal to `fail_on`.
+    struct Recorder {
+        log: std::cell::RefCell<Vec<String>>,
+        fail_on: &'static str,
+    }
+
+    impl Sql for Recorder {
+        fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+            self.query(sql, params).map(|_| ())
+        }
+        fn query(&self, sql: &str, _: &[Value]) -> Result<Vec<Row>, DbError> {
+            self.log.borrow_mut().push(sql.to_string());
+            if sql == self.fail_on {
+                return Err(DbError::Query("refused".into()));
+            }
+            Ok(Vec::new())
+        }
+    }
+
+    fn recorder(fail_on: &'static str) -> Recorder {
+        Recorder {
+            log: Default::default(),
+            fail_on,
+        }
+    }
+
+    #[test]
+    fn a_transaction_commits_by_turning_autocommit_back_on() {
+        let sql = recorder("");
+        sql.transaction(|s| Ok(s.execute("INSERT x", &[])?))
+            .unwrap();
+        assert_eq!(
+            *sql.log.borrow(),
+            ["SET autocommit = 0", "INSERT x", "SET autocommit = 1"]
+        );
+    }
+
+    #[test]
+    fn a_failed_transaction_rolls_back_before_autocommit_returns() {
+        let sql = recorder("INSERT x");
+        let result: Result<(), ApiError> = sql.transaction(|s| Ok(s.execute("INSERT x", &[])?));
+        assert_eq!(result.unwrap_err().status(), 500);
+        assert_eq!(
+            *sql.log.borrow(),
+            [
+                "SET autocommit = 0",
+                "INSERT x",
+                "ROLLBACK",
+                "SET autocommit = 1"
+            ]
         );
     }
 

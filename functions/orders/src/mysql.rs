@@ -3,23 +3,30 @@
 //!
 //! # Why an order can never oversell
 //! Placing an order is one transaction on the request's one connection
-//! ([`Sql::transaction`]: `SET autocommit = 0` … `COMMIT`/`ROLLBACK`):
+//! ([`Sql::transaction`]: `SET autocommit = 0` … `SET autocommit = 1`, which
+//! commits), in as few statements as the guarantees allow — the fast path:
 //! 1. (with an `Idempotency-Key`) the key is reserved by `INSERT` — see below;
-//! 2. `SELECT … FROM products WHERE id IN (…) ORDER BY id FOR UPDATE` locks
-//!    every product of the order, in ascending id order, in one statement. A
-//!    locking read sees the latest committed stock (not a snapshot), and every
-//!    other order touching these products waits for our `COMMIT`. Because every
-//!    transaction locks in the same order (primary-key order), two orders
+//! 2. one conditional `UPDATE products SET stock = stock - CASE id … END …
+//!    WHERE id IN (…) AND stock >= CASE id … END` takes every line's stock.
+//!    It reads the latest committed stock (an update is never a snapshot
+//!    read) and row-locks the products in primary-key order, so two orders
 //!    sharing products queue on the first shared row instead of deadlocking;
-//! 3. the stock check and prices are computed in Rust ([`price_order`]) on
-//!    the locked rows, before anything is changed; a missing product or a
-//!    shortfall ends the transaction with nothing changed (only, under a key,
-//!    the refusal recorded); any other error makes [`Sql::transaction`]
-//!    `ROLLBACK`;
-//! 4. `UPDATE products SET stock = stock - ?` per line (rows we hold locked,
-//!    so the check in 3 still holds), then the order and its lines are inserted;
-//! 5. `COMMIT` releases the locks. Were the component to die before it, the
-//!    connection closes and the server rolls back.
+//! 3. `SELECT ROW_COUNT(), … FROM products WHERE id IN (…)` reads the locked
+//!    rows (sku, name, price for the lines) and how many the update changed.
+//!    Fewer than the lines means a product is missing or short: the
+//!    transaction rolls back — the stock of the lines that could be covered
+//!    is given back with it — and is retried on the checked path below;
+//! 4. the order, then all its lines in one multi-row `INSERT`;
+//! 5. the commit releases the locks, held from step 2: the lock covers four
+//!    statements whatever the number of lines. Were the component to die
+//!    before it, the connection closes and the server rolls back.
+//!
+//! The checked path, taken only after the fast path found a line it could
+//! not cover, names the refusal: `SELECT … ORDER BY id FOR UPDATE` locks the
+//! products in the same order, [`price_order`] checks them in the client's
+//! line order, and a missing product or a shortfall ends the transaction
+//! with nothing changed (only, under a key, the refusal recorded). Should the
+//! stock have come back meanwhile, the order is placed as in steps 2–5.
 //!
 //! The `CHECK (stock >= 0)` constraint is a second line of defence: if the
 //! rules above were ever broken, the server would refuse the update (a 500)
@@ -29,7 +36,7 @@
 //! The unique index `uq_idempotency_user_key (user_id, idem_key)` does the
 //! coordination; there is no read-then-write:
 //! * The key row is `INSERT`ed first, in the order's transaction, holding the
-//!   fingerprint. Its answer is filled in by an `UPDATE` just before `COMMIT`,
+//!   fingerprint. Its answer is filled in by an `UPDATE` just before the commit,
 //!   so no other transaction ever sees a reserved key without its answer.
 //! * A concurrent request with the same key blocks inside its own `INSERT` on
 //!   the first one's uncommitted row. If the first commits, the `INSERT` fails
@@ -38,17 +45,22 @@
 //!   same fingerprint, 422 for another, or — older than 24 hours — the stale
 //!   row is deleted and the key reserved afresh.
 //! * A refusal that answers the request itself (`product_not_found`,
-//!   `insufficient_stock`) does not roll the key back: the stock check comes
-//!   before any change, so the transaction stores the problem document under
-//!   the key and commits, and the waiting duplicates replay it. This also
-//!   keeps a burst of duplicates from racing for a rolled-back key.
+//!   `insufficient_stock`) does not roll the key back: the checked path
+//!   refuses before any change, so its transaction stores the problem
+//!   document under the key and commits, and the waiting duplicates replay
+//!   it. That is why a keyed order takes the checked path from the start:
+//!   the fast path's rollback after a shortfall would drop the reservation
+//!   too, and every waiting duplicate would race for the key again — each
+//!   winner rolling back in turn, the losers deadlocking — until some ran
+//!   out of attempts (a 500 where API.md promises the first refusal).
 //! * Only a service failure rolls the reservation back. The waiting inserts
 //!   then proceed; InnoDB lets one win and may end the others with a deadlock
 //!   error, which is retried (a fresh transaction) up to [`MAX_ATTEMPTS`] times.
 //!
 //! # Why a cancel gives stock back once
 //! `UPDATE orders SET status = 'cancelled' … WHERE id = ? AND status = 'created'`
-//! followed by `ROW_COUNT()` in the same transaction as the stock return. Ten
+//! followed by `ROW_COUNT()` in the same transaction as the stock return
+//! (one statement for all lines). Ten
 //! racing cancels queue on the order row's lock; InnoDB re-evaluates the
 //! `WHERE` for each on the latest version, so exactly one sees `created`,
 //! changes one row and gives the stock back; the others change nothing and
@@ -59,9 +71,9 @@ use shared::domain::Pagination;
 use shared::error::ApiError;
 
 use crate::model::{
-    decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, Cents,
-    IdempotencyKey, KeyDecision, Order, OrderLine, OrderStatus, Placement, Product, ProductPatch,
-    Stock, StoredAnswer,
+    decide_cancel, decide_key, is_recorded_refusal, price_lines, price_order, CancelDecision,
+    Cents, IdempotencyKey, KeyDecision, Order, OrderLine, OrderRequest, OrderStatus, Placement,
+    Product, ProductPatch, Stock, StoredAnswer, Wanted,
 };
 use crate::repo::{Cancelled, NewOrder, OrderFilter, OrderRepo};
 
@@ -97,14 +109,19 @@ fn placeholders(n: usize) -> String {
 }
 
 fn product_from(row: &Row) -> Result<Product, DbError> {
+    product_at(row, 0)
+}
+
+/// The product whose [`PRODUCT_COLUMNS`] start at column `first`.
+fn product_at(row: &Row, first: usize) -> Result<Product, DbError> {
     Ok(Product {
-        id: row.string(0)?,
-        sku: row.string(1)?,
-        name: row.string(2)?,
-        price_cents: row.i64(3)?,
-        stock: row.i64(4)?,
-        created_at_ms: row.i64(5)?,
-        updated_at_ms: row.i64(6)?,
+        id: row.string(first)?,
+        sku: row.string(first + 1)?,
+        name: row.string(first + 2)?,
+        price_cents: row.i64(first + 3)?,
+        stock: row.i64(first + 4)?,
+        created_at_ms: row.i64(first + 5)?,
+        updated_at_ms: row.i64(first + 6)?,
     })
 }
 
@@ -249,6 +266,95 @@ fn store_answer<S: Sql>(
     Ok(())
 }
 
+/// `CASE id WHEN ? THEN ? … END` with its parameters: each line's quantity,
+/// by product id, so one statement can change every line's stock.
+fn quantity_by_id<'a>(lines: impl Iterator<Item = (&'a str, i64)>) -> (String, Vec<Value>) {
+    let mut params = Vec::new();
+    let mut case = String::from("CASE id");
+    for (id, quantity) in lines {
+        case.push_str(" WHEN ? THEN ?");
+        params.extend([Value::from(id), quantity.into()]);
+    }
+    case.push_str(" END");
+    (case, params)
+}
+
+/// Step 2 of the fast path: takes every line's stock in one conditional
+/// statement, which row-locks the products in primary-key order (as the
+/// `FOR UPDATE` of the checked path does, so the two cannot deadlock), then
+/// reads them with the number of rows the update changed. `Some` when every
+/// line's product existed and covered it; `None` when some did not, and the
+/// transaction must be rolled back (the rows that could be taken were).
+fn take_stock<S: Sql>(
+    sql: &S,
+    request: &OrderRequest,
+    now_ms: i64,
+) -> Result<Option<Vec<Product>>, DbError> {
+    let mut lines: Vec<&Wanted> = request.items.iter().collect();
+    lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
+    let (case, case_params) = quantity_by_id(
+        lines
+            .iter()
+            .map(|w| (w.product_id.as_str(), w.quantity.get())),
+    );
+    let ids: Vec<Value> = lines.iter().map(|w| Value::from(&w.product_id)).collect();
+    let mut params = case_params.clone();
+    params.push(now_ms.into());
+    params.extend(ids.iter().cloned());
+    params.extend(case_params);
+    sql.execute(
+        &format!(
+            "UPDATE products SET stock = stock - {case}, updated_at_ms = ? \
+             WHERE id IN ({}) AND stock >= {case}",
+            placeholders(ids.len())
+        ),
+        &params,
+    )?;
+    // ROW_COUNT() is still the UPDATE's count while this SELECT runs: the
+    // check costs no round trip of its own.
+    let rows = sql.query(
+        &format!(
+            "SELECT ROW_COUNT(), {PRODUCT_COLUMNS} FROM products WHERE id IN ({})",
+            placeholders(ids.len())
+        ),
+        &ids,
+    )?;
+    let changed = rows.first().map(|r| r.i64(0)).transpose()?.unwrap_or(0);
+    if usize::try_from(changed).ok() != Some(lines.len()) {
+        return Ok(None);
+    }
+    let products = rows
+        .iter()
+        .map(|row| product_at(row, 1))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(products))
+}
+
+/// The checked path's step 2: locks the products (`FOR UPDATE`, id order)
+/// and prices the order against them, stock check included.
+fn lock_and_price<S: Sql>(
+    sql: &S,
+    request: &OrderRequest,
+) -> Result<Result<(Vec<OrderLine>, i64), ApiError>, DbError> {
+    let params: Vec<Value> = request
+        .product_ids_sorted()
+        .iter()
+        .map(Value::from)
+        .collect();
+    let rows = sql.query(
+        &format!(
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            placeholders(params.len())
+        ),
+        &params,
+    )?;
+    let products = rows
+        .iter()
+        .map(product_from)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(price_order(request, &products))
+}
+
 impl<S: Sql> MySqlOrders<S> {
     fn place_in_transaction(&self, new: &NewOrder<'_>) -> Result<Placement, ApiError> {
         let NewOrder {
@@ -260,45 +366,41 @@ impl<S: Sql> MySqlOrders<S> {
             ..
         } = *new;
         let fingerprint = request.fingerprint();
+        // The fast path first; once it has found a line it cannot cover, the
+        // retry takes the checked path, which names the refusal. A keyed
+        // order starts checked: see "Idempotency-Key protocol" above.
+        let mut checked = key.is_some();
         self.sql.transaction_retrying(MAX_ATTEMPTS, |sql| {
             if let Some(key) = key {
                 if let Some(stored) = claim_key(sql, user_id, key, &fingerprint, now_ms)? {
                     return Ok(Placement::Replayed(stored));
                 }
             }
-            let ids = request.product_ids_sorted();
-            let params: Vec<Value> = ids.iter().map(Value::from).collect();
-            let rows = sql.query(
-                &format!(
-                    "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({}) ORDER BY id FOR UPDATE",
-                    placeholders(params.len())
-                ),
-                &params,
-            )?;
-            let products = rows
-                .iter()
-                .map(product_from)
-                .collect::<Result<Vec<_>, _>>()?;
-            let (items, total_cents) = match price_order(request, &products) {
-                Ok(priced) => priced,
-                Err(e) if is_recorded_refusal(&e) => {
-                    if let Some(key) = key {
-                        let answer = new.refusal_answer(&e, fingerprint.clone());
-                        store_answer(sql, user_id, key, &answer)?;
+            let (items, total_cents) = if checked {
+                match lock_and_price(sql, request)? {
+                    Ok(priced) => {
+                        // The rows are locked and cover every line, so this
+                        // changes one row per line.
+                        take_stock(sql, request, now_ms)?
+                            .ok_or(TxError::Retry("stock changed under lock"))?;
+                        priced
                     }
-                    return Ok(Placement::Refused(e));
+                    Err(e) if is_recorded_refusal(&e) => {
+                        if let Some(key) = key {
+                            let answer = new.refusal_answer(&e, fingerprint.clone());
+                            store_answer(sql, user_id, key, &answer)?;
+                        }
+                        return Ok(Placement::Refused(e));
+                    }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
+            } else {
+                let Some(products) = take_stock(sql, request, now_ms)? else {
+                    checked = true;
+                    return Err(TxError::Retry("a line was not covered"));
+                };
+                price_lines(request, &products)?
             };
-
-            let mut by_id: Vec<&OrderLine> = items.iter().collect();
-            by_id.sort_by(|a, b| a.product_id.cmp(&b.product_id));
-            for line in by_id {
-                sql.execute(
-                    "UPDATE products SET stock = stock - ?, updated_at_ms = ? WHERE id = ?",
-                    &[line.quantity.into(), now_ms.into(), (&line.product_id).into()],
-                )?;
-            }
             let order = Order {
                 id: new_order_id.to_string(),
                 user_id: user_id.to_string(),
@@ -308,39 +410,7 @@ impl<S: Sql> MySqlOrders<S> {
                 created_at_ms: now_ms,
                 updated_at_ms: now_ms,
             };
-            sql.execute(
-                "INSERT INTO orders (id, user_id, status, total_cents, created_at_ms, updated_at_ms) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-                &[
-                    (&order.id).into(),
-                    user_id.into(),
-                    order.status.as_str().into(),
-                    total_cents.into(),
-                    now_ms.into(),
-                    now_ms.into(),
-                ],
-            )?;
-            let mut line_params = Vec::with_capacity(order.items.len() * 8);
-            for (i, line) in order.items.iter().enumerate() {
-                line_params.extend([
-                    Value::from(&order.id),
-                    Value::Int(i as i64),
-                    Value::from(&line.product_id),
-                    Value::from(&line.sku),
-                    Value::from(&line.name),
-                    Value::Int(line.unit_price_cents),
-                    Value::Int(line.quantity),
-                    Value::Int(line.line_total_cents),
-                ]);
-            }
-            sql.execute(
-                &format!(
-                    "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, \
-                     unit_price_cents, quantity, line_total_cents) VALUES {}",
-                    vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; order.items.len()].join(", ")
-                ),
-                &line_params,
-            )?;
+            insert_order(sql, &order)?;
             if let Some(key) = key {
                 let answer = StoredAnswer {
                     fingerprint: fingerprint.clone(),
@@ -354,6 +424,43 @@ impl<S: Sql> MySqlOrders<S> {
             Ok(Placement::Created(order))
         })
     }
+}
+
+/// The order row and all its lines: two statements, whatever the line count.
+fn insert_order<S: Sql>(sql: &S, order: &Order) -> Result<(), DbError> {
+    sql.execute(
+        "INSERT INTO orders (id, user_id, status, total_cents, created_at_ms, updated_at_ms) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+        &[
+            (&order.id).into(),
+            (&order.user_id).into(),
+            order.status.as_str().into(),
+            order.total_cents.into(),
+            order.created_at_ms.into(),
+            order.updated_at_ms.into(),
+        ],
+    )?;
+    let mut line_params = Vec::with_capacity(order.items.len() * 8);
+    for (i, line) in order.items.iter().enumerate() {
+        line_params.extend([
+            Value::from(&order.id),
+            Value::Int(i as i64),
+            Value::from(&line.product_id),
+            Value::from(&line.sku),
+            Value::from(&line.name),
+            Value::Int(line.unit_price_cents),
+            Value::Int(line.quantity),
+            Value::Int(line.line_total_cents),
+        ]);
+    }
+    sql.execute(
+        &format!(
+            "INSERT INTO order_lines (order_id, line_no, product_id, sku, name, \
+             unit_price_cents, quantity, line_total_cents) VALUES {}",
+            vec!["(?, ?, ?, ?, ?, ?, ?, ?)"; order.items.len()].join(", ")
+        ),
+        &line_params,
+    )
 }
 
 impl<S: Sql> OrderRepo for MySqlOrders<S> {
@@ -483,18 +590,23 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
             if sql.affected_rows()? != 1 {
                 return Ok(false);
             }
-            let mut lines: Vec<&OrderLine> = order.items.iter().collect();
-            lines.sort_by(|a, b| a.product_id.cmp(&b.product_id));
-            for line in lines {
-                sql.execute(
-                    "UPDATE products SET stock = stock + ?, updated_at_ms = ? WHERE id = ?",
-                    &[
-                        line.quantity.into(),
-                        now_ms.into(),
-                        (&line.product_id).into(),
-                    ],
-                )?;
-            }
+            // One statement for every line; it locks the rows in id order,
+            // as placing does.
+            let (case, mut params) = quantity_by_id(
+                order
+                    .items
+                    .iter()
+                    .map(|l| (l.product_id.as_str(), l.quantity)),
+            );
+            params.push(now_ms.into());
+            params.extend(order.items.iter().map(|l| Value::from(&l.product_id)));
+            sql.execute(
+                &format!(
+                    "UPDATE products SET stock = stock + {case}, updated_at_ms = ? WHERE id IN ({})",
+                    placeholders(order.items.len())
+                ),
+                &params,
+            )?;
             Ok(true)
         })?;
         if won {

@@ -534,7 +534,7 @@ mod tests {
         assert!(pos("SELECT 1 FROM users") < pos("INSERT INTO upload_blobs"));
         assert!(log[pos("SELECT 1 FROM users")].ends_with("FOR UPDATE"));
         assert!(pos("INSERT INTO upload_blobs") < pos("INSERT INTO uploads"));
-        assert!(pos("INSERT INTO uploads") < pos("COMMIT"));
+        assert!(pos("INSERT INTO uploads") < pos("SET autocommit = 1"));
         assert!(log.iter().any(|s| s.contains("ON DUPLICATE KEY")));
     }
 
@@ -574,7 +574,7 @@ mod tests {
         assert!(pos("SELECT 1 FROM upload_blobs") < pos("DELETE FROM uploads"));
         assert!(log[pos("SELECT 1 FROM upload_blobs")].ends_with("FOR UPDATE"));
         assert!(pos("DELETE FROM uploads") < pos("DELETE FROM upload_blobs"));
-        assert!(pos("DELETE FROM upload_blobs") < pos("COMMIT"));
+        assert!(pos("DELETE FROM upload_blobs") < pos("SET autocommit = 1"));
     }
 
     #[test]
@@ -646,6 +646,6 @@ mod tests {
         let count = |s: &str| statements.iter().filter(|x| x.as_str() == s).count();
         assert_eq!(count("SET autocommit = 0"), 2);
         assert_eq!(count("ROLLBACK"), 1);
-        assert_eq!(count("COMMIT"), 1);
+        assert_eq!(count("SET autocommit = 1"), 2);
     }
 }

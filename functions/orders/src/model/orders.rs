@@ -278,23 +278,36 @@ pub fn price_order(
     request: &OrderRequest,
     products: &[Product],
 ) -> Result<(Vec<OrderLine>, i64), ApiError> {
-    let find = |id: &str| products.iter().find(|p| p.id == id);
-    if let Some(missing) = request.items.iter().find(|w| find(&w.product_id).is_none()) {
-        return Err(ApiError::ProductNotFound {
-            product_id: missing.product_id.clone(),
+    let priced = price_lines(request, products)?;
+    if let Some(short) = request.items.iter().find(|w| {
+        products
+            .iter()
+            .any(|p| p.id == w.product_id && p.stock < w.quantity.get())
+    }) {
+        return Err(ApiError::InsufficientStock {
+            product_id: short.product_id.clone(),
         });
     }
+    Ok(priced)
+}
+
+/// The order's lines and total from `products` (in any order), without
+/// looking at stock: for rows whose stock this transaction has already taken.
+/// The first line, in the client's order, whose product is missing is a 404
+/// `product_not_found`.
+pub fn price_lines(
+    request: &OrderRequest,
+    products: &[Product],
+) -> Result<(Vec<OrderLine>, i64), ApiError> {
     let mut lines = Vec::with_capacity(request.items.len());
     let mut total: i64 = 0;
     for wanted in &request.items {
-        let product = find(&wanted.product_id).ok_or_else(|| ApiError::ProductNotFound {
-            product_id: wanted.product_id.clone(),
-        })?;
-        if product.stock < wanted.quantity.get() {
-            return Err(ApiError::InsufficientStock {
-                product_id: product.id.clone(),
-            });
-        }
+        let product = products
+            .iter()
+            .find(|p| p.id == wanted.product_id)
+            .ok_or_else(|| ApiError::ProductNotFound {
+                product_id: wanted.product_id.clone(),
+            })?;
         // Bounded: 10^12 × 1000 × 50 < 2^63, but checked anyway.
         let line_total = product
             .price_cents

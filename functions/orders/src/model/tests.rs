@@ -294,3 +294,17 @@ fn only_created_orders_can_be_cancelled() {
         "invalid_state"
     );
 }
+
+#[test]
+fn lines_for_stock_already_taken_are_priced_without_a_stock_check() {
+    // After the conditional update the rows hold what is left, here nothing.
+    let (lines, total) = price_lines(&wanted(&[("a", 3)]), &[product("a", 7, 0)]).unwrap();
+    assert_eq!((lines[0].line_total_cents, total), (21, 21));
+    let err = price_lines(&wanted(&[("zz", 1)]), &[product("a", 7, 0)]).unwrap_err();
+    assert_eq!(
+        err,
+        ApiError::ProductNotFound {
+            product_id: "zz".into()
+        }
+    );
+}

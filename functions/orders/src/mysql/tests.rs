@@ -1,5 +1,5 @@
 //! The MySQL repository's statement protocol, on a scripted [`Sql`] fake:
-//! lock order, what a refusal leaves untouched, deadlock retries, the
+//! the fast path's statements, the checked path after a shortfall, deadlock retries, the
 //! idempotency-key paths and the conditional cancel. (Its behaviour on the
 //! real MariaDB under concurrency is proven by tests/api/tests/orders.rs.)
 
@@ -69,13 +69,56 @@ fn product_row(id: &str, price: i64, stock: i64) -> Row {
     ])
 }
 
-/// Products `a` (stock 5) and `b` (stock 1), both priced 100.
-fn shop(sql: &str, _: &[Value]) -> Result<Vec<Row>, DbError> {
-    if sql.starts_with("SELECT id, sku") {
-        Ok(vec![product_row("a", 100, 5), product_row("b", 100, 1)])
-    } else {
+/// A shop of products `a` (stock 5) and `b` (stock 1), both priced 100,
+/// that plays the stock statements: the conditional update changes the rows
+/// that cover their line and `ROW_COUNT()` reports how many it changed.
+/// (The fake has no transactions: a test that rolls back sees the stock as
+/// the update left it, which none of them reads.)
+fn shop() -> impl FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError> {
+    let mut stock = [("a".to_string(), 5), ("b".to_string(), 1)];
+    let mut changed = 0;
+    move |sql, params| {
+        if sql.starts_with("UPDATE products SET stock = stock - CASE id") {
+            // (id, quantity) pairs come first.
+            let lines = (params.len() - 1) / 5;
+            changed = 0;
+            for pair in params[..2 * lines].chunks(2) {
+                let (Value::Str(id), Value::Int(q)) = (&pair[0], &pair[1]) else {
+                    panic!("unexpected parameters {pair:?}");
+                };
+                if let Some((_, s)) = stock.iter_mut().find(|(p, s)| p == id && *s >= *q) {
+                    *s -= q;
+                    changed += 1;
+                }
+            }
+            return Ok(Vec::new());
+        }
+        let row = |id: &str, s: i64| product_row(id, 100, s);
+        if sql.starts_with("SELECT ROW_COUNT(), id") {
+            return Ok(stock
+                .iter()
+                .map(|(id, s)| {
+                    let mut r = row(id, *s).0;
+                    r.insert(0, Value::Int(changed));
+                    Row(r)
+                })
+                .collect());
+        }
+        if sql.starts_with("SELECT id, sku") {
+            return Ok(stock.iter().map(|(id, s)| row(id, *s)).collect());
+        }
         Ok(Vec::new())
     }
+}
+
+/// The statements of the last transaction attempt.
+fn last_attempt(repo: &MySqlOrders<ScriptSql>) -> Vec<String> {
+    let all = statements(repo);
+    let start = all
+        .iter()
+        .rposition(|s| s == "SET autocommit = 0")
+        .unwrap_or(0);
+    all[start..].to_vec()
 }
 
 fn request(items: &[(&str, i64)]) -> OrderRequest {
@@ -111,8 +154,8 @@ fn place(
 }
 
 #[test]
-fn order_locks_its_products_in_id_order_then_writes_and_commits() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop));
+fn order_takes_all_its_stock_in_one_conditional_statement_then_writes_and_commits() {
+    let repo = MySqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("b", 1), ("a", 2)], None).unwrap();
     assert!(matches!(placed, Placement::Created(ref o) if o.total_cents == 300));
     let log = repo.sql().log.borrow().clone();
@@ -122,20 +165,31 @@ fn order_locks_its_products_in_id_order_then_writes_and_commits() {
         .collect();
     assert_eq!(
         kinds,
-        ["SET", "SELECT", "UPDATE", "UPDATE", "INSERT", "INSERT", "COMMIT", "SET"]
+        ["SET", "UPDATE", "SELECT", "INSERT", "INSERT", "SET"]
     );
-    assert!(log[1].0.ends_with("ORDER BY id FOR UPDATE"));
-    assert_eq!(log[1].1, vec![Value::from("a"), Value::from("b")]);
+    assert!(log[1]
+        .0
+        .ends_with("AND stock >= CASE id WHEN ? THEN ? WHEN ? THEN ? END"));
     assert_eq!(
-        log[2].1[2],
-        Value::from("a"),
-        "stock is taken in id order too"
+        log[1].1[..4],
+        [
+            Value::from("a"),
+            Value::Int(2),
+            Value::from("b"),
+            Value::Int(1)
+        ],
+        "lines by product id"
     );
+    assert!(log[2].0.starts_with("SELECT ROW_COUNT(), id"));
+    assert!(log[4]
+        .0
+        .ends_with("(?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?)"));
+    assert_eq!(log[5].0, "SET autocommit = 1", "which commits");
 }
 
 #[test]
-fn shortfall_changes_nothing() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop));
+fn shortfall_rolls_back_and_the_checked_path_names_it_changing_nothing() {
+    let repo = MySqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("a", 1), ("b", 2)], None).unwrap();
     assert_eq!(
         placed,
@@ -143,15 +197,33 @@ fn shortfall_changes_nothing() {
             product_id: "b".into()
         })
     );
-    assert_eq!(count(&repo, "UPDATE"), 0);
+    assert_eq!(count(&repo, "ROLLBACK"), 1, "the fast path's partial take");
+    let checked = last_attempt(&repo);
+    assert!(checked[1].ends_with("ORDER BY id FOR UPDATE"));
+    assert!(!checked.iter().any(|s| s.starts_with("UPDATE")));
+    assert!(!checked.iter().any(|s| s.starts_with("INSERT")));
+    assert_eq!(checked.last().unwrap(), "SET autocommit = 1");
+}
+
+#[test]
+fn missing_product_is_named_by_the_checked_path() {
+    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let placed = place(&repo, &[("a", 1), ("zz", 1)], None).unwrap();
+    assert_eq!(
+        placed,
+        Placement::Refused(ApiError::ProductNotFound {
+            product_id: "zz".into()
+        })
+    );
     assert_eq!(count(&repo, "INSERT"), 0);
 }
 
 #[test]
 fn deadlock_victim_is_retried_in_a_fresh_transaction() {
     let mut failed = false;
+    let mut shop = shop();
     let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
-        if sql.starts_with("SELECT id, sku") && !failed {
+        if sql.starts_with("UPDATE products") && !failed {
             failed = true;
             return Err(DbError::Deadlock);
         }
@@ -167,8 +239,9 @@ fn deadlock_victim_is_retried_in_a_fresh_transaction() {
 
 #[test]
 fn retries_are_bounded() {
-    let repo = MySqlOrders::new(ScriptSql::new(|sql, params| {
-        if sql.starts_with("SELECT id, sku") {
+    let mut shop = shop();
+    let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
+        if sql.starts_with("UPDATE products") {
             return Err(DbError::LockWaitTimeout);
         }
         shop(sql, params)
@@ -179,7 +252,8 @@ fn retries_are_bounded() {
 
 #[test]
 fn other_query_failures_are_not_retried() {
-    let repo = MySqlOrders::new(ScriptSql::new(|sql, params| {
+    let mut shop = shop();
+    let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
         if sql.starts_with("INSERT INTO orders") {
             return Err(DbError::Query("syntax".into()));
         }
@@ -211,6 +285,7 @@ fn key_row(answer: &StoredAnswer) -> Row {
 /// A script in which the key is already taken by `answer`.
 fn taken(answer: StoredAnswer) -> impl FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError> {
     let mut deleted = false;
+    let mut shop = shop();
     move |sql, params| {
         if sql.starts_with("INSERT INTO idempotency_keys") && !deleted {
             return Err(DbError::Duplicate {
@@ -239,7 +314,7 @@ fn answer(fingerprint: String, created_at_ms: i64) -> StoredAnswer {
 
 #[test]
 fn key_is_reserved_first_and_answered_before_commit() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop));
+    let repo = MySqlOrders::new(ScriptSql::new(shop()));
     place(&repo, &[("a", 1)], Some("k")).unwrap();
     let s = statements(&repo);
     assert!(s[1].starts_with("INSERT INTO idempotency_keys"));
@@ -247,7 +322,7 @@ fn key_is_reserved_first_and_answered_before_commit() {
         .iter()
         .position(|x| x.starts_with("UPDATE idempotency_keys"))
         .unwrap();
-    assert_eq!(s[answer_at + 1], "COMMIT");
+    assert_eq!(s[answer_at + 1], "SET autocommit = 1", "the commit");
 }
 
 #[test]
@@ -259,7 +334,7 @@ fn taken_key_with_same_request_replays_without_touching_products() {
     assert!(statements(&repo)
         .iter()
         .any(|s| s.ends_with("LOCK IN SHARE MODE")));
-    assert_eq!(count(&repo, "SELECT id, sku"), 0);
+    assert_eq!(count(&repo, "UPDATE products"), 0);
 }
 
 #[test]
@@ -285,7 +360,7 @@ fn stale_key_is_deleted_and_reserved_again() {
 
 #[test]
 fn refusal_under_a_key_is_stored_and_committed() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop));
+    let repo = MySqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("b", 9)], Some("k")).unwrap();
     assert!(matches!(
         placed,
@@ -297,8 +372,30 @@ fn refusal_under_a_key_is_stored_and_committed() {
         .find(|(s, _)| s.starts_with("UPDATE idempotency_keys"))
         .unwrap();
     assert_eq!(stored.1[0], Value::UInt(409));
-    assert_eq!(count(&repo, "UPDATE products"), 0);
-    assert_eq!(count(&repo, "COMMIT"), 1);
+    // A keyed order starts on the checked path: no fast-path rollback drops
+    // the reservation that waiting duplicates queue on.
+    assert_eq!(count(&repo, "ROLLBACK"), 0);
+    assert_eq!(count(&repo, "INSERT INTO idempotency_keys"), 1);
+    let checked = last_attempt(&repo);
+    assert!(checked[1].starts_with("INSERT INTO idempotency_keys"));
+    assert!(checked[2].ends_with("ORDER BY id FOR UPDATE"));
+    assert!(!checked.iter().any(|s| s.starts_with("UPDATE products")));
+    assert_eq!(checked.last().unwrap(), "SET autocommit = 1");
+}
+
+#[test]
+fn keyed_order_locks_then_takes_stock_in_one_attempt() {
+    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let placed = place(&repo, &[("a", 1)], Some("k")).unwrap();
+    assert!(matches!(placed, Placement::Created(_)));
+    assert_eq!(count(&repo, "ROLLBACK"), 0);
+    let s = statements(&repo);
+    let lock = s.iter().position(|x| x.ends_with("FOR UPDATE")).unwrap();
+    let take = s
+        .iter()
+        .position(|x| x.starts_with("UPDATE products"))
+        .unwrap();
+    assert!(lock < take, "{s:#?}");
 }
 
 /// An order `o1` of user `u1` in `status`, with lines for `b` then `a`;
@@ -345,17 +442,28 @@ fn order_script(
 }
 
 #[test]
-fn winning_cancel_gives_each_line_back_in_id_order() {
+fn winning_cancel_gives_every_line_back_in_one_statement() {
     let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
     let result = repo.cancel_order("o1", &|_| true, 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Now(ref o)) if o.updated_at_ms == 5));
     let log = repo.sql().log.borrow().clone();
-    let returns: Vec<&Value> = log
+    let returns: Vec<&Vec<Value>> = log
         .iter()
-        .filter(|(s, _)| s.starts_with("UPDATE products SET stock = stock +"))
-        .map(|(_, p)| &p[2])
+        .filter(|(s, _)| s.starts_with("UPDATE products SET stock = stock + CASE id"))
+        .map(|(_, p)| p)
         .collect();
-    assert_eq!(returns, [&Value::from("a"), &Value::from("b")]);
+    assert_eq!(
+        returns,
+        [&vec![
+            Value::from("b"),
+            Value::Int(1),
+            Value::from("a"),
+            Value::Int(2),
+            Value::Int(5),
+            Value::from("b"),
+            Value::from("a"),
+        ]]
+    );
 }
 
 #[test]

@@ -45,6 +45,7 @@ use crate::model::{
     IdempotencyKey, NewProductBody, Order, OrderView, PlaceOrderBody, Placement, ProductPatchBody,
     ProductView,
 };
+use crate::publish::EventPublisher;
 use crate::repo::{new_product, Cancelled, NewOrder, OrderFilter, OrderRepo};
 
 /// `Cache-Control` of every response that holds an order.
@@ -85,6 +86,7 @@ struct Env<'a> {
     config: &'a Config,
     kv: &'a dyn KeyValue,
     repo: &'a dyn OrderRepo,
+    events: &'a dyn EventPublisher,
 }
 
 impl Env<'_> {
@@ -103,6 +105,15 @@ impl Env<'_> {
 
     fn cache(&self) -> Cache<'_> {
         Cache::new(self.kv, self.ctx.now_ms)
+    }
+
+    /// Announces a committed event; a failure only delays its delivery.
+    fn announce(&self, event_id: &str) {
+        if let Err(e) = self.events.publish(event_id) {
+            shared::log::warn(format!(
+                "events: announcing {event_id} failed (it stays pending): {e}"
+            ));
+        }
     }
 
     fn forget_products<'i>(&self, ids: impl IntoIterator<Item = &'i str>) {
@@ -125,6 +136,7 @@ pub fn handle(
     config: &Config,
     kv: &dyn KeyValue,
     repo: &dyn OrderRepo,
+    events: &dyn EventPublisher,
 ) -> Result<Response, ApiError> {
     let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     let env = Env {
@@ -133,6 +145,7 @@ pub fn handle(
         config,
         kv,
         repo,
+        events,
     };
     match route {
         Route::CreateProduct => create_product(&env),
@@ -206,6 +219,7 @@ fn place_order(env: &Env) -> Result<Response, ApiError> {
     let key = IdempotencyKey::from_header(env.req.header("idempotency-key"))?;
     let request = env.req.json::<PlaceOrderBody>()?.validate()?;
     let order_id = new_id(env.ctx.now_ms)?;
+    let event_id = new_id(env.ctx.now_ms)?;
     // A refusal is stored under the key exactly as this request receives it.
     let render_refusal = |e: &ApiError| {
         let response = e.to_response(&env.ctx.request_id);
@@ -216,12 +230,14 @@ fn place_order(env: &Env) -> Result<Response, ApiError> {
         request: &request,
         key: key.as_ref(),
         order_id: &order_id,
+        event_id: &event_id,
         now_ms: env.ctx.now_ms,
         render_refusal: &render_refusal,
     })?;
     match placement {
         Placement::Created(order) => {
             env.forget_products(order.items.iter().map(|l| l.product_id.as_str()));
+            env.announce(&event_id);
             Ok(order_response(201, &order)
                 .with_header("location", &format!("/api/v1/orders/{}", order.id)))
         }
@@ -279,10 +295,12 @@ fn cancel_order(env: &Env, id: &str) -> Result<Response, ApiError> {
         return Err(ApiError::NotFound);
     }
     let may = |owner: &str| principal.may_access_user(owner);
-    match env.repo.cancel_order(id, &may, env.ctx.now_ms)? {
+    let event_id = new_id(env.ctx.now_ms)?;
+    match env.repo.cancel_order(id, &may, &event_id, env.ctx.now_ms)? {
         None => Err(ApiError::NotFound),
         Some(Cancelled::Now(order)) => {
             env.forget_products(order.items.iter().map(|l| l.product_id.as_str()));
+            env.announce(&event_id);
             Ok(order_response(200, &order))
         }
         Some(Cancelled::Already(order)) => Ok(order_response(200, &order)),

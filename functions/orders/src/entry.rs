@@ -8,6 +8,7 @@ use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
 use crate::app;
 use crate::config::Config;
 use crate::mysql::MySqlOrders;
+use crate::publish::EventPublisher;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
@@ -18,7 +19,32 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // opens MySQL, a public list never opens the key-value store.
         let kv = SpinKv::new("default");
         let repo = MySqlOrders::new(SpinSql::new(vars.required("db_url")?));
-        app::handle(ctx, req, &config, &kv, &repo)
+        let events = RedisPublisher {
+            url: config.redis_url.as_deref(),
+            channel: &config.events_channel,
+        };
+        app::handle(ctx, req, &config, &kv, &repo, &events)
     })
     .await
+}
+
+/// Publishes through Spin's outbound Redis (`fermyon:spin/redis`), one
+/// connection per announcement (an order announces at most one event).
+/// Without `redis_url` there is nothing to announce to.
+struct RedisPublisher<'a> {
+    url: Option<&'a str>,
+    channel: &'a str,
+}
+
+impl EventPublisher for RedisPublisher<'_> {
+    fn publish(&self, event_id: &str) -> Result<(), String> {
+        let Some(url) = self.url else {
+            return Ok(());
+        };
+        let connection =
+            spin_sdk::redis::Connection::open(url).map_err(|e| format!("open: {e}"))?;
+        connection
+            .publish(self.channel, event_id.as_bytes())
+            .map_err(|e| format!("publish: {e}"))
+    }
 }

@@ -7,6 +7,7 @@
 //! * [`repo`] — the repository port and its in-memory fake.
 //! * [`mysql`] — the repository on MySQL: one transaction per order, rows
 //!   locked in id order, `Idempotency-Key` reserved through a unique index.
+//! * [`publish`] — the announcement of committed order events (Redis).
 //! * [`app`] — routes and handlers.
 //! * `entry` — the Spin entry point (wasm only).
 
@@ -14,6 +15,7 @@ pub mod app;
 pub mod config;
 pub mod model;
 pub mod mysql;
+pub mod publish;
 pub mod repo;
 
 #[cfg(target_arch = "wasm32")]

@@ -72,8 +72,8 @@ use shared::error::ApiError;
 
 use crate::model::{
     decide_cancel, decide_key, is_recorded_refusal, price_lines, price_order, CancelDecision,
-    Cents, IdempotencyKey, KeyDecision, Order, OrderLine, OrderRequest, OrderStatus, Placement,
-    Product, ProductPatch, Stock, StoredAnswer, Wanted,
+    Cents, EventType, IdempotencyKey, KeyDecision, Order, OrderEvent, OrderLine, OrderRequest,
+    OrderStatus, Placement, Product, ProductPatch, Stock, StoredAnswer, Wanted,
 };
 use crate::repo::{Cancelled, NewOrder, OrderFilter, OrderRepo};
 
@@ -362,6 +362,7 @@ impl<S: Sql> MySqlOrders<S> {
             request,
             key,
             order_id: new_order_id,
+            event_id,
             now_ms,
             ..
         } = *new;
@@ -411,6 +412,10 @@ impl<S: Sql> MySqlOrders<S> {
                 updated_at_ms: now_ms,
             };
             insert_order(sql, &order)?;
+            insert_event(
+                sql,
+                &OrderEvent::new(event_id, EventType::Created, &order, now_ms),
+            )?;
             if let Some(key) = key {
                 let answer = StoredAnswer {
                     fingerprint: fingerprint.clone(),
@@ -424,6 +429,22 @@ impl<S: Sql> MySqlOrders<S> {
             Ok(Placement::Created(order))
         })
     }
+}
+
+/// The outbox row of `event`, in the transaction of the change it reports.
+fn insert_event<S: Sql>(sql: &S, event: &OrderEvent) -> Result<(), DbError> {
+    sql.execute(
+        "INSERT INTO order_events (id, type, order_id, payload, created_at_ms, state, \
+         next_attempt_at_ms) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        &[
+            (&event.id).into(),
+            event.event_type.as_str().into(),
+            (&event.order_id).into(),
+            (&event.payload).into(),
+            event.created_at_ms.into(),
+            event.created_at_ms.into(),
+        ],
+    )
 }
 
 /// The order row and all its lines: two statements, whatever the line count.
@@ -570,6 +591,7 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
         &self,
         id: &str,
         may_cancel: &dyn Fn(&str) -> bool,
+        event_id: &str,
         now_ms: i64,
     ) -> Result<Option<Cancelled>, ApiError> {
         let Some(order) = get_order(&self.sql, id)? else {
@@ -581,6 +603,12 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
         if decide_cancel(&order.status)? == CancelDecision::AlreadyCancelled {
             return Ok(Some(Cancelled::Already(order)));
         }
+        let cancelled = Order {
+            status: OrderStatus::Cancelled,
+            updated_at_ms: now_ms,
+            ..order
+        };
+        let event = OrderEvent::new(event_id, EventType::Cancelled, &cancelled, now_ms);
         let won = self.sql.transaction_retrying(MAX_ATTEMPTS, |sql| {
             sql.execute(
                 "UPDATE orders SET status = 'cancelled', updated_at_ms = ? \
@@ -593,28 +621,25 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
             // One statement for every line; it locks the rows in id order,
             // as placing does.
             let (case, mut params) = quantity_by_id(
-                order
+                cancelled
                     .items
                     .iter()
                     .map(|l| (l.product_id.as_str(), l.quantity)),
             );
             params.push(now_ms.into());
-            params.extend(order.items.iter().map(|l| Value::from(&l.product_id)));
+            params.extend(cancelled.items.iter().map(|l| Value::from(&l.product_id)));
             sql.execute(
                 &format!(
                     "UPDATE products SET stock = stock + {case}, updated_at_ms = ? WHERE id IN ({})",
-                    placeholders(order.items.len())
+                    placeholders(cancelled.items.len())
                 ),
                 &params,
             )?;
+            insert_event(sql, &event)?;
             Ok(true)
         })?;
         if won {
-            return Ok(Some(Cancelled::Now(Order {
-                status: OrderStatus::Cancelled,
-                updated_at_ms: now_ms,
-                ..order
-            })));
+            return Ok(Some(Cancelled::Now(cancelled)));
         }
         // Another request changed the order first: answer it as it now is
         // (autocommit again, so this read sees the latest commit).

@@ -10,9 +10,9 @@ use shared::domain::Pagination;
 use shared::error::ApiError;
 
 use crate::model::{
-    decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, IdempotencyKey,
-    KeyDecision, NewProduct, Order, OrderRequest, OrderStatus, Placement, Product, ProductPatch,
-    StoredAnswer,
+    decide_cancel, decide_key, is_recorded_refusal, price_order, CancelDecision, EventType,
+    IdempotencyKey, KeyDecision, NewProduct, Order, OrderEvent, OrderRequest, OrderStatus,
+    Placement, Product, ProductPatch, StoredAnswer,
 };
 
 /// Whose orders a list shows.
@@ -49,9 +49,10 @@ pub trait OrderRepo {
         now_ms: i64,
     ) -> Result<Option<Product>, ApiError>;
     /// Places an order atomically: reserves its key (if any) for its user,
-    /// takes every line's stock or none, stores the order and, under the key,
-    /// its answer — the 201, or a [`Placement::Refused`] as the handler
-    /// renders it ([`NewOrder::render_refusal`]).
+    /// takes every line's stock or none, stores the order, its
+    /// `order.created` event ([`NewOrder::event_id`]) and, under the key, its
+    /// answer — the 201, or a [`Placement::Refused`] as the handler renders
+    /// it ([`NewOrder::render_refusal`]).
     fn place_order(&self, order: &NewOrder<'_>) -> Result<Placement, ApiError>;
     /// A page of orders, newest first, and the total count.
     fn list_orders(
@@ -63,11 +64,13 @@ pub trait OrderRepo {
     fn get_order(&self, id: &str) -> Result<Option<Order>, ApiError>;
     /// Cancels order `id` if `may_cancel` allows the caller to touch it
     /// (checked on the order's `user_id`; a refusal reads as "no such order").
-    /// Gives stock back exactly once however many cancels race.
+    /// Gives stock back and stores the `order.cancelled` event `event_id`
+    /// exactly once however many cancels race.
     fn cancel_order(
         &self,
         id: &str,
         may_cancel: &dyn Fn(&str) -> bool,
+        event_id: &str,
         now_ms: i64,
     ) -> Result<Option<Cancelled>, ApiError>;
 }
@@ -87,6 +90,8 @@ pub struct State {
     pub orders: Vec<Order>,
     /// `(user_id, key, answer)`.
     pub keys: Vec<(String, String, StoredAnswer)>,
+    /// The outbox, in insertion order.
+    pub events: Vec<OrderEvent>,
 }
 
 impl MemoryOrders {
@@ -156,6 +161,7 @@ impl OrderRepo for MemoryOrders {
             request,
             key,
             order_id: new_order_id,
+            event_id,
             now_ms,
             ..
         } = *new;
@@ -213,6 +219,12 @@ impl OrderRepo for MemoryOrders {
             s.keys
                 .push((user_id.to_string(), key.as_str().to_string(), answer));
         }
+        s.events.push(OrderEvent::new(
+            event_id,
+            EventType::Created,
+            &order,
+            now_ms,
+        ));
         s.orders.push(order.clone());
         Ok(Placement::Created(order))
     }
@@ -250,6 +262,7 @@ impl OrderRepo for MemoryOrders {
         &self,
         id: &str,
         may_cancel: &dyn Fn(&str) -> bool,
+        event_id: &str,
         now_ms: i64,
     ) -> Result<Option<Cancelled>, ApiError> {
         let mut s = self.lock();
@@ -272,7 +285,14 @@ impl OrderRepo for MemoryOrders {
                 let order = &mut s.orders[i];
                 order.status = OrderStatus::Cancelled;
                 order.updated_at_ms = now_ms;
-                Ok(Some(Cancelled::Now(order.clone())))
+                let order = order.clone();
+                s.events.push(OrderEvent::new(
+                    event_id,
+                    EventType::Cancelled,
+                    &order,
+                    now_ms,
+                ));
+                Ok(Some(Cancelled::Now(order)))
             }
         }
     }
@@ -301,6 +321,8 @@ pub struct NewOrder<'a> {
     pub key: Option<&'a IdempotencyKey>,
     /// The id the order gets if one is created.
     pub order_id: &'a str,
+    /// The id of its `order.created` event if one is created.
+    pub event_id: &'a str,
     /// The request's clock, epoch milliseconds.
     pub now_ms: i64,
     /// Renders a refusal (`product_not_found`, `insufficient_stock`) as the

@@ -12,6 +12,8 @@
 
 use std::path::PathBuf;
 
+pub mod receiver;
+
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
 use serde_json::{json, Value};
@@ -38,6 +40,17 @@ pub fn redis_url() -> String {
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `host:port` of a URL like `redis://user:pw@host:port/0`, or `default`.
+pub fn host_port(url: &str, default: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .map(|rest| rest.rsplit('@').next().unwrap_or(rest))
+        .and_then(|rest| rest.split('/').next())
+        .filter(|hp| !hp.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| default.to_owned())
 }
 
 /// A fresh random suffix, to keep emails, SKUs and key prefixes unique per test.
@@ -131,6 +144,19 @@ pub struct AppOptions {
     pub kv_prefix: Option<String>,
     /// Write the components' stdout and stderr under this directory.
     pub log_dir: Option<PathBuf>,
+    /// Use a database of this name on the test server (created and migrated
+    /// if need be) instead of the shared test database: for tests that must
+    /// see only their own rows (the order events outbox).
+    pub database: Option<String>,
+}
+
+/// The test database URL with its database name replaced by `name`.
+pub fn database_url_named(name: &str) -> String {
+    let url = database_url();
+    match url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => url,
+    }
 }
 
 impl TestApp {
@@ -147,17 +173,28 @@ impl TestApp {
     async fn try_start(options: AppOptions) -> Result<TestApp> {
         let root = workspace_root();
         let wasm = root.join("target/wasm32-wasip2/release");
-        for component in ["login", "users", "orders", "uploads", "docs"] {
+        for component in ["login", "users", "orders", "uploads", "docs", "events"] {
             let path = wasm.join(format!("{component}.wasm"));
             anyhow::ensure!(
                 path.exists(),
                 "{} is missing: build the components first with \
-                 `cargo build --target wasm32-wasip2 --release -p login -p users -p orders -p uploads -p docs` \
+                 `cargo build --target wasm32-wasip2 --release -p login -p users -p orders -p uploads -p docs -p events` \
                  (or run scripts/test)",
                 path.display()
             );
         }
-        let db_url = database_url();
+        let db_url = match &options.database {
+            Some(name) => {
+                let root = mysql_async::Pool::new(mysql_async::Opts::from_url(&database_url())?);
+                let mut conn = root.get_conn().await?;
+                conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
+                    .await?;
+                drop(conn);
+                root.disconnect().await?;
+                database_url_named(name)
+            }
+            None => database_url(),
+        };
         migrate::apply(&db_url, &migrate::default_dir())
             .await
             .context("applying migrations to the test database")?;
@@ -179,6 +216,11 @@ impl TestApp {
             ("db_host".into(), db_host),
             ("admin_email".into(), ADMIN_EMAIL.into()),
             ("admin_password".into(), ADMIN_PASSWORD.into()),
+            ("redis_url".into(), redis_url()),
+            (
+                "redis_host".into(),
+                host_port(&redis_url(), "127.0.0.1:6379"),
+            ),
         ];
         config.variables.extend(shared_address_limits());
         config.variables.extend(options.variables.iter().cloned());

@@ -2,8 +2,9 @@
 //! Spin 4.0.2 does: manifest v2, Spin's routing and request headers,
 //! per-request instances from pre-instantiated components (pooling
 //! allocator), and the Spin interfaces the project's components import —
-//! `fermyon:spin/key-value@2.0.0` (in memory or Redis), `mysql@2.0.0` and
-//! `variables@2.0.0` — next to WASI 0.2 and wasi:http.
+//! `fermyon:spin/key-value@2.0.0` (in memory or Redis), `mysql@2.0.0`,
+//! `redis@2.0.0` and `variables@2.0.0` — next to WASI 0.2 and wasi:http,
+//! and the Redis trigger (`[[trigger.redis]]`).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -35,6 +36,7 @@ mod limits;
 mod manifest;
 mod metrics;
 mod mysql;
+mod redis_host;
 mod routes;
 mod server;
 mod state;
@@ -52,6 +54,7 @@ mod bindings {
         with: {
             "fermyon:spin/key-value.store": crate::state::KvStore,
             "fermyon:spin/mysql.connection": crate::mysql::MysqlConnection,
+            "fermyon:spin/redis.connection": crate::redis_host::RedisConnection,
         },
     });
 }
@@ -111,6 +114,8 @@ pub struct RunningHost {
     addr: SocketAddr,
     metrics_addr: Option<SocketAddr>,
     metrics_task: Option<JoinHandle<()>>,
+    /// One subscription task per Redis server of `[[trigger.redis]]`.
+    redis_tasks: Vec<JoinHandle<()>>,
     shutdown: Option<oneshot::Sender<Duration>>,
     task: Option<JoinHandle<ShutdownReport>>,
 }
@@ -167,6 +172,27 @@ impl RunningHost {
             ));
         }
 
+        // Redis triggers: address and channel are templates over the
+        // application variables, as in Spin; grouped per server.
+        let mut subscriptions: HashMap<String, redis_host::Subscriptions> = HashMap::new();
+        for t in &manifest.redis_triggers {
+            let render = |what: &str, text: &str| -> anyhow::Result<String> {
+                let template = variables::Template::parse(text)
+                    .with_context(|| format!("redis trigger {what} for {:?}", t.component))?;
+                variables::check_references(&template, &manifest)
+                    .with_context(|| format!("redis trigger {what} for {:?}", t.component))?;
+                template.render(&app_values)
+            };
+            let address = render("address", &t.address)?;
+            let channel = render("channel", &t.channel)?;
+            subscriptions
+                .entry(address)
+                .or_default()
+                .entry(channel)
+                .or_default()
+                .push(t.component.clone());
+        }
+
         let router = routes::Router::build(
             manifest
                 .http_triggers
@@ -204,6 +230,21 @@ impl RunningHost {
         let instances = Arc::new(tokio::sync::Semaphore::new(
             config.limits.max_instances as usize,
         ));
+        for (route, component) in router.routes() {
+            anyhow::ensure!(
+                components.get(component).is_some_and(|c| c.pre.is_some()),
+                "route {route:?}: component {component:?} does not export wasi:http/incoming-handler"
+            );
+        }
+        for t in &manifest.redis_triggers {
+            anyhow::ensure!(
+                components
+                    .get(&t.component)
+                    .is_some_and(|c| c.redis.is_some()),
+                "redis trigger: component {:?} does not export fermyon:spin/inbound-redis",
+                t.component
+            );
+        }
         let metrics = metrics::Metrics::new(config.limits.max_instances)?;
         let app = Arc::new(server::App {
             engine,
@@ -226,12 +267,19 @@ impl RunningHost {
             }
             None => (None, None),
         };
+        let redis_tasks = subscriptions
+            .into_iter()
+            .map(|(address, channels)| {
+                tokio::spawn(redis_host::subscribe(app.clone(), address, channels))
+            })
+            .collect();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::serve(app, listener, rx));
         Ok(RunningHost {
             addr,
             metrics_addr,
             metrics_task,
+            redis_tasks,
             shutdown: Some(tx),
             task: Some(task),
         })
@@ -263,6 +311,9 @@ impl RunningHost {
         if let Some(metrics) = self.metrics_task.take() {
             metrics.abort();
         }
+        for task in self.redis_tasks.drain(..) {
+            task.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(grace);
         }
@@ -278,6 +329,9 @@ impl Drop for RunningHost {
         // Dropping without `stop` still shuts the server down.
         if let Some(metrics) = self.metrics_task.take() {
             metrics.abort();
+        }
+        for task in self.redis_tasks.drain(..) {
+            task.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(Duration::ZERO);

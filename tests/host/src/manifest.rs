@@ -19,6 +19,8 @@ pub struct Manifest {
     pub variables: BTreeMap<String, VariableDef>,
     /// `[[trigger.http]]`, in manifest order (the order matters for duplicates).
     pub http_triggers: Vec<HttpTrigger>,
+    /// `[[trigger.redis]]`, address and channel still templates.
+    pub redis_triggers: Vec<RedisTrigger>,
     /// `[component.NAME]`, by id.
     pub components: BTreeMap<String, ComponentDef>,
 }
@@ -42,6 +44,19 @@ pub struct VariableDef {
     /// Sensitive: never logged.
     #[serde(default)]
     pub secret: bool,
+}
+
+/// One `[[trigger.redis]]` entry, as Spin reads it: `address` defaults to
+/// `[application.trigger.redis] address`; both it and `channel` may hold
+/// `{{ variable }}` templates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisTrigger {
+    /// The Redis server to subscribe on.
+    pub address: String,
+    /// The channel to subscribe to.
+    pub channel: String,
+    /// The component whose `fermyon:spin/inbound-redis` handles each message.
+    pub component: String,
 }
 
 /// One `[[trigger.http]]` entry.
@@ -81,12 +96,38 @@ struct RawManifest {
 #[derive(Deserialize)]
 struct RawApplication {
     name: String,
+    #[serde(default)]
+    trigger: RawAppTriggers,
+}
+
+/// `[application.trigger.*]`: trigger defaults.
+#[derive(Deserialize, Default)]
+struct RawAppTriggers {
+    #[serde(default)]
+    redis: Option<RawRedisDefaults>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisDefaults {
+    address: String,
 }
 
 #[derive(Deserialize, Default)]
 struct RawTriggers {
     #[serde(default)]
     http: Vec<RawHttpTrigger>,
+    #[serde(default)]
+    redis: Vec<RawRedisTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRedisTrigger {
+    component: String,
+    channel: String,
+    #[serde(default)]
+    address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -192,10 +233,33 @@ impl Manifest {
             http_triggers.push(HttpTrigger { route, component });
         }
 
+        let default_address = raw.application.trigger.redis.map(|r| r.address);
+        let mut redis_triggers = Vec::new();
+        for t in raw.trigger.redis {
+            let address = t.address.or_else(|| default_address.clone()).with_context(|| {
+                format!(
+                    "redis trigger for {:?}: no address, and no [application.trigger.redis] address",
+                    t.component
+                )
+            })?;
+            ensure!(
+                components.contains_key(&t.component),
+                "redis trigger on {:?} names unknown component {:?}",
+                t.channel,
+                t.component
+            );
+            redis_triggers.push(RedisTrigger {
+                address,
+                channel: t.channel,
+                component: t.component,
+            });
+        }
+
         Ok(Self {
             name: raw.application.name,
             variables: raw.variables,
             http_triggers,
+            redis_triggers,
             components,
         })
     }
@@ -235,5 +299,45 @@ mod tests {
         let m = Manifest::parse(text, Path::new("/apps/x")).unwrap();
         assert_eq!(m.components["c"].source, Path::new("/apps/x/c.wasm"));
         assert_eq!(m.http_triggers[0].route, "/...");
+    }
+
+    #[test]
+    fn redis_triggers_take_the_application_default_address_unless_they_name_one() {
+        let text = r#"
+            spin_manifest_version = 2
+            [application]
+            name = "x"
+            [application.trigger.redis]
+            address = "redis://{{ redis_host }}"
+            [[trigger.redis]]
+            channel = "a"
+            component = "c"
+            [[trigger.redis]]
+            address = "redis://other:6379"
+            channel = "{{ chan }}"
+            component = "c"
+            [component.c]
+            source = "c.wasm"
+        "#;
+        let m = Manifest::parse(text, Path::new(".")).unwrap();
+        assert_eq!(m.redis_triggers[0].address, "redis://{{ redis_host }}");
+        assert_eq!(m.redis_triggers[1].address, "redis://other:6379");
+        assert_eq!(m.redis_triggers[1].channel, "{{ chan }}");
+    }
+
+    #[test]
+    fn a_redis_trigger_without_any_address_is_refused() {
+        let text = r#"
+            spin_manifest_version = 2
+            [application]
+            name = "x"
+            [[trigger.redis]]
+            channel = "a"
+            component = "c"
+            [component.c]
+            source = "c.wasm"
+        "#;
+        let err = Manifest::parse(text, Path::new(".")).unwrap_err();
+        assert!(format!("{err:#}").contains("no address"), "{err:#}");
     }
 }

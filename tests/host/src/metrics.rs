@@ -50,6 +50,8 @@ pub struct Metrics {
     kv_duration: HistogramVec,
     mysql_calls: IntCounterVec,
     mysql_duration: HistogramVec,
+    redis_messages: IntCounterVec,
+    redis_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -132,6 +134,16 @@ impl Metrics {
                 "MySQL call latency by component and operation.",
                 &["component", "op"],
             )?,
+            redis_messages: counter(
+                "spin_host_redis_messages_total",
+                "Redis trigger messages handled, by component and outcome (ok or error).",
+                &["component", "outcome"],
+            )?,
+            redis_duration: histogram(
+                "spin_host_redis_message_duration_seconds",
+                "Time a Redis-triggered component took per message.",
+                &["component"],
+            )?,
             registry,
         };
         metrics.instances_max.set(i64::from(max_instances));
@@ -207,6 +219,16 @@ impl Metrics {
             ok,
             elapsed,
         );
+    }
+
+    /// Records one Redis trigger message.
+    pub fn redis_message(&self, component: &str, outcome: &str, elapsed: Duration) {
+        self.redis_messages
+            .with_label_values(&[component, outcome])
+            .inc();
+        self.redis_duration
+            .with_label_values(&[component])
+            .observe(elapsed.as_secs_f64());
     }
 
     /// The metrics in Prometheus' text format, with instance-pool use as of now.

@@ -483,8 +483,35 @@ async fn dispatch(
     .await
 }
 
+/// A store for one guest run of `component`: every epoch tick the guest
+/// yields to other tasks; past `deadline` it traps.
+pub(crate) fn guest_store(
+    app: &App,
+    component: &ComponentRuntime,
+    deadline: Instant,
+) -> Store<HostState> {
+    let mut store = Store::new(
+        &app.engine,
+        HostState::new(
+            component.config.clone(),
+            app.kv.clone(),
+            app.metrics.clone(),
+        ),
+    );
+    store.set_epoch_deadline(1);
+    let trap_at = deadline.into_std();
+    store.epoch_deadline_callback(move |_| {
+        Ok(if std::time::Instant::now() >= trap_at {
+            UpdateDeadline::Interrupt
+        } else {
+            UpdateDeadline::Yield(1)
+        })
+    });
+    store
+}
+
 /// Why a guest stopped without finishing.
-fn classify_failure(e: &wasmtime::Error) -> GuestFailure {
+pub(crate) fn classify_failure(e: &wasmtime::Error) -> GuestFailure {
     if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) || e.is::<DeadlineExceeded>() {
         GuestFailure::Deadline
     } else {
@@ -502,7 +529,7 @@ fn describe_failure(e: &wasmtime::Error) -> &'static str {
 
 /// The guest was still waiting on the host at the request deadline.
 #[derive(Debug)]
-struct DeadlineExceeded;
+pub(crate) struct DeadlineExceeded;
 
 impl std::fmt::Display for DeadlineExceeded {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -526,25 +553,11 @@ async fn run_component(
     instance: OwnedSemaphorePermit,
 ) -> Response<HyperOutgoingBody> {
     let id = component.config.id.clone();
-    let mut store = Store::new(
-        &app.engine,
-        HostState::new(
-            component.config.clone(),
-            app.kv.clone(),
-            app.metrics.clone(),
-        ),
-    );
-    // Every epoch tick the guest yields to other tasks; past the deadline
-    // it traps.
-    store.set_epoch_deadline(1);
-    let trap_at = deadline.into_std();
-    store.epoch_deadline_callback(move |_| {
-        Ok(if std::time::Instant::now() >= trap_at {
-            UpdateDeadline::Interrupt
-        } else {
-            UpdateDeadline::Yield(1)
-        })
-    });
+    let Some(pre) = component.pre.clone() else {
+        tracing::error!(component = %id, "component does not export wasi:http/incoming-handler");
+        return empty(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let mut store = guest_store(app, component, deadline);
     let (sender, receiver) = oneshot::channel();
     let prepared = (|| {
         let req = store
@@ -561,7 +574,6 @@ async fn run_component(
             return empty(StatusCode::INTERNAL_SERVER_ERROR);
         }
     };
-    let pre = component.pre.clone();
     let task = tokio::spawn(
         async move {
             let _instance = instance;

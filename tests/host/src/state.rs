@@ -74,8 +74,11 @@ impl GuestLogFiles {
 pub struct ComponentRuntime {
     /// Its grants and variables.
     pub config: Arc<ComponentConfig>,
-    /// Pre-instantiation: imports resolved once, instances made per request.
-    pub pre: ProxyPre<HostState>,
+    /// Pre-instantiation for HTTP (`wasi:http/incoming-handler`): imports
+    /// resolved once, instances made per request. `None` if not exported.
+    pub pre: Option<ProxyPre<HostState>>,
+    /// Pre-instantiation for the Redis trigger (`fermyon:spin/inbound-redis`).
+    pub redis: Option<crate::redis_host::handler::RedisHandlerPre<HostState>>,
 }
 
 /// Spin's limit on open key-value stores per instance.
@@ -483,16 +486,12 @@ pub fn prepare(
         .instantiate_pre(component)
         .map_err(anyhow::Error::from)
         .with_context(|| format!("component {:?}: cannot link its imports", config.id))?;
-    let pre = ProxyPre::new(pre)
-        .map_err(anyhow::Error::from)
-        .with_context(|| {
-            format!(
-                "component {:?} does not export wasi:http/incoming-handler",
-                config.id
-            )
-        })?;
+    // Which triggers may use it is checked at start, against the manifest.
+    let redis = crate::redis_host::handler::RedisHandlerPre::new(pre.clone()).ok();
+    let pre = ProxyPre::new(pre).ok();
     Ok(ComponentRuntime {
         config: Arc::new(config),
         pre,
+        redis,
     })
 }

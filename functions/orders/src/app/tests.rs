@@ -13,6 +13,7 @@ use shared::testing::{token_config, NOW};
 
 use crate::app::{handle, product_key, Config};
 use crate::model::{Order, OrderStatus, Placement, Product, ProductPatch, IDEMPOTENCY_TTL_MS};
+use crate::publish::MemoryPublisher;
 use crate::repo::{Cancelled, MemoryOrders, NewOrder, OrderFilter, OrderRepo};
 
 const ADMIN: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -23,6 +24,8 @@ fn config() -> Config {
     Config {
         tokens: token_config(),
         cache_ttl_ms: 300_000,
+        redis_url: None,
+        events_channel: "order-events".into(),
     }
 }
 
@@ -33,6 +36,7 @@ fn token(user: &str, role: Role) -> String {
 struct World {
     kv: MemoryKv,
     repo: MemoryOrders,
+    events: MemoryPublisher,
     now: i64,
 }
 
@@ -41,6 +45,7 @@ impl World {
         Self {
             kv: MemoryKv::new(),
             repo: MemoryOrders::new(),
+            events: MemoryPublisher::default(),
             now: NOW,
         }
     }
@@ -51,7 +56,7 @@ impl World {
 
     fn send_with(&self, req: Request, kv: &dyn KeyValue, repo: &dyn OrderRepo) -> Response {
         let ctx = RequestContext::new(&req, self.now);
-        ctx.finish(handle(&ctx, &req, &config(), kv, repo))
+        ctx.finish(handle(&ctx, &req, &config(), kv, repo, &self.events))
     }
 
     fn product(&self, sku: &str, price: i64, stock: i64) -> String {
@@ -263,10 +268,11 @@ impl OrderRepo for Counting<'_> {
         &self,
         id: &str,
         may_cancel: &dyn Fn(&str) -> bool,
+        event_id: &str,
         now_ms: i64,
     ) -> Result<Option<Cancelled>, ApiError> {
         self.tick();
-        self.inner.cancel_order(id, may_cancel, now_ms)
+        self.inner.cancel_order(id, may_cancel, event_id, now_ms)
     }
 }
 
@@ -766,4 +772,65 @@ fn revocation_store_down_is_503() {
         &w.repo,
     );
     assert_eq!((resp.status, code(&resp).as_str()), (503, "unavailable"));
+}
+
+#[test]
+fn a_placed_order_leaves_its_created_event_and_announces_it() {
+    let w = World::new();
+    let p = w.product("EV-1", 100, 5);
+    let resp = w.order(ALICE, json!([{"product_id": p, "quantity": 2}]));
+    assert_eq!(resp.status, 201);
+    let order_id = resp.json_body()["id"].as_str().unwrap().to_string();
+    let events = w.repo.snapshot().events;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].event_type.as_str(), "order.created");
+    assert_eq!(events[0].order_id, order_id);
+    let payload: Json = serde_json::from_str(&events[0].payload).unwrap();
+    assert_eq!(payload["id"], events[0].id.as_str());
+    assert_eq!(payload["type"], "order.created");
+    assert_eq!(payload["data"]["order"], resp.json_body());
+    assert_eq!(*w.events.published.borrow(), [events[0].id.clone()]);
+}
+
+#[test]
+fn a_failed_announcement_still_places_the_order_and_keeps_its_event() {
+    let mut w = World::new();
+    w.events.failing = true;
+    let p = w.product("EV-2", 100, 5);
+    let resp = w.order(ALICE, json!([{"product_id": p, "quantity": 1}]));
+    assert_eq!(resp.status, 201);
+    assert_eq!(w.repo.snapshot().events.len(), 1);
+    assert!(w.events.published.borrow().is_empty());
+}
+
+#[test]
+fn a_refused_or_replayed_order_leaves_no_event() {
+    let w = World::new();
+    let p = w.product("EV-3", 100, 1);
+    let resp = w.order(ALICE, json!([{"product_id": p, "quantity": 2}]));
+    assert_eq!(resp.status, 409);
+    assert!(w.repo.snapshot().events.is_empty());
+    assert!(w.events.published.borrow().is_empty());
+}
+
+#[test]
+fn a_cancel_leaves_one_cancelled_event_however_often_it_is_asked() {
+    let w = World::new();
+    let p = w.product("EV-4", 100, 5);
+    let order = w.order(ALICE, json!([{"product_id": p, "quantity": 1}]));
+    let id = order.json_body()["id"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        let resp = w.send(as_user(
+            post(&format!("/api/v1/orders/{id}/cancel")),
+            ALICE,
+            Role::User,
+        ));
+        assert_eq!(resp.status, 200);
+    }
+    let events = w.repo.snapshot().events;
+    let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(kinds, ["order.created", "order.cancelled"]);
+    let payload: Json = serde_json::from_str(&events[1].payload).unwrap();
+    assert_eq!(payload["data"]["order"]["status"], "cancelled");
+    assert_eq!(w.events.published.borrow().len(), 2);
 }

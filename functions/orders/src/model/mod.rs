@@ -6,11 +6,14 @@
 //! * [`products`] — the catalogue: SKU, price and stock as checked types.
 //! * [`orders`] — order requests (quantities), pricing, states.
 //! * [`idempotency`] — `Idempotency-Key` and the decisions about stored answers.
+//! * [`events`] — the outbox rows that report order changes.
 
+mod events;
 mod idempotency;
 mod orders;
 mod products;
 
+pub use events::*;
 pub use idempotency::*;
 pub use orders::*;
 pub use products::*;

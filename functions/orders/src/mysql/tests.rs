@@ -148,6 +148,7 @@ fn place(
         request: &request(items),
         key: key.as_ref(),
         order_id: "o1",
+        event_id: "e1",
         now_ms: 1_000,
         render_refusal: &render,
     })
@@ -165,7 +166,7 @@ fn order_takes_all_its_stock_in_one_conditional_statement_then_writes_and_commit
         .collect();
     assert_eq!(
         kinds,
-        ["SET", "UPDATE", "SELECT", "INSERT", "INSERT", "SET"]
+        ["SET", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT", "SET"]
     );
     assert!(log[1]
         .0
@@ -184,7 +185,13 @@ fn order_takes_all_its_stock_in_one_conditional_statement_then_writes_and_commit
     assert!(log[4]
         .0
         .ends_with("(?, ?, ?, ?, ?, ?, ?, ?), (?, ?, ?, ?, ?, ?, ?, ?)"));
-    assert_eq!(log[5].0, "SET autocommit = 1", "which commits");
+    assert!(
+        log[5].0.starts_with("INSERT INTO order_events"),
+        "the outbox row, in the order's transaction"
+    );
+    assert_eq!(log[5].1[0], Value::from("e1"));
+    assert_eq!(log[5].1[1], Value::from("order.created"));
+    assert_eq!(log[6].0, "SET autocommit = 1", "which commits");
 }
 
 #[test]
@@ -444,7 +451,7 @@ fn order_script(
 #[test]
 fn winning_cancel_gives_every_line_back_in_one_statement() {
     let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
-    let result = repo.cancel_order("o1", &|_| true, 5).unwrap();
+    let result = repo.cancel_order("o1", &|_| true, "e1", 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Now(ref o)) if o.updated_at_ms == 5));
     let log = repo.sql().log.borrow().clone();
     let returns: Vec<&Vec<Value>> = log
@@ -469,7 +476,7 @@ fn winning_cancel_gives_every_line_back_in_one_statement() {
 #[test]
 fn losing_cancel_gives_nothing_back_and_answers_the_cancelled_order() {
     let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 0)));
-    let result = repo.cancel_order("o1", &|_| true, 5).unwrap();
+    let result = repo.cancel_order("o1", &|_| true, "e1", 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Already(_))));
     assert_eq!(count(&repo, "UPDATE products"), 0);
 }
@@ -477,6 +484,6 @@ fn losing_cancel_gives_nothing_back_and_answers_the_cancelled_order() {
 #[test]
 fn cancel_of_someone_elses_order_touches_nothing() {
     let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
-    assert_eq!(repo.cancel_order("o1", &|_| false, 5).unwrap(), None);
+    assert_eq!(repo.cancel_order("o1", &|_| false, "e1", 5).unwrap(), None);
     assert_eq!(count(&repo, "UPDATE"), 0);
 }

@@ -1,0 +1,104 @@
+//! The Spin entry points: the Redis trigger (each message — an event id the
+//! orders component announced — starts a delivery run) and the admin HTTP
+//! routes. Both use the lazy MySQL adapter and Spin's outbound HTTP.
+
+use shared::config::Vars;
+use shared::http::MAX_JSON_BODY;
+use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
+
+use crate::app::{self, Ports};
+use crate::config::Config;
+use crate::deliver::{Clock, Webhook};
+use crate::mysql::MySqlEvents;
+
+#[spin_sdk::http_component]
+async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
+    serve(env!("CARGO_PKG_NAME"), req, MAX_JSON_BODY, |ctx, req| {
+        let vars = Vars::new(&optional_variable);
+        let config = Config::from_vars(&vars)?;
+        let kv = SpinKv::new("default");
+        let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?));
+        let ports = Ports {
+            kv: &kv,
+            store: &store,
+            webhook: &SpinWebhook,
+            clock: &SystemClock,
+        };
+        app::handle(ctx, req, &config, &ports)
+    })
+    .await
+}
+
+/// A message on the events channel. Its content (an event id) only says
+/// that something is pending: the run delivers everything due, in order.
+/// The outcome is one JSON log line, like a request's.
+#[spin_sdk::redis_component]
+fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
+    let started = shared::time::now_ms();
+    let outcome = deliver_pending();
+    let line = serde_json::json!({
+        "time": shared::time::rfc3339(shared::time::now_ms()),
+        "level": if outcome.is_ok() { "info" } else { "error" },
+        "component": env!("CARGO_PKG_NAME"),
+        "trigger": "redis",
+        "message": String::from_utf8_lossy(&message).chars().take(64).collect::<String>(),
+        "duration_ms": shared::time::now_ms() - started,
+        "run": outcome.as_ref().ok(),
+        "error": outcome.as_ref().err().map(|e| e.log_detail()),
+    });
+    println!("{line}");
+    // A failed run is not the message's fault: Spin would only log an error.
+    Ok(())
+}
+
+fn deliver_pending() -> Result<crate::deliver::Summary, shared::ApiError> {
+    let vars = Vars::new(&optional_variable);
+    let config = Config::from_vars(&vars)?;
+    if config.webhook.is_none() {
+        return Ok(Default::default());
+    }
+    let kv = SpinKv::new("default");
+    let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?));
+    let ports = Ports {
+        kv: &kv,
+        store: &store,
+        webhook: &SpinWebhook,
+        clock: &SystemClock,
+    };
+    app::deliver_now(&config, &ports)
+}
+
+/// Wall clock; waiting blocks this instance only (wasi:clocks poll).
+struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        shared::time::now_ms()
+    }
+    fn sleep_ms(&self, ms: i64) {
+        std::thread::sleep(std::time::Duration::from_millis(ms.max(0).unsigned_abs()));
+    }
+}
+
+/// POSTs through Spin's outbound HTTP (`allowed_outbound_hosts` must name
+/// the receiver's origin).
+struct SpinWebhook;
+
+impl Webhook for SpinWebhook {
+    fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<u16, String> {
+        let mut request = spin_sdk::http::Request::builder();
+        request
+            .method(spin_sdk::http::Method::Post)
+            .uri(url)
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request.header(*name, value.as_str());
+        }
+        // The caller is synchronous; nothing else is in flight in this
+        // instance, so driving the send to completion here is safe.
+        let response: spin_sdk::http::Response =
+            spin_sdk::http::run(spin_sdk::http::send(request.build()))
+                .map_err(|e| format!("{e}"))?;
+        Ok(*response.status())
+    }
+}

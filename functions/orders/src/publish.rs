@@ -1,0 +1,35 @@
+//! The announcement after an order change commits: its event id on a Redis
+//! channel, which wakes the events component (`[[trigger.redis]]`).
+//!
+//! An announcement is a hint, not the event: the event row committed with the
+//! change (the outbox), so a failed or missing publish costs nothing but
+//! time — the row stays pending and the next delivery run (the next
+//! announcement, or `POST /api/v1/events/deliver`) sends it.
+
+use std::cell::RefCell;
+
+/// Announces committed events.
+pub trait EventPublisher {
+    /// Publishes `event_id`; an error is logged by the caller, never answered.
+    fn publish(&self, event_id: &str) -> Result<(), String>;
+}
+
+/// In-memory publisher for unit tests: records what was published, or
+/// fails every publish (a Redis outage).
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    /// The ids published, in order.
+    pub published: RefCell<Vec<String>>,
+    /// When set, every publish fails.
+    pub failing: bool,
+}
+
+impl EventPublisher for MemoryPublisher {
+    fn publish(&self, event_id: &str) -> Result<(), String> {
+        if self.failing {
+            return Err("connection refused".into());
+        }
+        self.published.borrow_mut().push(event_id.to_string());
+        Ok(())
+    }
+}

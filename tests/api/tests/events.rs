@@ -1,0 +1,376 @@
+//! Order events end to end (README "Order events"): the outbox row committed
+//! with each order change, the announcement on Redis, the Redis-triggered
+//! events component posting signed webhooks to a receiver this test starts,
+//! and delivery on request after an outage. Each test has a database and a
+//! channel of its own, so only its own events are delivered to it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use api_tests::receiver::{verify, Receiver, Refused};
+use api_tests::{database_url_named, unique, AppOptions, TestApp};
+use mysql_async::prelude::*;
+use serde_json::{json, Value};
+
+const SECRET: &str = "whsec-test-secret-0123456789";
+
+/// An app on a fresh database and channel, delivering to `receiver`.
+async fn start(receiver: &Receiver, extra: Vec<(String, String)>) -> (TestApp, String) {
+    let database = unique("spin_api_events_").replace('-', "_");
+    let mut variables = vec![
+        ("events_channel".to_string(), unique("events-")),
+        ("webhook_url".to_string(), receiver.url()),
+        ("webhook_origin".to_string(), receiver.origin()),
+        ("webhook_secret".to_string(), SECRET.to_string()),
+    ];
+    variables.extend(extra);
+    let app = TestApp::start_with(AppOptions {
+        variables,
+        database: Some(database.clone()),
+        ..Default::default()
+    })
+    .await;
+    (app, database)
+}
+
+/// Drops the test's database.
+async fn finish(app: TestApp, database: &str) {
+    app.stop().await;
+    let pool = mysql_async::Pool::new(
+        mysql_async::Opts::from_url(&database_url_named("mysql")).expect("url"),
+    );
+    if let Ok(mut conn) = pool.get_conn().await {
+        let _ = conn
+            .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
+            .await;
+    }
+    let _ = pool.disconnect().await;
+}
+
+async fn product(app: &TestApp, admin: &str, stock: i64) -> String {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/products"))
+        .bearer_auth(admin)
+        .json(&json!({"sku": unique("EV-"), "name": "Evented", "price_cents": 250, "stock": stock}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn order(app: &TestApp, token: &str, product: &str) -> Value {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/orders"))
+        .bearer_auth(token)
+        .json(&json!({"items": [{"product_id": product, "quantity": 1}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+/// `(id, type, state, attempts)` of every outbox row, oldest first.
+async fn outbox(app: &TestApp) -> Vec<(String, String, String, i64)> {
+    app.query(
+        "SELECT id, type, state, attempts FROM order_events ORDER BY seq",
+        (),
+    )
+    .await
+}
+
+fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn an_order_and_its_cancellation_arrive_once_in_order_and_signed() {
+    let receiver = Receiver::start(&[]).await;
+    let (app, database) = start(&receiver, vec![]).await;
+    let admin = app.admin_token().await;
+    let product = product(&app, &admin, 10).await;
+    let (_, token) = app.new_user().await;
+    let placed = order(&app, &token, &product).await;
+    let order_id = placed["id"].as_str().unwrap();
+    let cancel = app
+        .http
+        .post(app.url(&format!("/api/v1/orders/{order_id}/cancel")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancel.status(), 200);
+
+    let accepted = receiver.wait_for_accepted(2, Duration::from_secs(20)).await;
+    let rows = outbox(&app).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        accepted,
+        [rows[0].0.clone(), rows[1].0.clone()],
+        "once each, in order"
+    );
+    let deliveries = receiver.deliveries();
+    let bodies: Vec<Value> = deliveries
+        .iter()
+        .map(|d| serde_json::from_slice(&d.body).unwrap())
+        .collect();
+    assert_eq!(bodies[0]["type"], "order.created");
+    assert_eq!(bodies[1]["type"], "order.cancelled");
+    assert_eq!(bodies[0]["data"]["order"], placed);
+    assert_eq!(bodies[1]["data"]["order"]["id"], order_id);
+    assert_eq!(bodies[1]["data"]["order"]["status"], "cancelled");
+    for (delivery, body) in deliveries.iter().zip(&bodies) {
+        assert_eq!(body["id"], delivery.id.as_str());
+        assert_eq!(
+            verify(
+                SECRET.as_bytes(),
+                &delivery.signature,
+                &delivery.body,
+                now_secs(),
+                300
+            ),
+            Ok(())
+        );
+    }
+    // An altered body, another secret, or the same delivery replayed later
+    // all fail the check README gives receivers.
+    let first = &deliveries[0];
+    let mut altered = first.body.clone();
+    altered.extend_from_slice(b" ");
+    assert_eq!(
+        verify(
+            SECRET.as_bytes(),
+            &first.signature,
+            &altered,
+            now_secs(),
+            300
+        ),
+        Err(Refused::BadSignature)
+    );
+    assert_eq!(
+        verify(
+            b"another-secret-entirely",
+            &first.signature,
+            &first.body,
+            now_secs(),
+            300
+        ),
+        Err(Refused::BadSignature)
+    );
+    assert_eq!(
+        verify(
+            SECRET.as_bytes(),
+            &first.signature,
+            &first.body,
+            now_secs() + 301,
+            300
+        ),
+        Err(Refused::Stale)
+    );
+    assert!(rows
+        .iter()
+        .all(|(_, _, state, attempts)| state == "delivered" && *attempts == 1));
+
+    // The admin list shows them delivered.
+    let list: Value = app
+        .http
+        .get(app.url("/api/v1/events?state=delivered"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["total"], 2);
+    assert_eq!(list["items"][0]["type"], "order.cancelled");
+    finish(app, &database).await;
+}
+
+#[tokio::test]
+async fn a_receiver_down_for_the_first_attempts_gets_the_event_once_it_is_back() {
+    let receiver = Receiver::start(&[503, 503]).await;
+    let (app, database) = start(&receiver, vec![]).await;
+    let admin = app.admin_token().await;
+    let product = product(&app, &admin, 10).await;
+    let (_, token) = app.new_user().await;
+    order(&app, &token, &product).await;
+
+    let accepted = receiver.wait_for_accepted(1, Duration::from_secs(20)).await;
+    let rows = outbox(&app).await;
+    assert_eq!(accepted, [rows[0].0.clone()]);
+    let tries: Vec<u16> = receiver.deliveries().iter().map(|d| d.answered).collect();
+    assert_eq!(
+        tries,
+        [503, 503, 200],
+        "retried with backoff until accepted"
+    );
+    assert_eq!((rows[0].2.as_str(), rows[0].3), ("delivered", 3));
+    // Nothing is sent again once delivered.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let resp = app
+        .http
+        .post(app.url("/api/v1/events/deliver"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (body["delivered"].as_u64(), body["pending"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(receiver.accepted_ids().len(), 1, "no duplicate delivery");
+    finish(app, &database).await;
+}
+
+/// A Redis server of this test's own, so stopping it touches no other test.
+struct OwnRedis {
+    child: Child,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> OwnRedis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/setup.sh)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        OwnRedis { child }
+    }
+
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn orders_placed_while_redis_is_down_are_delivered_after_it_returns() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = OwnRedis::start(port);
+    let receiver = Receiver::start(&[]).await;
+    let (app, database) = start(
+        &receiver,
+        vec![
+            ("redis_url".into(), format!("redis://127.0.0.1:{port}")),
+            ("redis_host".into(), format!("127.0.0.1:{port}")),
+        ],
+    )
+    .await;
+    let admin = app.admin_token().await;
+    let product = product(&app, &admin, 10).await;
+    let (_, token) = app.new_user().await;
+    redis.stop();
+
+    for _ in 0..3 {
+        order(&app, &token, &product).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = outbox(&app).await;
+    assert_eq!(rows.len(), 3, "every order committed its event");
+    assert!(rows.iter().all(|r| r.2 == "pending"), "{rows:?}");
+    assert!(receiver.deliveries().is_empty());
+
+    let _redis = OwnRedis::start(port);
+    let resp = app
+        .http
+        .post(app.url("/api/v1/events/deliver"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["delivered"], 3);
+    assert_eq!(body["pending"], 0);
+    let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    assert_eq!(receiver.accepted_ids(), ids);
+    assert!(outbox(&app).await.iter().all(|r| r.2 == "delivered"));
+    finish(app, &database).await;
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_orders_make_a_hundred_events_all_delivered() {
+    let receiver = Receiver::start(&[]).await;
+    let (app, database) = start(&receiver, vec![]).await;
+    let admin = app.admin_token().await;
+    let product = product(&app, &admin, 1000).await;
+    let (_, token) = app.new_user().await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let req = app
+            .http
+            .post(app.url("/api/v1/orders"))
+            .bearer_auth(&token)
+            .json(&json!({"items": [{"product_id": product, "quantity": 1}]}));
+        set.spawn(async move { req.send().await.unwrap().status().as_u16() });
+    }
+    while let Some(status) = set.join_next().await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    let accepted = receiver
+        .wait_for_accepted(100, Duration::from_secs(60))
+        .await;
+    let rows = outbox(&app).await;
+    assert_eq!(rows.len(), 100);
+    assert!(rows.iter().all(|r| r.1 == "order.created"));
+    let mut distinct = accepted.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 100, "every event accepted");
+    assert_eq!(accepted.len(), 100, "none accepted twice");
+    assert!(rows.iter().all(|r| r.2 == "delivered"));
+    finish(app, &database).await;
+}
+
+#[tokio::test]
+async fn the_events_routes_are_for_admins_only() {
+    let receiver = Receiver::start(&[]).await;
+    let (app, database) = start(&receiver, vec![]).await;
+    let (_, token) = app.new_user().await;
+    let resp = app
+        .http
+        .get(app.url("/api/v1/events"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    api_tests::assert_problem(resp, 403, "forbidden").await;
+    let resp = app
+        .http
+        .post(app.url("/api/v1/events/deliver"))
+        .send()
+        .await
+        .unwrap();
+    api_tests::assert_problem(resp, 401, "invalid_token").await;
+    finish(app, &database).await;
+}

@@ -52,10 +52,14 @@ pub struct Ports<'a> {
     pub clock: &'a dyn Clock,
 }
 
-/// Runs one delivery run, or says why there is none (no `webhook_url`).
+/// Runs one delivery run, or says why there is none: without `webhook_url`
+/// it is 409 `invalid_state` (not 503: waiting will not make a receiver
+/// appear), and the events stay in the outbox.
 pub fn deliver_now(config: &Config, ports: &Ports<'_>) -> Result<Summary, ApiError> {
     let webhook = config.webhook.as_ref().ok_or_else(|| {
-        ApiError::Unavailable("events: webhook_url is not set, nothing to deliver to".into())
+        ApiError::InvalidState(
+            "No webhook_url is configured; events wait in the outbox until one is.".into(),
+        )
     })?;
     deliver::run(
         ports.store,

@@ -158,11 +158,12 @@ fn deliver_sends_the_pending_events_and_reports_what_is_left() {
 }
 
 #[test]
-fn deliver_without_a_webhook_url_is_503_and_sends_nothing() {
+fn deliver_without_a_webhook_url_is_409_and_sends_nothing() {
     let w = World::new(false);
     let resp = w.send(admin(Method::Post, "/api/v1/events/deliver"));
-    assert_eq!(resp.status, 503);
-    assert_eq!(resp.json_body()["code"], "unavailable");
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.json_body()["code"], "invalid_state");
+    assert_eq!(w.store.all()[1].state, State::Pending);
 }
 
 #[test]

@@ -200,6 +200,52 @@ async fn purge_removes_exactly_the_expired_rows_and_keeps_live_ones() {
 }
 
 #[tokio::test]
+async fn purge_deletes_only_order_events_delivered_over_thirty_days_ago() {
+    let db = ScratchDb::create().await;
+    let now = purge::now_ms();
+    let day = 24 * HOUR;
+    // (state, delivered how long ago, kept)
+    let events = [
+        ("delivered", Some(31 * day), false),
+        ("delivered", Some(29 * day), true),
+        ("pending", None, true),
+        ("failed", None, true),
+    ];
+    let mut kept = Vec::new();
+    for (state, age, stays) in events {
+        let id = hex_id(16);
+        db.exec(
+            "INSERT INTO order_events (id, type, order_id, payload, created_at_ms, state, \
+             next_attempt_at_ms, delivered_at_ms) VALUES (?, 'order.created', ?, '{}', ?, ?, ?, ?)",
+            (
+                &id,
+                hex_id(16),
+                now - 40 * day,
+                state,
+                now - 40 * day,
+                age.map(|a: i64| now - a),
+            ),
+        )
+        .await;
+        if stays {
+            kept.push(id);
+        }
+    }
+    let report = purge::purge_database(&db.url, now).await.expect("purge");
+    assert_eq!(report.order_events, 1);
+    let mut conn = db.pool.get_conn().await.expect("connection");
+    let mut left: Vec<String> = conn
+        .query("SELECT id FROM order_events")
+        .await
+        .expect("ids");
+    drop(conn);
+    left.sort();
+    kept.sort();
+    assert_eq!(left, kept);
+    db.drop_database().await;
+}
+
+#[tokio::test]
 async fn purge_without_the_login_attempts_table_still_purges_the_rest() {
     let db = ScratchDb::create().await;
     db.exec("DROP TABLE IF EXISTS auth_attempts", ()).await;

@@ -5,6 +5,7 @@
 //! | `sessions` (their `refresh_tokens` go by `ON DELETE CASCADE`) | `expires_at_ms` has passed, or it was revoked more than [`REVOKED_SESSION_GRACE_MS`] ago | a replayed refresh token of a recently revoked session is recognised (and reported as reuse) through its rows |
 //! | `idempotency_keys` | older than [`IDEMPOTENCY_WINDOW_MS`] (API.md: 24 hours) | a retry within 24 h gets the first answer |
 //! | `auth_attempts` (when the table exists) | `window_ends_ms` has passed | the window's count limits logins |
+//! | `order_events` (when the table exists) | delivered more than [`DELIVERED_EVENT_RETENTION_MS`] ago | the admin list shows recent deliveries; a receiver may ask for one again |
 //! | `upload_blobs` | no `uploads` row refers to it | — (deleting an account cascades to its uploads, not to their bytes) |
 //! | key-value entries in a Redis store | the deadline the app wrote in front of the value has passed | — (Spin's store has no expiry; the app deletes a stale entry when it reads one, this removes those nobody reads again) |
 //!
@@ -27,6 +28,10 @@ use mysql_async::{Conn, Opts};
 /// How long a revoked session's rows are kept: one day.
 pub const REVOKED_SESSION_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
+/// How long a delivered order event stays in the outbox: 30 days. Pending
+/// and failed events are never purged: they are not delivered yet.
+pub const DELIVERED_EVENT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
+
 /// How long an idempotency key answers (API.md): 24 hours.
 pub const IDEMPOTENCY_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -48,6 +53,8 @@ pub struct Report {
     pub idempotency_keys: u64,
     /// Expired login-attempt windows deleted.
     pub auth_attempts: u64,
+    /// Order events delivered long ago, deleted.
+    pub order_events: u64,
     /// Unreferenced blobs deleted.
     pub blobs: u64,
     /// Expired key-value entries deleted.
@@ -58,8 +65,13 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "deleted {} sessions, {} idempotency keys, {} login-attempt windows, {} blobs, {} key-value entries",
-            self.sessions, self.idempotency_keys, self.auth_attempts, self.blobs, self.key_value_entries
+            "deleted {} sessions, {} idempotency keys, {} login-attempt windows, {} delivered order events, {} blobs, {} key-value entries",
+            self.sessions,
+            self.idempotency_keys,
+            self.auth_attempts,
+            self.order_events,
+            self.blobs,
+            self.key_value_entries
         )
     }
 }
@@ -98,6 +110,14 @@ pub async fn purge_database(url: &str, now_ms: i64) -> Result<Report> {
             &mut conn,
             "DELETE FROM auth_attempts WHERE window_ends_ms < ? LIMIT 1000",
             now_ms,
+        )
+        .await?;
+    }
+    if table_exists(&mut conn, "order_events").await? {
+        report.order_events = delete_in_batches(
+            &mut conn,
+            "DELETE FROM order_events WHERE state = 'delivered' AND delivered_at_ms < ? LIMIT 1000",
+            now_ms - DELIVERED_EVENT_RETENTION_MS,
         )
         .await?;
     }

@@ -89,6 +89,53 @@ impl RequestLine<'_> {
     }
 }
 
+/// The one line a triggered run (not an HTTP request) leaves, e.g. a Redis
+/// message: the same `time`, `level`, `request_id` (fresh, to join it with
+/// traces), `component` and `duration_ms` as a request's line, with
+/// `trigger` instead of the HTTP fields, and what the run reports.
+pub fn triggered(
+    component: &str,
+    trigger: &str,
+    started_ms: i64,
+    outcome: Result<serde_json::Value, String>,
+) {
+    let line = triggered_line(
+        component,
+        trigger,
+        started_ms,
+        crate::time::now_ms(),
+        outcome,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn triggered_line(
+    component: &str,
+    trigger: &str,
+    started_ms: i64,
+    now: i64,
+    outcome: Result<serde_json::Value, String>,
+) -> serde_json::Value {
+    let warnings = take_warnings();
+    let (level, result, error) = match outcome {
+        Ok(result) => ("info", Some(result), None),
+        Err(e) => ("error", None, Some(crate::redact::redact(&e))),
+    };
+    serde_json::json!({
+        "time": rfc3339_millis(now),
+        "level": level,
+        "request_id": crate::context::request_id(None),
+        "component": component,
+        "trigger": trigger,
+        "duration_ms": now - started_ms,
+        "result": result,
+        "error": error,
+        "warnings": warnings,
+    })
+}
+
 /// `ms` since the epoch as RFC 3339 UTC with milliseconds.
 pub(crate) fn rfc3339_millis(ms: i64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0).unsigned_abs());
@@ -109,6 +156,30 @@ mod tests {
         assert_eq!(taken.len(), MAX_WARNINGS);
         assert!(!taken[0].contains("hunter2"), "{}", taken[0]);
         assert!(take_warnings().is_empty());
+    }
+
+    #[test]
+    fn a_triggered_run_logs_one_line_with_its_redacted_failure() {
+        let ok = triggered_line(
+            "events",
+            "redis",
+            1_000,
+            1_250,
+            Ok(serde_json::json!({"n": 1})),
+        );
+        assert_eq!(ok["level"], "info");
+        assert_eq!(ok["duration_ms"], 250);
+        assert_eq!(ok["result"]["n"], 1);
+        assert_eq!(ok["request_id"].as_str().unwrap().len(), 32);
+        let failed = triggered_line(
+            "events",
+            "redis",
+            0,
+            0,
+            Err("mysql://app:hunter2@db/shop unreachable".into()),
+        );
+        assert_eq!(failed["level"], "error");
+        assert!(!failed.to_string().contains("hunter2"), "{failed}");
     }
 
     #[test]

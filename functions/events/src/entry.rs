@@ -31,22 +31,14 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
 
 /// A message on the events channel. Its content (an event id) only says
 /// that something is pending: the run delivers everything due, in order.
-/// The outcome is one JSON log line, like a request's.
+/// The outcome is one JSON log line ([`shared::log::triggered`]).
 #[spin_sdk::redis_component]
-fn on_message(message: bytes::Bytes) -> anyhow::Result<()> {
+fn on_message(_message: bytes::Bytes) -> anyhow::Result<()> {
     let started = shared::time::now_ms();
-    let outcome = deliver_pending();
-    let line = serde_json::json!({
-        "time": shared::time::rfc3339(shared::time::now_ms()),
-        "level": if outcome.is_ok() { "info" } else { "error" },
-        "component": env!("CARGO_PKG_NAME"),
-        "trigger": "redis",
-        "message": String::from_utf8_lossy(&message).chars().take(64).collect::<String>(),
-        "duration_ms": shared::time::now_ms() - started,
-        "run": outcome.as_ref().ok(),
-        "error": outcome.as_ref().err().map(|e| e.log_detail()),
-    });
-    println!("{line}");
+    let outcome = deliver_pending()
+        .map(|run| serde_json::to_value(run).unwrap_or_default())
+        .map_err(|e| e.log_detail());
+    shared::log::triggered(env!("CARGO_PKG_NAME"), "redis", started, outcome);
     // A failed run is not the message's fault: Spin would only log an error.
     Ok(())
 }

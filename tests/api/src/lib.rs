@@ -221,6 +221,9 @@ impl TestApp {
                 "redis_host".into(),
                 host_port(&redis_url(), "127.0.0.1:6379"),
             ),
+            // A channel of its own: another test's orders never wake this
+            // app's events component.
+            ("events_channel".into(), unique("order-events-")),
         ];
         config.variables.extend(shared_address_limits());
         config.variables.extend(options.variables.iter().cloned());

@@ -157,6 +157,23 @@ async fn every_component_logs_one_json_line_per_request_with_its_route_template(
     let status = send(
         &app,
         get.clone(),
+        "/api/v1/events",
+        "obs-events",
+        Some(&access),
+        None,
+    )
+    .await;
+    expected.push((
+        "obs-events",
+        "events",
+        "GET",
+        Some("/api/v1/events"),
+        status,
+        true,
+    ));
+    let status = send(
+        &app,
+        get.clone(),
         "/api/v1/openapi.json",
         "obs-docs",
         None,
@@ -231,6 +248,7 @@ async fn every_component_logs_one_json_line_per_request_with_its_route_template(
     let login = line_of(&parsed, "obs-login");
     assert_eq!(login["status"], 401);
     assert_eq!(login["code"], "invalid_credentials");
+    assert_eq!(line_of(&parsed, "obs-events")["status"], 403);
     let _ = std::fs::remove_dir_all(&logs);
 }
 

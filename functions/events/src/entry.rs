@@ -5,6 +5,7 @@
 use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
 use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
+use shared::ApiError;
 
 use crate::app::{self, Ports};
 use crate::config::Config;
@@ -14,19 +15,27 @@ use crate::mysql::MySqlEvents;
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
     serve(env!("CARGO_PKG_NAME"), req, MAX_JSON_BODY, |ctx, req| {
-        let vars = Vars::new(&optional_variable);
-        let config = Config::from_vars(&vars)?;
-        let kv = SpinKv::new("default");
-        let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?));
-        let ports = Ports {
-            kv: &kv,
-            store: &store,
-            webhook: &SpinWebhook,
-            clock: &SystemClock,
-        };
-        app::handle(ctx, req, &config, &ports)
+        with_ports(|config, ports| app::handle(ctx, req, config, ports))
     })
     .await
+}
+
+/// Runs `work` with the configuration and the Spin adapters (MySQL and the
+/// key-value store open lazily, on first use).
+fn with_ports<T>(
+    work: impl FnOnce(&Config, &Ports<'_>) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let vars = Vars::new(&optional_variable);
+    let config = Config::from_vars(&vars)?;
+    let kv = SpinKv::new("default");
+    let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?));
+    let ports = Ports {
+        kv: &kv,
+        store: &store,
+        webhook: &SpinWebhook,
+        clock: &SystemClock,
+    };
+    work(&config, &ports)
 }
 
 /// A message on the events channel. Its content (an event id) only says
@@ -43,21 +52,12 @@ fn on_message(_message: bytes::Bytes) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn deliver_pending() -> Result<crate::deliver::Summary, shared::ApiError> {
-    let vars = Vars::new(&optional_variable);
-    let config = Config::from_vars(&vars)?;
-    if config.webhook.is_none() {
-        return Ok(Default::default());
-    }
-    let kv = SpinKv::new("default");
-    let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?));
-    let ports = Ports {
-        kv: &kv,
-        store: &store,
-        webhook: &SpinWebhook,
-        clock: &SystemClock,
-    };
-    app::deliver_now(&config, &ports)
+/// A delivery run, or nothing without `webhook_url` (events wait).
+fn deliver_pending() -> Result<crate::deliver::Summary, ApiError> {
+    with_ports(|config, ports| match config.webhook {
+        None => Ok(Default::default()),
+        Some(_) => app::deliver_now(config, ports),
+    })
 }
 
 /// Wall clock; waiting blocks this instance only (wasi:clocks poll).

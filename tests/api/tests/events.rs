@@ -76,6 +76,19 @@ async fn order(app: &TestApp, token: &str, product: &str) -> Value {
     resp.json().await.unwrap()
 }
 
+/// `POST /api/v1/events/deliver` as the admin: the run's 200 answer.
+async fn deliver_now(app: &TestApp, admin: &str) -> Value {
+    let resp = app
+        .http
+        .post(app.url("/api/v1/events/deliver"))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.json().await.unwrap()
+}
+
 /// `(id, type, state, attempts)` of every outbox row, oldest first.
 async fn outbox(app: &TestApp) -> Vec<(String, String, String, i64)> {
     app.query(
@@ -217,15 +230,7 @@ async fn a_receiver_down_for_the_first_attempts_gets_the_event_once_it_is_back()
     assert_eq!((rows[0].2.as_str(), rows[0].3), ("delivered", 3));
     // Nothing is sent again once delivered.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let resp = app
-        .http
-        .post(app.url("/api/v1/events/deliver"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let body = deliver_now(&app, &admin).await;
     assert_eq!(
         (body["delivered"].as_u64(), body["pending"].as_u64()),
         (Some(0), Some(0))
@@ -301,15 +306,7 @@ async fn orders_placed_while_redis_is_down_are_delivered_after_it_returns() {
     assert!(receiver.deliveries().is_empty());
 
     let _redis = OwnRedis::start(port);
-    let resp = app
-        .http
-        .post(app.url("/api/v1/events/deliver"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let body = deliver_now(&app, &admin).await;
     assert_eq!(body["delivered"], 3);
     assert_eq!(body["pending"], 0);
     let ids: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();

@@ -7,6 +7,8 @@
 //! | `GET /api/v1/uploads/{id}` | owner or admin (404 for anyone else) |
 //! | `GET /api/v1/uploads/{id}/content` | public: anyone; private: owner or admin |
 //! | `DELETE /api/v1/uploads/{id}` | owner or admin |
+//! | `POST /api/v1/uploads/presign` (JSON) | bearer, `upload_storage = s3` |
+//! | `POST /api/v1/uploads/{id}/complete` | owner of the pending upload |
 //!
 //! Decisions where API.md is silent:
 //! * `visibility` defaults to `private`; anything but `private`/`public` is 400.
@@ -40,10 +42,31 @@
 //!   is never served from them (the bytes are read joined to the live row).
 //! * Metadata and list responses carry `Cache-Control: no-store` (they depend
 //!   on who asks).
+//!
+//! With `upload_storage = s3` ([`crate::store`]):
+//! * Raw and multipart uploads put their bytes in the bucket (under a key of
+//!   the new upload's id) only when no blob has the same content; the quota
+//!   is checked before anything is sent.
+//! * A direct upload is announced (`presign`: its size counts against the
+//!   quota from then until `complete` or [`PENDING_TTL_MS`]), put by the
+//!   client, then checked by `complete` with the rules of a raw upload: the
+//!   size and SHA-256 the store reports (or computes by reading the object,
+//!   for stores that keep no checksum) against the announced ones, the type
+//!   from the first [`SNIFF_BYTES`] bytes, and a text file in full (so text
+//!   is bounded by `upload_max_bytes`). An object that fails is deleted and
+//!   the announcement forgotten; one not yet there leaves both (409).
+//! * Content answers `302`: to `cdn_base_url` + key for public uploads when
+//!   set, otherwise to a presigned `GET` (5 minutes) that makes the store
+//!   answer with this API's `Content-Type`, `Content-Disposition` and
+//!   `Cache-Control`. `If-None-Match` is still answered `304` here, and the
+//!   redirect itself is `no-store` (a presigned URL expires).
+//! * Deleting the last upload of a content deletes its object after the
+//!   commit; if the store is down then, the object is left (logged), never
+//!   a live upload's bytes.
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared::auth::{authenticate, Principal};
 use shared::cache::Cache;
@@ -54,13 +77,23 @@ use shared::id::{is_valid_id, new_id};
 use shared::kv::KeyValue;
 use shared::router::Router;
 use shared::time::rfc3339;
+use std::collections::BTreeMap;
 use shared::{ApiError, FieldError};
 
 pub use crate::config::{Config, MULTIPART_ALLOWANCE};
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
 use crate::names::{clean, content_disposition, etag, if_none_match_matches};
-use crate::repo::{Upload, UploadRepo, Visibility};
+use crate::repo::{Content, Deleted, NewBytes, Pending, Stored, Upload, UploadRepo, Visibility};
+use crate::store::{ObjectStore, ServedAs};
+
+/// How many leading bytes of an object decide its type.
+pub const SNIFF_BYTES: u64 = 64 * 1024;
+
+/// How long an announced direct upload may take to complete: the presigned
+/// `PUT` lives 15 minutes, and the client gets as long again to call
+/// `complete`.
+pub const PENDING_TTL_MS: i64 = 30 * 60 * 1000;
 
 /// `Cache-Control` of public content: a CDN may keep it for a year; the bytes
 /// behind an id never change.
@@ -77,6 +110,8 @@ enum Route {
     Get,
     Content,
     Delete,
+    Presign,
+    Complete,
 }
 
 fn router() -> Router<Route> {
@@ -86,6 +121,8 @@ fn router() -> Router<Route> {
         .route(Method::Get, "/api/v1/uploads/:id", Route::Get)
         .route(Method::Delete, "/api/v1/uploads/:id", Route::Delete)
         .route(Method::Get, "/api/v1/uploads/:id/content", Route::Content)
+        .route(Method::Post, "/api/v1/uploads/presign", Route::Presign)
+        .route(Method::Post, "/api/v1/uploads/:id/complete", Route::Complete)
 }
 
 /// Everything a handler works with.
@@ -95,6 +132,8 @@ struct Env<'a> {
     config: &'a Config,
     kv: &'a dyn KeyValue,
     repo: &'a dyn UploadRepo,
+    /// The bucket, with `upload_storage = s3`.
+    store: Option<&'a dyn ObjectStore>,
     /// The verified caller, if the request carried a token.
     caller: Option<Principal>,
 }
@@ -137,6 +176,7 @@ pub fn handle_admitted(
     config: &Config,
     kv: &dyn KeyValue,
     repo: &dyn UploadRepo,
+    store: Option<&dyn ObjectStore>,
     admitted: Admitted,
 ) -> Result<Response, ApiError> {
     let Admitted { route, id, caller } = admitted;
@@ -146,6 +186,7 @@ pub fn handle_admitted(
         config,
         kv,
         repo,
+        store,
         caller,
     };
     match route {
@@ -154,6 +195,8 @@ pub fn handle_admitted(
         Route::Get => get(&env, &id),
         Route::Content => content(&env, &id),
         Route::Delete => delete(&env, &id),
+        Route::Presign => presign(&env),
+        Route::Complete => complete(&env, &id),
     }
 }
 
@@ -165,9 +208,10 @@ pub fn handle(
     config: &Config,
     kv: &dyn KeyValue,
     repo: &dyn UploadRepo,
+    store: Option<&dyn ObjectStore>,
 ) -> Result<Response, ApiError> {
     let admitted = admit(ctx, req, config, kv)?;
-    handle_admitted(ctx, req, config, kv, repo, admitted)
+    handle_admitted(ctx, req, config, kv, repo, store, admitted)
 }
 
 /// The upload JSON of API.md.
@@ -316,11 +360,50 @@ fn create(env: &Env) -> Result<Response, ApiError> {
         visibility,
         created_at_ms: env.ctx.now_ms,
     };
-    env.repo
-        .create(&upload, &incoming.bytes, env.config.quota_bytes)?;
-    Ok(Response::json(201, &UploadJson::from(&upload))
-        .with_header("location", &format!("/api/v1/uploads/{}", upload.id))
-        .with_header("cache-control", "no-store"))
+    store_new(env, &upload, &incoming.bytes)?;
+    Ok(created_answer(&upload))
+}
+
+/// Stores a checked upload and its bytes: in MySQL, or in the bucket when
+/// no blob has the same content yet (the quota is checked first, so nothing
+/// is sent for an upload that would be refused).
+fn store_new(env: &Env, upload: &Upload, bytes: &[u8]) -> Result<(), ApiError> {
+    let quota = env.config.quota_bytes;
+    let Some(store) = env.store else {
+        env.repo.create(upload, NewBytes::Inline(bytes), quota)?;
+        return Ok(());
+    };
+    if env.repo.create(upload, NewBytes::Absent, quota)? != Stored::NeedsBytes {
+        return Ok(());
+    }
+    let key = object_key(&upload.id);
+    store.put(&key, bytes, &upload.content_type)?;
+    match env.repo.create(upload, NewBytes::Object(&key), quota) {
+        Ok(Stored::NewBlob) => Ok(()),
+        // The same content was stored meanwhile (or this one was refused):
+        // the object just put serves nothing.
+        outcome => {
+            forget_object(store, &key);
+            outcome.map(drop)
+        }
+    }
+}
+
+/// The object key of the blob first stored for upload `id`.
+fn object_key(id: &str) -> String {
+    format!("objects/{id}")
+}
+
+/// Deletes an object nothing refers to. Run after the commit that freed it;
+/// a store that fails then leaves an unreferenced object (logged), never a
+/// missing one.
+fn forget_object(store: &dyn ObjectStore, key: &str) {
+    if let Err(e) = store.delete(key) {
+        shared::log::warn(format!(
+            "unreferenced object {key} left in the bucket: {}",
+            e.log_detail()
+        ));
+    }
 }
 
 fn list(env: &Env) -> Result<Response, ApiError> {
@@ -377,10 +460,41 @@ fn content(env: &Env, id: &str) -> Result<Response, ApiError> {
     if env.req.method == Method::Head {
         return Ok(response);
     }
-    let bytes = env.repo.content(&upload.id)?.ok_or(ApiError::NotFound)?;
-    Ok(response
-        .with_header("content-length", &bytes.len().to_string())
-        .with_body(bytes))
+    match env.repo.content(&upload.id)?.ok_or(ApiError::NotFound)? {
+        Content::Inline(bytes) => Ok(response
+            .with_header("content-length", &bytes.len().to_string())
+            .with_body(bytes)),
+        Content::Object(key) => {
+            let store = env.store.ok_or_else(|| {
+                ApiError::Unavailable(format!(
+                    "upload {} is in the bucket, and upload_storage is not s3",
+                    upload.id
+                ))
+            })?;
+            let disposition = content_disposition(&upload.filename, inline);
+            let cdn = match upload.visibility {
+                Visibility::Public => env.config.storage.cdn_base_url(),
+                Visibility::Private => None,
+            };
+            let location = match cdn {
+                Some(base) => format!("{base}/{key}"),
+                None => store.presign_get(
+                    &key,
+                    &ServedAs {
+                        content_type: &upload.content_type,
+                        content_disposition: &disposition,
+                        cache_control,
+                    },
+                    env.ctx.now_ms,
+                ),
+            };
+            Ok(Response::new(302)
+                .with_header("location", &location)
+                .with_header("etag", &tag)
+                .with_header("cache-control", "no-store")
+                .with_header("x-content-type-options", "nosniff"))
+        }
+    }
 }
 
 fn delete(env: &Env, id: &str) -> Result<Response, ApiError> {
@@ -389,12 +503,248 @@ fn delete(env: &Env, id: &str) -> Result<Response, ApiError> {
     let deleted = env.repo.delete(&upload)?;
     // Invalidate even when someone else deleted it first: the entry is stale either way.
     Cache::new(env.kv, env.ctx.now_ms).invalidate(&cache_key(&upload.id));
-    if deleted {
-        Ok(Response::new(204))
-    } else {
-        Err(ApiError::NotFound)
+    match deleted {
+        Deleted::Missing => Err(ApiError::NotFound),
+        Deleted::Gone { freed_object } => {
+            match (freed_object, env.store) {
+                (Some(key), Some(store)) => forget_object(store, &key),
+                (Some(key), None) => shared::log::warn(format!(
+                    "unreferenced object {key} left in the bucket: upload_storage is not s3"
+                )),
+                (None, _) => {}
+            }
+            Ok(Response::new(204))
+        }
     }
 }
 
 #[cfg(test)]
 mod tests;
+
+/// The body of `POST /api/v1/uploads/presign`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresignBody {
+    filename: Option<String>,
+    size: u64,
+    sha256: String,
+    visibility: Option<String>,
+}
+
+/// A direct upload, parsed: every field valid, or all the faults at once.
+struct Announcement {
+    filename: Option<String>,
+    size: u64,
+    sha256: String,
+    visibility: Visibility,
+}
+
+impl Announcement {
+    fn parse(body: PresignBody) -> Result<Self, ApiError> {
+        let mut faults = Vec::new();
+        if body.size == 0 {
+            faults.push(FieldError::new("size", "must be at least 1"));
+        }
+        let sha256 = body.sha256.to_ascii_lowercase();
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            faults.push(FieldError::new("sha256", "must be 64 hexadecimal digits"));
+        }
+        let visibility = match body.visibility.as_deref() {
+            None => Some(Visibility::Private),
+            Some(v) => Visibility::parse(v),
+        };
+        if visibility.is_none() {
+            faults.push(FieldError::new(
+                "visibility",
+                "must be \"private\" or \"public\"",
+            ));
+        }
+        let filename = body.filename.as_deref().and_then(clean);
+        // A name no accepted type could have is refused before any upload.
+        if let Some(name) = &filename {
+            if !Kind::ALL.iter().any(|k| check_extension(name, *k).is_ok()) {
+                return Err(ApiError::UnsupportedMediaType(
+                    "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text; \
+                     the filename's extension must be one of theirs."
+                        .into(),
+                ));
+            }
+        }
+        match visibility {
+            Some(visibility) if faults.is_empty() => Ok(Self {
+                filename,
+                size: body.size,
+                sha256,
+                visibility,
+            }),
+            _ => Err(ApiError::Validation(faults)),
+        }
+    }
+}
+
+/// The bucket, or 409 for the routes that exist only with one.
+fn bucket<'a>(env: &Env<'a>) -> Result<&'a dyn ObjectStore, ApiError> {
+    env.store.ok_or_else(|| {
+        ApiError::InvalidState(
+            "Direct uploads need upload_storage = s3; send the file to POST /api/v1/uploads."
+                .into(),
+        )
+    })
+}
+
+/// The answer to `presign`: where and how to `PUT` the bytes.
+#[derive(Debug, Serialize)]
+struct PresignJson<'a> {
+    id: &'a str,
+    method: &'static str,
+    url: &'a str,
+    headers: BTreeMap<&'static str, &'a str>,
+    expires_at: String,
+    complete_url: String,
+}
+
+fn presign(env: &Env) -> Result<Response, ApiError> {
+    let who = principal(env)?;
+    let store = bucket(env)?;
+    let announced = Announcement::parse(env.req.json()?)?;
+    let now = env.ctx.now_ms;
+    let id = new_id(now)?;
+    let pending = Pending {
+        object_key: object_key(&id),
+        id,
+        user_id: who.user_id.clone(),
+        // Empty: named after the detected type at completion.
+        filename: announced.filename.unwrap_or_default(),
+        size: announced.size,
+        sha256: announced.sha256,
+        visibility: announced.visibility,
+        created_at_ms: now,
+        expires_at_ms: now.saturating_add(PENDING_TTL_MS),
+    };
+    env.repo.announce(&pending, env.config.quota_bytes)?;
+    let put = store.presign_put(&pending.object_key, pending.size, &pending.sha256, now);
+    let body = PresignJson {
+        id: &pending.id,
+        method: "PUT",
+        url: &put.url,
+        headers: put.headers.iter().map(|(n, v)| (*n, v.as_str())).collect(),
+        expires_at: rfc3339(put.expires_at_ms),
+        complete_url: format!("/api/v1/uploads/{}/complete", pending.id),
+    };
+    Ok(Response::json(201, &body).with_header("cache-control", "no-store"))
+}
+
+fn complete(env: &Env, id: &str) -> Result<Response, ApiError> {
+    let who = principal(env)?;
+    let store = bucket(env)?;
+    if !is_valid_id(id) {
+        return Err(ApiError::NotFound);
+    }
+    let Some(pending) = env.repo.find_pending(id)? else {
+        // Completed already (a retry after a lost answer): the same answer.
+        let upload = visible_to(env.repo.find(id)?.ok_or(ApiError::NotFound)?, who)?;
+        return Ok(created_answer(&upload));
+    };
+    if !who.may_access_user(&pending.user_id) {
+        return Err(ApiError::NotFound);
+    }
+    if env.ctx.now_ms > pending.expires_at_ms {
+        return Err(refuse(
+            env,
+            store,
+            &pending,
+            ApiError::InvalidState("The direct upload expired; announce it again.".into()),
+        ));
+    }
+    let Some(head) = store.head(&pending.object_key)? else {
+        return Err(ApiError::InvalidState(
+            "The file has not been uploaded yet: PUT it to the presigned URL first.".into(),
+        ));
+    };
+    let upload = match check_object(env, store, &pending, head.size, head.sha256) {
+        Ok(upload) => upload,
+        // The store failing is not the file's fault: keep it for a retry.
+        Err(e @ ApiError::Unavailable(_)) => return Err(e),
+        Err(refusal) => return Err(refuse(env, store, &pending, refusal)),
+    };
+    if env.repo.complete(&pending, &upload)? == Stored::Shared {
+        forget_object(store, &pending.object_key);
+    }
+    Ok(created_answer(&upload))
+}
+
+/// Checks the object of a direct upload as a raw upload is checked, and
+/// gives the upload it becomes.
+fn check_object(
+    env: &Env,
+    store: &dyn ObjectStore,
+    pending: &Pending,
+    size: u64,
+    sha256: Option<String>,
+) -> Result<Upload, ApiError> {
+    if size != pending.size {
+        return Err(ApiError::BadRequest(format!(
+            "The uploaded file has {size} bytes; {} were announced.",
+            pending.size
+        )));
+    }
+    let unsupported = || {
+        ApiError::UnsupportedMediaType(
+            "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text.".into(),
+        )
+    };
+    let mut kind = Kind::detect_prefix(&store.read_prefix(&pending.object_key, SNIFF_BYTES)?)
+        .ok_or_else(unsupported)?;
+    let sha256 = match sha256 {
+        Some(sha256) => sha256,
+        None => store.sha256(&pending.object_key)?,
+    };
+    if sha256 != pending.sha256 {
+        return Err(ApiError::BadRequest(
+            "The uploaded file's SHA-256 is not the announced one.".into(),
+        ));
+    }
+    if kind == Kind::Text && size > SNIFF_BYTES {
+        // Text is text all the way through: read it whole, within the
+        // limit a raw upload has.
+        let max = env.config.max_upload_bytes;
+        if size > max as u64 {
+            return Err(ApiError::PayloadTooLarge { limit: max as u64 });
+        }
+        kind = Kind::detect(&store.read(&pending.object_key)?).ok_or_else(unsupported)?;
+    }
+    let filename = match pending.filename.as_str() {
+        "" => kind.default_filename(),
+        name => name.to_string(),
+    };
+    check_extension(&filename, kind)?;
+    Ok(Upload {
+        id: pending.id.clone(),
+        user_id: pending.user_id.clone(),
+        filename,
+        content_type: kind.content_type().to_string(),
+        size,
+        sha256,
+        visibility: pending.visibility,
+        created_at_ms: env.ctx.now_ms,
+    })
+}
+
+/// Deletes a refused object and forgets its announcement, then gives the
+/// refusal; if the store cannot delete, 503 and both stay for a retry.
+fn refuse(env: &Env, store: &dyn ObjectStore, pending: &Pending, refusal: ApiError) -> ApiError {
+    if let Err(e) = store.delete(&pending.object_key) {
+        return e;
+    }
+    match env.repo.discard(&pending.id) {
+        Ok(_) => refusal,
+        Err(e) => e,
+    }
+}
+
+/// 201 with the upload, as a raw upload answers.
+fn created_answer(upload: &Upload) -> Response {
+    Response::json(201, &UploadJson::from(upload))
+        .with_header("location", &format!("/api/v1/uploads/{}", upload.id))
+        .with_header("cache-control", "no-store")
+}

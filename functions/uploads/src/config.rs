@@ -18,6 +18,104 @@ pub const DEFAULT_CACHE_TTL_SECS: i64 = 300;
 /// Default `upload_quota_bytes`: 100 MiB per user.
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
+/// Where upload bytes are stored (`upload_storage`).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Storage {
+    /// In MySQL, beside the metadata (the default: needs nothing else).
+    Mysql,
+    /// In an S3-compatible bucket.
+    S3(S3Settings),
+}
+
+/// The bucket of `upload_storage = s3`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Settings {
+    /// `s3_endpoint`: the store's origin, e.g. `https://s3.eu-west-1.amazonaws.com`
+    /// (requests are path-style: `<endpoint>/<bucket>/<key>`).
+    pub endpoint: String,
+    /// `s3_region`, e.g. `us-east-1`.
+    pub region: String,
+    /// `s3_bucket`.
+    pub bucket: String,
+    /// `s3_access_key`.
+    pub access_key: String,
+    /// `s3_secret_key` (a secret).
+    pub secret_key: String,
+    /// `cdn_base_url`: where public content is redirected to, the object key
+    /// appended; unset: to a presigned `GET` like private content.
+    pub cdn_base_url: Option<String>,
+}
+
+// Written by hand so the secret key never reaches a log line.
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("cdn_base_url", &self.cdn_base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Storage::Mysql => f.write_str("Mysql"),
+            Storage::S3(s) => s.fmt(f),
+        }
+    }
+}
+
+impl Storage {
+    /// `cdn_base_url`, without a trailing `/`, when set with S3 storage.
+    pub fn cdn_base_url(&self) -> Option<&str> {
+        match self {
+            Storage::S3(s3) => s3.cdn_base_url.as_deref(),
+            Storage::Mysql => None,
+        }
+    }
+
+    fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
+        let config_error = |m: String| ApiError::Internal(format!("configuration: {m}"));
+        match vars.optional("upload_storage").as_deref().map(str::trim) {
+            None | Some("mysql") => Ok(Storage::Mysql),
+            Some("s3") => {
+                let endpoint = vars.required("s3_endpoint")?.trim().to_string();
+                let origin = endpoint
+                    .strip_prefix("https://")
+                    .or_else(|| endpoint.strip_prefix("http://"));
+                // An origin, as allowed_outbound_hosts names it: no path.
+                if !origin.is_some_and(|o| !o.is_empty() && !o.contains('/')) {
+                    return Err(config_error(
+                        "s3_endpoint must be an http(s):// origin without a path".into(),
+                    ));
+                }
+                let cdn_base_url = vars
+                    .optional("cdn_base_url")
+                    .map(|u| u.trim().trim_end_matches('/').to_string());
+                if cdn_base_url
+                    .as_deref()
+                    .is_some_and(|u| !u.starts_with("https://") && !u.starts_with("http://"))
+                {
+                    return Err(config_error("cdn_base_url must be an http(s):// URL".into()));
+                }
+                Ok(Storage::S3(S3Settings {
+                    endpoint,
+                    region: vars.required("s3_region")?.trim().to_string(),
+                    bucket: vars.required("s3_bucket")?.trim().to_string(),
+                    access_key: vars.required("s3_access_key")?.trim().to_string(),
+                    secret_key: vars.required("s3_secret_key")?.trim().to_string(),
+                    cdn_base_url,
+                }))
+            }
+            Some(other) => Err(config_error(format!(
+                "upload_storage must be mysql or s3, not {other:?}"
+            ))),
+        }
+    }
+}
+
 /// The component's configuration, from Spin variables.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -29,6 +127,8 @@ pub struct Config {
     pub cache_ttl_secs: i64,
     /// Most bytes one user may store (`upload_quota_bytes`).
     pub quota_bytes: u64,
+    /// Where the bytes go (`upload_storage` and the `s3_*` variables).
+    pub storage: Storage,
 }
 
 impl Config {
@@ -39,6 +139,7 @@ impl Config {
             max_upload_bytes: vars.number("upload_max_bytes", DEFAULT_MAX_UPLOAD_BYTES)?,
             cache_ttl_secs: vars.number("cache_ttl_secs", DEFAULT_CACHE_TTL_SECS)?,
             quota_bytes: vars.number("upload_quota_bytes", DEFAULT_QUOTA_BYTES)?,
+            storage: Storage::from_vars(vars)?,
         })
     }
 
@@ -78,6 +179,55 @@ mod tests {
         assert_eq!(config.max_upload_bytes, 5 * 1024 * 1024);
         assert_eq!(config.quota_bytes, 100 * 1024 * 1024);
         assert_eq!(config.cache_ttl_secs, 300);
+        assert_eq!(config.storage, Storage::Mysql);
+    }
+
+    fn s3_vars(name: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
+        move |n| {
+            if n == name {
+                return Some(value.to_string());
+            }
+            Some(
+                match n {
+                    "jwt_secret" => "s".repeat(32),
+                    "upload_storage" => "s3".into(),
+                    "s3_endpoint" => "http://127.0.0.1:9000".into(),
+                    "s3_region" => "us-east-1".into(),
+                    "s3_bucket" => "uploads".into(),
+                    "s3_access_key" => "access".into(),
+                    "s3_secret_key" => "very-secret-key".into(),
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        }
+    }
+
+    #[test]
+    fn s3_storage_reads_its_variables_and_never_shows_the_secret() {
+        let get = s3_vars("cdn_base_url", "https://cdn.example.com/");
+        let config = Config::from_vars(&Vars::new(&get)).unwrap();
+        let Storage::S3(s3) = &config.storage else {
+            panic!("s3 storage")
+        };
+        assert_eq!(s3.bucket, "uploads");
+        assert_eq!(s3.cdn_base_url.as_deref(), Some("https://cdn.example.com"));
+        assert!(!format!("{config:?}").contains("very-secret-key"));
+    }
+
+    #[test]
+    fn a_broken_storage_setting_is_a_configuration_error() {
+        for (name, value) in [
+            ("upload_storage", "disk"),
+            ("s3_endpoint", "127.0.0.1:9000"),
+            ("s3_endpoint", "https://s3.example.com/bucket"),
+            ("s3_bucket", ""),
+            ("cdn_base_url", "cdn.example.com"),
+        ] {
+            let get = s3_vars(name, value);
+            let err = Config::from_vars(&Vars::new(&get)).unwrap_err();
+            assert_eq!(err.status(), 500, "{name}={value}");
+        }
     }
 
     #[test]

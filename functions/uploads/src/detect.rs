@@ -32,6 +32,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every accepted kind.
+    pub const ALL: [Kind; 6] = [
+        Kind::Png,
+        Kind::Jpeg,
+        Kind::Gif,
+        Kind::Webp,
+        Kind::Pdf,
+        Kind::Text,
+    ];
+
     /// Decides the type from the bytes, or `None` for anything not accepted.
     ///
     /// Binary formats are recognised by their signature at offset 0 (a PDF
@@ -62,6 +72,18 @@ impl Kind {
             return Some(Kind::Text);
         }
         None
+    }
+
+    /// The kind of a file from its first bytes alone (a ranged read of an
+    /// object). The binary kinds are decided by their leading bytes as in
+    /// [`Kind::detect`]; text only so far as it goes: a character cut at the
+    /// end of the prefix is not held against it, and the caller must check
+    /// the rest of a text file.
+    pub fn detect_prefix(prefix: &[u8]) -> Option<Kind> {
+        match std::str::from_utf8(prefix) {
+            Err(e) if e.error_len().is_none() => Kind::detect(&prefix[..e.valid_up_to()]),
+            _ => Kind::detect(prefix),
+        }
     }
 
     /// The `Content-Type` the upload is stored and served with.
@@ -250,6 +272,16 @@ mod tests {
             Kind::detect(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"),
             Some(Kind::Pdf)
         );
+    }
+
+    #[test]
+    fn a_prefix_cut_inside_a_character_is_still_text_but_binary_is_not() {
+        let text = "ab€".as_bytes();
+        assert_eq!(Kind::detect(&text[..3]), None);
+        assert_eq!(Kind::detect_prefix(&text[..3]), Some(Kind::Text));
+        assert_eq!(Kind::detect_prefix(b"ab\0cd"), None);
+        assert_eq!(Kind::detect_prefix(b"\xff\xfe\xfd"), None);
+        assert_eq!(Kind::detect_prefix(&PNG[..8]), Some(Kind::Png));
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! * Bytes are stored once per distinct content (SHA-256), metadata once per
 //!   upload ([`repo`]); content is served with a strong ETag, `nosniff`, a
 //!   safe `Content-Disposition`, and CDN-friendly `Cache-Control` ([`app`]).
+//! * With `upload_storage = s3` the bytes live in an S3-compatible bucket
+//!   ([`store`]): clients may upload straight to it with a presigned `PUT`
+//!   and content answers with a redirect to a presigned `GET` or a CDN.
 //!
 //! [`app`] holds the handlers (plain Rust over ports, unit-tested natively);
 //! the wasm-only `entry` module adapts them to Spin.
@@ -22,6 +25,7 @@ pub mod detect;
 pub mod multipart;
 pub mod names;
 pub mod repo;
+pub mod store;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

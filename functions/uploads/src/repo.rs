@@ -5,7 +5,11 @@
 //! once, keyed by its SHA-256 (hex); `uploads` holds one metadata row per
 //! upload, pointing at its blob (see `migrations/0003_uploads.sql`). A blob's
 //! references are computed (the `uploads` rows with its hash), not counted in
-//! a column, so no counter can drift.
+//! a column, so no counter can drift. A blob holds its bytes itself (MySQL
+//! storage) or names the object that does (`object_key`, S3 storage; see
+//! `migrations/0007_upload_objects.sql`); `pending_uploads` holds direct
+//! uploads announced but not yet completed, whose sizes count against the
+//! quota until they expire.
 //!
 //! Concurrency. The blob row is the lock both paths take first:
 //! * create locks the existing blob in share mode (or inserts it, which locks
@@ -74,12 +78,97 @@ pub struct Upload {
     pub created_at_ms: i64,
 }
 
+/// A direct upload announced by `presign` and not yet completed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    /// The id the upload keeps once completed.
+    pub id: String,
+    /// The owner.
+    pub user_id: String,
+    /// Sanitised filename.
+    pub filename: String,
+    /// Announced size in bytes.
+    pub size: u64,
+    /// Announced SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Who may read the content once live.
+    pub visibility: Visibility,
+    /// Where the client puts the bytes.
+    pub object_key: String,
+    /// Announcement time, epoch milliseconds.
+    pub created_at_ms: i64,
+    /// After this the announcement no longer counts and cannot be completed.
+    pub expires_at_ms: i64,
+}
+
+/// Where a new upload's bytes are, for the blob row if its content is new.
+#[derive(Debug, Clone, Copy)]
+pub enum NewBytes<'a> {
+    /// In hand: stored in MySQL.
+    Inline(&'a [u8]),
+    /// Already in the object store under this key.
+    Object(&'a str),
+    /// Nowhere yet: the upload can only share an existing blob.
+    Absent,
+}
+
+/// What storing an upload did with its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// Its bytes became a new blob.
+    NewBlob,
+    /// The same content was already stored; the upload shares that blob (an
+    /// object the caller put for it is now unreferenced).
+    Shared,
+    /// [`NewBytes::Absent`] and no blob has this content: nothing was stored.
+    NeedsBytes,
+}
+
+/// Where an upload's bytes are read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    /// The bytes, from MySQL.
+    Inline(Vec<u8>),
+    /// The key of the object holding them.
+    Object(String),
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deleted {
+    /// The upload was already gone.
+    Missing,
+    /// The upload is gone; `freed_object` names the object nothing refers
+    /// to any more (to be deleted from the store after the commit).
+    Gone {
+        /// The object of a blob that was deleted with its last reference.
+        freed_object: Option<String>,
+    },
+}
+
 /// The storage operations the handlers need.
 pub trait UploadRepo {
-    /// Stores `upload` and, unless the same content is already stored,
-    /// `bytes` — or nothing, with 409 `quota_exceeded`, when the owner's
-    /// uploads would then add up to more than `quota_bytes`.
-    fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError>;
+    /// Stores `upload` and, unless the same content is already stored, a
+    /// blob for `bytes` — or nothing, with 409 `quota_exceeded`, when the
+    /// owner's uploads and pending uploads would then add up to more than
+    /// `quota_bytes`.
+    fn create(
+        &self,
+        upload: &Upload,
+        bytes: NewBytes,
+        quota_bytes: u64,
+    ) -> Result<Stored, ApiError>;
+    /// Records a direct upload — or nothing, with 409 `quota_exceeded`, as
+    /// [`UploadRepo::create`].
+    fn announce(&self, pending: &Pending, quota_bytes: u64) -> Result<(), ApiError>;
+    /// The pending upload with this id.
+    fn find_pending(&self, id: &str) -> Result<Option<Pending>, ApiError>;
+    /// Makes `pending` live as `upload` (whose bytes are at its object key),
+    /// sharing an existing blob of the same content if there is one; 404
+    /// when another request completed or discarded it first.
+    fn complete(&self, pending: &Pending, upload: &Upload) -> Result<Stored, ApiError>;
+    /// Forgets a pending upload; false when it was already gone.
+    fn discard(&self, id: &str) -> Result<bool, ApiError>;
     /// The upload with this id.
     fn find(&self, id: &str) -> Result<Option<Upload>, ApiError>;
     /// One page of `user_id`'s uploads, newest first, and their total count.
@@ -88,11 +177,10 @@ pub trait UploadRepo {
         user_id: &str,
         page: Pagination,
     ) -> Result<(Vec<Upload>, u64), ApiError>;
-    /// The bytes of the upload with this id, if it still exists.
-    fn content(&self, id: &str) -> Result<Option<Vec<u8>>, ApiError>;
+    /// Where the bytes of the upload with this id are, if it still exists.
+    fn content(&self, id: &str) -> Result<Option<Content>, ApiError>;
     /// Deletes `upload`, and its blob when no other upload references it.
-    /// False when it was already gone.
-    fn delete(&self, upload: &Upload) -> Result<bool, ApiError>;
+    fn delete(&self, upload: &Upload) -> Result<Deleted, ApiError>;
 }
 
 /// How many times a create is retried when MySQL picks it as a deadlock
@@ -127,9 +215,16 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
     }
 
     /// Locks the owner's row, so one user's uploads are checked against the
-    /// quota one at a time, and refuses when this one would pass it.
-    fn check_quota(&self, upload: &Upload, quota_bytes: u64) -> Result<(), TxError> {
-        let owner = Value::from(&upload.user_id);
+    /// quota one at a time, and refuses when `size` more would pass it. The
+    /// stored sizes count, and so do pending direct uploads until they expire.
+    fn check_quota(
+        &self,
+        user_id: &str,
+        size: u64,
+        now_ms: i64,
+        quota_bytes: u64,
+    ) -> Result<(), TxError> {
+        let owner = Value::from(user_id);
         let locked = self.sql.query(
             "SELECT 1 FROM users WHERE id = ? FOR UPDATE",
             std::slice::from_ref(&owner),
@@ -142,46 +237,81 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
         let stored = self
             .sql
             .query(
-                "SELECT CAST(COALESCE(SUM(size), 0) AS SIGNED) FROM uploads WHERE user_id = ?",
-                std::slice::from_ref(&owner),
+                "SELECT CAST(COALESCE((SELECT SUM(size) FROM uploads WHERE user_id = ?), 0) \
+                 + COALESCE((SELECT SUM(size) FROM pending_uploads WHERE user_id = ? AND expires_at_ms > ?), 0) \
+                 AS SIGNED)",
+                &[owner.clone(), owner, Value::Int(now_ms)],
             )?
             .first()
             .map(|r| r.u64(0))
             .transpose()?
             .unwrap_or(0);
-        if stored.saturating_add(upload.size) > quota_bytes {
+        if stored.saturating_add(size) > quota_bytes {
             return Err(ApiError::QuotaExceeded { quota: quota_bytes }.into());
         }
         Ok(())
     }
 
-    fn insert(
+    /// Shares the blob of `upload`'s content, or stores `bytes` as a new one.
+    /// Runs inside a transaction.
+    fn place_blob(
         &self,
         upload: &Upload,
-        bytes: &[u8],
+        bytes: NewBytes,
         blob_known: bool,
-        quota_bytes: u64,
-    ) -> Result<(), TxError> {
-        // The owner's row first (as the first lock of every create), then the
-        // blob, as delete and the purge take it.
-        self.check_quota(upload, quota_bytes)?;
+    ) -> Result<Stored, TxError> {
         // With the blob already stored, a share lock keeps it alive until the
         // metadata row commits, and the bytes need not cross the wire again.
-        let need_blob = !blob_known || !self.blob_exists(&upload.sha256, true)?;
-        if need_blob {
-            // ON DUPLICATE KEY, not INSERT IGNORE: IGNORE would also turn a
-            // truncation or any other error into a silent warning.
-            self.sql.execute(
-                "INSERT INTO upload_blobs (sha256, size, data, created_at_ms) VALUES (?, ?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE sha256 = sha256",
-                &[
-                    Value::from(&upload.sha256),
-                    Value::UInt(upload.size),
-                    Value::Bytes(bytes.to_vec()),
-                    Value::Int(upload.created_at_ms),
-                ],
-            )?;
+        if blob_known && self.blob_exists(&upload.sha256, true)? {
+            return Ok(Stored::Shared);
         }
+        let (data, object_key) = match bytes {
+            NewBytes::Inline(b) => (Value::Bytes(b.to_vec()), Value::Null),
+            NewBytes::Object(key) => (Value::Null, Value::from(key)),
+            NewBytes::Absent => {
+                return Ok(if self.blob_exists(&upload.sha256, true)? {
+                    Stored::Shared
+                } else {
+                    Stored::NeedsBytes
+                })
+            }
+        };
+        // ON DUPLICATE KEY, not INSERT IGNORE: IGNORE would also turn a
+        // truncation or any other error into a silent warning. A concurrent
+        // upload of the same content that inserted first wins; this one
+        // shares its blob.
+        self.sql.execute(
+            "INSERT INTO upload_blobs (sha256, size, data, object_key, created_at_ms) \
+             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE sha256 = sha256",
+            &[
+                Value::from(&upload.sha256),
+                Value::UInt(upload.size),
+                data,
+                object_key,
+                Value::Int(upload.created_at_ms),
+            ],
+        )?;
+        let NewBytes::Object(key) = bytes else {
+            // Inline bytes: whichever insert won holds the same bytes.
+            return Ok(Stored::NewBlob);
+        };
+        // Which object did the row get? (Not ROW_COUNT(): a client with
+        // CLIENT_FOUND_ROWS counts an untouched duplicate as a changed row.)
+        let winner = self.sql.query(
+            "SELECT object_key FROM upload_blobs WHERE sha256 = ?",
+            &[Value::from(&upload.sha256)],
+        )?;
+        let ours = winner
+            .first()
+            .map(|r| r.string(0))
+            .transpose()
+            .ok()
+            .flatten()
+            .is_some_and(|k| k == key);
+        Ok(if ours { Stored::NewBlob } else { Stored::Shared })
+    }
+
+    fn insert_row(&self, upload: &Upload) -> Result<(), TxError> {
         self.sql.execute(
             "INSERT INTO uploads (id, user_id, filename, content_type, size, sha256, visibility, created_at_ms) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -206,6 +336,23 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
             }
         })
     }
+
+    fn insert(
+        &self,
+        upload: &Upload,
+        bytes: NewBytes,
+        blob_known: bool,
+        quota_bytes: u64,
+    ) -> Result<Stored, TxError> {
+        // The owner's row first (as the first lock of every create), then the
+        // blob, as delete and the purge take it.
+        self.check_quota(&upload.user_id, upload.size, upload.created_at_ms, quota_bytes)?;
+        let stored = self.place_blob(upload, bytes, blob_known)?;
+        if stored != Stored::NeedsBytes {
+            self.insert_row(upload)?;
+        }
+        Ok(stored)
+    }
 }
 
 fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
@@ -223,13 +370,110 @@ fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
     })
 }
 
+const PENDING_COLUMNS: &str =
+    "id, user_id, filename, size, sha256, visibility, object_key, created_at_ms, expires_at_ms";
+
+fn pending_from_row(row: &Row) -> Result<Pending, ApiError> {
+    let visibility = row.string(5)?;
+    Ok(Pending {
+        id: row.string(0)?,
+        user_id: row.string(1)?,
+        filename: row.string(2)?,
+        size: row.u64(3)?,
+        sha256: row.string(4)?,
+        visibility: Visibility::parse(&visibility)
+            .ok_or_else(|| ApiError::Internal(format!("stored visibility {visibility:?}")))?,
+        object_key: row.string(6)?,
+        created_at_ms: row.i64(7)?,
+        expires_at_ms: row.i64(8)?,
+    })
+}
+
+/// Takes a column's bytes out of its row rather than copying megabytes.
+fn bytes_of(value: Value) -> Result<Option<Vec<u8>>, ApiError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Bytes(b) => Ok(Some(b)),
+        Value::Str(s) => Ok(Some(s.into_bytes())),
+        other => Err(ApiError::Internal(format!("blob column read as {other:?}"))),
+    }
+}
+
 impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
-    fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
+    fn create(
+        &self,
+        upload: &Upload,
+        bytes: NewBytes,
+        quota_bytes: u64,
+    ) -> Result<Stored, ApiError> {
         // Outside the transaction and unlocked: a hint only, re-checked under lock.
         let blob_known = self.blob_exists(&upload.sha256, false)?;
         self.sql.transaction_retrying(DEADLOCK_ATTEMPTS, |_| {
             self.insert(upload, bytes, blob_known, quota_bytes)
         })
+    }
+
+    fn announce(&self, pending: &Pending, quota_bytes: u64) -> Result<(), ApiError> {
+        self.sql.transaction(|sql| {
+            self.check_quota(
+                &pending.user_id,
+                pending.size,
+                pending.created_at_ms,
+                quota_bytes,
+            )?;
+            sql.execute(
+                &format!(
+                    "INSERT INTO pending_uploads ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                ),
+                &[
+                    Value::from(&pending.id),
+                    Value::from(&pending.user_id),
+                    Value::from(&pending.filename),
+                    Value::UInt(pending.size),
+                    Value::from(&pending.sha256),
+                    Value::from(pending.visibility.as_str()),
+                    Value::from(&pending.object_key),
+                    Value::Int(pending.created_at_ms),
+                    Value::Int(pending.expires_at_ms),
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn find_pending(&self, id: &str) -> Result<Option<Pending>, ApiError> {
+        let rows = self.sql.query(
+            &format!("SELECT {PENDING_COLUMNS} FROM pending_uploads WHERE id = ?"),
+            &[Value::from(id)],
+        )?;
+        rows.first().map(pending_from_row).transpose()
+    }
+
+    fn complete(&self, pending: &Pending, upload: &Upload) -> Result<Stored, ApiError> {
+        self.sql.transaction_retrying(DEADLOCK_ATTEMPTS, |sql| {
+            // The pending row is the lock two completions of one upload meet
+            // at: the second finds it gone.
+            let claimed = sql.query(
+                "SELECT 1 FROM pending_uploads WHERE id = ? FOR UPDATE",
+                &[Value::from(&pending.id)],
+            )?;
+            if claimed.is_empty() {
+                return Err(ApiError::NotFound.into());
+            }
+            let stored = self.place_blob(upload, NewBytes::Object(&pending.object_key), true)?;
+            self.insert_row(upload)?;
+            sql.execute(
+                "DELETE FROM pending_uploads WHERE id = ?",
+                &[Value::from(&pending.id)],
+            )?;
+            Ok(stored)
+        })
+    }
+
+    fn discard(&self, id: &str) -> Result<bool, ApiError> {
+        self.sql
+            .execute("DELETE FROM pending_uploads WHERE id = ?", &[Value::from(id)])?;
+        Ok(self.sql.affected_rows()? > 0)
     }
 
     fn find(&self, id: &str) -> Result<Option<Upload>, ApiError> {
@@ -273,33 +517,36 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
         Ok((items, total))
     }
 
-    fn content(&self, id: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    fn content(&self, id: &str) -> Result<Option<Content>, ApiError> {
         // Joined through the metadata row, so a deleted upload whose bytes live
         // on for another user's upload is not served from stale metadata.
         let rows = self.sql.query(
-            "SELECT b.data FROM uploads u JOIN upload_blobs b ON b.sha256 = u.sha256 WHERE u.id = ?",
+            "SELECT b.object_key, b.data FROM uploads u JOIN upload_blobs b ON b.sha256 = u.sha256 WHERE u.id = ?",
             &[Value::from(id)],
         )?;
-        // Take the bytes out of the row rather than copying megabytes.
-        match rows
-            .into_iter()
-            .next()
-            .and_then(|row| row.0.into_iter().next())
-        {
-            None => Ok(None),
-            Some(Value::Bytes(b)) => Ok(Some(b)),
-            Some(Value::Str(s)) => Ok(Some(s.into_bytes())),
-            Some(other) => Err(ApiError::Internal(format!("blob column read as {other:?}"))),
+        let Some(row) = rows.into_iter().next() else {
+            return Ok(None);
+        };
+        let mut columns = row.0.into_iter();
+        let key = columns.next().map(bytes_of).transpose()?.flatten();
+        let data = columns.next().map(bytes_of).transpose()?.flatten();
+        match (key, data) {
+            (Some(key), _) => Ok(Some(Content::Object(
+                String::from_utf8(key)
+                    .map_err(|_| ApiError::Internal("object key is not UTF-8".into()))?,
+            ))),
+            (None, Some(data)) => Ok(Some(Content::Inline(data))),
+            (None, None) => Err(ApiError::Internal("blob without bytes or object".into())),
         }
     }
 
-    fn delete(&self, upload: &Upload) -> Result<bool, ApiError> {
+    fn delete(&self, upload: &Upload) -> Result<Deleted, ApiError> {
         let sha = Value::from(&upload.sha256);
         self.sql.transaction(|sql| {
             // Blob first, as create does: one lock order, no deadlock between
             // two deletes of the same content or a delete and a create.
-            sql.query(
-                "SELECT 1 FROM upload_blobs WHERE sha256 = ? FOR UPDATE",
+            let blob = sql.query(
+                "SELECT object_key FROM upload_blobs WHERE sha256 = ? FOR UPDATE",
                 std::slice::from_ref(&sha),
             )?;
             sql.execute(
@@ -307,7 +554,7 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
                 &[Value::from(&upload.id)],
             )?;
             if sql.affected_rows()? == 0 {
-                return Ok(false);
+                return Ok(Deleted::Missing);
             }
             let remaining = sql
                 .query(
@@ -318,13 +565,19 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
                 .map(|r| r.u64(0))
                 .transpose()?
                 .unwrap_or(0);
-            if remaining == 0 {
-                sql.execute(
-                    "DELETE FROM upload_blobs WHERE sha256 = ?",
-                    std::slice::from_ref(&sha),
-                )?;
+            if remaining > 0 {
+                return Ok(Deleted::Gone { freed_object: None });
             }
-            Ok(true)
+            sql.execute(
+                "DELETE FROM upload_blobs WHERE sha256 = ?",
+                std::slice::from_ref(&sha),
+            )?;
+            let freed_object = match blob.into_iter().next().and_then(|r| r.0.into_iter().next()) {
+                Some(Value::Str(key)) => Some(key),
+                Some(Value::Bytes(key)) => String::from_utf8(key).ok(),
+                _ => None,
+            };
+            Ok(Deleted::Gone { freed_object })
         })
     }
 }
@@ -343,8 +596,45 @@ pub struct MemoryUploads {
 #[derive(Default)]
 struct MemoryState {
     uploads: Vec<Upload>,
-    blobs: std::collections::HashMap<String, Vec<u8>>,
+    pending: Vec<Pending>,
+    blobs: std::collections::HashMap<String, Content>,
     blob_writes: usize,
+}
+
+#[cfg(test)]
+impl MemoryState {
+    fn check_quota(&self, user_id: &str, size: u64, now_ms: i64, quota: u64) -> Result<(), ApiError> {
+        let stored: u64 = self
+            .uploads
+            .iter()
+            .filter(|u| u.user_id == user_id)
+            .map(|u| u.size)
+            .chain(
+                self.pending
+                    .iter()
+                    .filter(|p| p.user_id == user_id && p.expires_at_ms > now_ms)
+                    .map(|p| p.size),
+            )
+            .sum();
+        if stored + size > quota {
+            return Err(ApiError::QuotaExceeded { quota });
+        }
+        Ok(())
+    }
+
+    fn place_blob(&mut self, sha256: &str, bytes: NewBytes) -> Stored {
+        if self.blobs.contains_key(sha256) {
+            return Stored::Shared;
+        }
+        let content = match bytes {
+            NewBytes::Inline(b) => Content::Inline(b.to_vec()),
+            NewBytes::Object(key) => Content::Object(key.to_string()),
+            NewBytes::Absent => return Stored::NeedsBytes,
+        };
+        self.blobs.insert(sha256.to_string(), content);
+        self.blob_writes += 1;
+        Stored::NewBlob
+    }
 }
 
 #[cfg(test)]
@@ -361,9 +651,19 @@ impl MemoryUploads {
         self.state.lock().unwrap().uploads.clone()
     }
 
+    /// The pending direct uploads.
+    pub fn pending(&self) -> Vec<Pending> {
+        self.state.lock().unwrap().pending.clone()
+    }
+
     /// Number of stored blobs.
     pub fn blob_count(&self) -> usize {
         self.state.lock().unwrap().blobs.len()
+    }
+
+    /// Where the blob of this content is.
+    pub fn blob(&self, sha256: &str) -> Option<Content> {
+        self.state.lock().unwrap().blobs.get(sha256).cloned()
     }
 
     /// How many times bytes were written (a duplicate content writes none).
@@ -374,23 +674,44 @@ impl MemoryUploads {
 
 #[cfg(test)]
 impl UploadRepo for MemoryUploads {
-    fn create(&self, upload: &Upload, bytes: &[u8], quota_bytes: u64) -> Result<(), ApiError> {
+    fn create(&self, upload: &Upload, bytes: NewBytes, quota_bytes: u64) -> Result<Stored, ApiError> {
         let mut s = self.lock()?;
-        let stored: u64 = s
-            .uploads
-            .iter()
-            .filter(|u| u.user_id == upload.user_id)
-            .map(|u| u.size)
-            .sum();
-        if stored + upload.size > quota_bytes {
-            return Err(ApiError::QuotaExceeded { quota: quota_bytes });
+        s.check_quota(&upload.user_id, upload.size, upload.created_at_ms, quota_bytes)?;
+        let stored = s.place_blob(&upload.sha256, bytes);
+        if stored != Stored::NeedsBytes {
+            s.uploads.push(upload.clone());
         }
-        if !s.blobs.contains_key(&upload.sha256) {
-            s.blobs.insert(upload.sha256.clone(), bytes.to_vec());
-            s.blob_writes += 1;
-        }
-        s.uploads.push(upload.clone());
+        Ok(stored)
+    }
+
+    fn announce(&self, pending: &Pending, quota_bytes: u64) -> Result<(), ApiError> {
+        let mut s = self.lock()?;
+        s.check_quota(&pending.user_id, pending.size, pending.created_at_ms, quota_bytes)?;
+        s.pending.push(pending.clone());
         Ok(())
+    }
+
+    fn find_pending(&self, id: &str) -> Result<Option<Pending>, ApiError> {
+        Ok(self.lock()?.pending.iter().find(|p| p.id == id).cloned())
+    }
+
+    fn complete(&self, pending: &Pending, upload: &Upload) -> Result<Stored, ApiError> {
+        let mut s = self.lock()?;
+        let before = s.pending.len();
+        s.pending.retain(|p| p.id != pending.id);
+        if s.pending.len() == before {
+            return Err(ApiError::NotFound);
+        }
+        let stored = s.place_blob(&upload.sha256, NewBytes::Object(&pending.object_key));
+        s.uploads.push(upload.clone());
+        Ok(stored)
+    }
+
+    fn discard(&self, id: &str) -> Result<bool, ApiError> {
+        let mut s = self.lock()?;
+        let before = s.pending.len();
+        s.pending.retain(|p| p.id != id);
+        Ok(s.pending.len() < before)
     }
 
     fn find(&self, id: &str) -> Result<Option<Upload>, ApiError> {
@@ -419,7 +740,7 @@ impl UploadRepo for MemoryUploads {
         Ok((items, total))
     }
 
-    fn content(&self, id: &str) -> Result<Option<Vec<u8>>, ApiError> {
+    fn content(&self, id: &str) -> Result<Option<Content>, ApiError> {
         let s = self.lock()?;
         Ok(s.uploads
             .iter()
@@ -427,17 +748,21 @@ impl UploadRepo for MemoryUploads {
             .and_then(|u| s.blobs.get(&u.sha256).cloned()))
     }
 
-    fn delete(&self, upload: &Upload) -> Result<bool, ApiError> {
+    fn delete(&self, upload: &Upload) -> Result<Deleted, ApiError> {
         let mut s = self.lock()?;
         let before = s.uploads.len();
         s.uploads.retain(|u| u.id != upload.id);
         if s.uploads.len() == before {
-            return Ok(false);
+            return Ok(Deleted::Missing);
         }
-        if !s.uploads.iter().any(|u| u.sha256 == upload.sha256) {
-            s.blobs.remove(&upload.sha256);
+        if s.uploads.iter().any(|u| u.sha256 == upload.sha256) {
+            return Ok(Deleted::Gone { freed_object: None });
         }
-        Ok(true)
+        let freed_object = match s.blobs.remove(&upload.sha256) {
+            Some(Content::Object(key)) => Some(key),
+            _ => None,
+        };
+        Ok(Deleted::Gone { freed_object })
     }
 }
 
@@ -510,7 +835,7 @@ mod tests {
             one(Value::Int(1)),
         ]);
         MySqlUploads::new(&sql)
-            .create(&upload(), b"abc", 100)
+            .create(&upload(), NewBytes::Inline(b"abc"), 100)
             .unwrap();
         let log = sql.statements();
         assert!(log.iter().any(|s| s.contains("LOCK IN SHARE MODE")));
@@ -526,7 +851,7 @@ mod tests {
         // no blob, user lock, stored bytes
         let sql = ScriptedSql::answering(vec![vec![], one(Value::Int(1)), one(Value::Int(0))]);
         MySqlUploads::new(&sql)
-            .create(&upload(), b"abc", 100)
+            .create(&upload(), NewBytes::Inline(b"abc"), 100)
             .unwrap();
         let log = sql.statements();
         let pos = |p: &str| log.iter().position(|s| s.starts_with(p)).unwrap();
@@ -543,7 +868,7 @@ mod tests {
         // no blob, user lock, 98 bytes stored; 3 more would pass 100
         let sql = ScriptedSql::answering(vec![vec![], one(Value::Int(1)), one(Value::Int(98))]);
         let err = MySqlUploads::new(&sql)
-            .create(&upload(), b"abc", 100)
+            .create(&upload(), NewBytes::Inline(b"abc"), 100)
             .unwrap_err();
         assert_eq!(err, ApiError::QuotaExceeded { quota: 100 });
         let log = sql.statements();
@@ -555,7 +880,7 @@ mod tests {
     fn create_for_a_deleted_owner_is_401() {
         let sql = ScriptedSql::answering(vec![vec![], vec![]]);
         let err = MySqlUploads::new(&sql)
-            .create(&upload(), b"abc", 100)
+            .create(&upload(), NewBytes::Inline(b"abc"), 100)
             .unwrap_err();
         assert_eq!(err, ApiError::InvalidToken);
     }
@@ -568,11 +893,11 @@ mod tests {
             one(Value::Int(1)),
             one(Value::Int(0)),
         ]);
-        assert!(MySqlUploads::new(&sql).delete(&upload()).unwrap());
+        assert!(matches!(MySqlUploads::new(&sql).delete(&upload()).unwrap(), Deleted::Gone { .. }));
         let log = sql.statements();
         let pos = |p: &str| log.iter().position(|s| s.starts_with(p)).unwrap();
-        assert!(pos("SELECT 1 FROM upload_blobs") < pos("DELETE FROM uploads"));
-        assert!(log[pos("SELECT 1 FROM upload_blobs")].ends_with("FOR UPDATE"));
+        assert!(pos("SELECT object_key FROM upload_blobs") < pos("DELETE FROM uploads"));
+        assert!(log[pos("SELECT object_key FROM upload_blobs")].ends_with("FOR UPDATE"));
         assert!(pos("DELETE FROM uploads") < pos("DELETE FROM upload_blobs"));
         assert!(pos("DELETE FROM upload_blobs") < pos("SET autocommit = 1"));
     }
@@ -584,7 +909,7 @@ mod tests {
             one(Value::Int(1)),
             one(Value::Int(1)),
         ]);
-        assert!(MySqlUploads::new(&sql).delete(&upload()).unwrap());
+        assert!(matches!(MySqlUploads::new(&sql).delete(&upload()).unwrap(), Deleted::Gone { .. }));
         assert!(!sql
             .statements()
             .iter()
@@ -594,7 +919,7 @@ mod tests {
     #[test]
     fn delete_of_an_already_deleted_upload_is_false() {
         let sql = ScriptedSql::answering(vec![one(Value::Int(1)), one(Value::Int(0))]);
-        assert!(!MySqlUploads::new(&sql).delete(&upload()).unwrap());
+        assert_eq!(MySqlUploads::new(&sql).delete(&upload()).unwrap(), Deleted::Missing);
         assert!(!sql
             .statements()
             .iter()
@@ -640,7 +965,7 @@ mod tests {
         }
         let sql = DeadlockOnce(ScriptedSql::answering(vec![]), RefCell::new(false));
         MySqlUploads::new(&sql)
-            .create(&upload(), b"abc", 100)
+            .create(&upload(), NewBytes::Inline(b"abc"), 100)
             .unwrap();
         let statements = sql.0.statements();
         let count = |s: &str| statements.iter().filter(|x| x.as_str() == s).count();

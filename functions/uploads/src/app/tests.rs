@@ -1,7 +1,9 @@
 //! Unit tests of the handlers, over the in-memory key-value store and repository.
 
 use super::*;
-use crate::repo::MemoryUploads;
+use crate::config::{S3Settings, Storage};
+use crate::repo::{Content, MemoryUploads};
+use crate::store::MemoryStore;
 use shared::auth::Role;
 use shared::kv::MemoryKv;
 use shared::testing::{token_config, NOW};
@@ -16,6 +18,8 @@ struct World {
     config: Config,
     kv: MemoryKv,
     repo: MemoryUploads,
+    /// The bucket, in an S3 world.
+    store: Option<MemoryStore>,
 }
 
 fn world() -> World {
@@ -25,10 +29,27 @@ fn world() -> World {
             max_upload_bytes: 1000,
             cache_ttl_secs: 300,
             quota_bytes: 10_000,
+            storage: crate::config::Storage::Mysql,
         },
         kv: MemoryKv::new(),
         repo: MemoryUploads::default(),
+        store: None,
     }
+}
+
+/// A world with `upload_storage = s3` and, if given, a CDN for public content.
+fn s3_world(cdn: Option<&str>) -> World {
+    let mut w = world();
+    w.config.storage = Storage::S3(S3Settings {
+        endpoint: "http://127.0.0.1:9000".into(),
+        region: "us-east-1".into(),
+        bucket: "uploads".into(),
+        access_key: "access".into(),
+        secret_key: "secret".into(),
+        cdn_base_url: cdn.map(str::to_string),
+    });
+    w.store = Some(MemoryStore::default());
+    w
 }
 
 impl World {
@@ -43,7 +64,8 @@ impl World {
 
     fn send(&self, req: Request) -> Response {
         let ctx = RequestContext::new(&req, NOW);
-        ctx.finish(handle(&ctx, &req, &self.config, &self.kv, &self.repo))
+        let store = self.store.as_ref().map(|s| s as &dyn ObjectStore);
+        ctx.finish(handle(&ctx, &req, &self.config, &self.kv, &self.repo, store))
     }
 
     fn upload_raw(
@@ -665,4 +687,284 @@ fn deleting_one_of_two_identical_uploads_keeps_the_other_content() {
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body, PNG);
     assert_eq!(w.get(&content_path(&a), None).status, 404);
+}
+
+// ------------------------------------------------------------------ S3 storage
+
+impl World {
+    fn bucket(&self) -> &MemoryStore {
+        self.store.as_ref().expect("an S3 world")
+    }
+
+    fn post_json(&self, path: &str, user: &str, body: serde_json::Value) -> Response {
+        self.send(
+            self.request(Method::Post, path, Some(user))
+                .with_json(&body),
+        )
+    }
+
+    /// Announces `bytes` as `filename` and returns the presign answer.
+    fn presign(&self, user: &str, filename: &str, bytes: &[u8]) -> Response {
+        self.post_json(
+            "/api/v1/uploads/presign",
+            user,
+            serde_json::json!({
+                "filename": filename,
+                "size": bytes.len(),
+                "sha256": hex::encode(Sha256::digest(bytes)),
+            }),
+        )
+    }
+
+    fn complete(&self, user: &str, id: &str) -> Response {
+        self.send(self.request(
+            Method::Post,
+            &format!("/api/v1/uploads/{id}/complete"),
+            Some(user),
+        ))
+    }
+
+    /// Presigns `announced`, puts `sent` as the client would, and completes.
+    fn direct(&self, user: &str, filename: &str, announced: &[u8], sent: &[u8]) -> (String, Response) {
+        let presigned = self.presign(user, filename, announced);
+        assert_eq!(presigned.status, 201, "{}", String::from_utf8_lossy(&presigned.body));
+        let id = presigned.json_body()["id"].as_str().unwrap().to_string();
+        self.bucket().client_put(&format!("objects/{id}"), sent);
+        let completed = self.complete(user, &id);
+        (id, completed)
+    }
+}
+
+#[test]
+fn presign_answers_a_put_bound_to_size_and_checksum_and_reserves_the_quota() {
+    let w = s3_world(None);
+    let resp = w.presign(ALICE, "pic.png", PNG);
+    assert_eq!(resp.status, 201);
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    let body = resp.json_body();
+    let id = body["id"].as_str().unwrap();
+    assert_eq!(body["method"], "PUT");
+    assert_eq!(body["url"], format!("memory://put/objects/{id}"));
+    assert_eq!(body["headers"]["content-length"], PNG.len().to_string());
+    assert!(body["headers"]["x-amz-checksum-sha256"].is_string());
+    assert_eq!(body["complete_url"], format!("/api/v1/uploads/{id}/complete"));
+    let pending = w.repo.pending();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].size, PNG.len() as u64);
+    assert!(w.repo.rows().is_empty(), "nothing is live before complete");
+}
+
+#[test]
+fn presign_checks_every_field_at_once() {
+    let w = s3_world(None);
+    let resp = w.post_json(
+        "/api/v1/uploads/presign",
+        ALICE,
+        serde_json::json!({"size": 0, "sha256": "abc", "visibility": "world"}),
+    );
+    assert_eq!(resp.status, 400);
+    let fields: Vec<String> = resp.json_body()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fields, ["size", "sha256", "visibility"]);
+    assert!(w.repo.pending().is_empty());
+}
+
+#[test]
+fn presign_of_a_name_no_accepted_type_has_is_415() {
+    let w = s3_world(None);
+    let resp = w.presign(ALICE, "setup.exe", PNG);
+    assert_eq!(resp.status, 415);
+    assert!(w.repo.pending().is_empty());
+}
+
+#[test]
+fn presign_past_the_quota_is_409_and_pending_uploads_count() {
+    let w = s3_world(None);
+    let big = vec![b'a'; 6_000];
+    assert_eq!(w.presign(ALICE, "a.txt", &big).status, 201);
+    let resp = w.presign(ALICE, "b.txt", &big);
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.json_body()["code"], "quota_exceeded");
+}
+
+#[test]
+fn direct_routes_without_s3_storage_are_409() {
+    let w = world();
+    let resp = w.presign(ALICE, "pic.png", PNG);
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.json_body()["code"], "invalid_state");
+    assert_eq!(w.complete(ALICE, &"a".repeat(32)).status, 409);
+}
+
+#[test]
+fn complete_checks_the_object_and_makes_the_upload_live() {
+    let w = s3_world(None);
+    let (id, resp) = w.direct(ALICE, "pic.png", PNG, PNG);
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    let body = resp.json_body();
+    assert_eq!(body["id"], id.as_str());
+    assert_eq!(body["content_type"], "image/png");
+    assert_eq!(body["size"], PNG.len());
+    assert!(w.repo.pending().is_empty());
+    assert_eq!(w.repo.rows()[0].id, id);
+    let sha = hex::encode(Sha256::digest(PNG));
+    assert_eq!(w.repo.blob(&sha), Some(Content::Object(format!("objects/{id}"))));
+    // A retry after a lost answer gets the same answer.
+    assert_eq!(w.complete(ALICE, &id).json_body()["id"], id.as_str());
+}
+
+#[test]
+fn complete_before_the_put_is_409_and_keeps_the_announcement() {
+    let w = s3_world(None);
+    let id = w.presign(ALICE, "pic.png", PNG).json_body()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let resp = w.complete(ALICE, &id);
+    assert_eq!(resp.status, 409);
+    assert_eq!(resp.json_body()["code"], "invalid_state");
+    assert_eq!(w.repo.pending().len(), 1);
+}
+
+#[test]
+fn other_bytes_than_announced_are_refused_and_deleted() {
+    let w = s3_world(None);
+    let mut other = PNG.to_vec();
+    other[10] ^= 1;
+    let (id, resp) = w.direct(ALICE, "pic.png", PNG, &other);
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.json_body()["code"], "bad_request");
+    assert!(w.bucket().get(&format!("objects/{id}")).is_none());
+    assert!(w.repo.pending().is_empty());
+    assert!(w.repo.rows().is_empty());
+
+    let (id, resp) = w.direct(ALICE, "pic.png", PNG, &PNG[..10]);
+    assert_eq!(resp.status, 400, "a shorter file");
+    assert!(w.bucket().keys().is_empty(), "{id}");
+}
+
+#[test]
+fn a_store_without_checksums_is_checked_by_reading_the_object() {
+    let mut w = s3_world(None);
+    w.store = Some(MemoryStore::without_checksums());
+    let mut other = PNG.to_vec();
+    other[12] ^= 1;
+    assert_eq!(w.direct(ALICE, "pic.png", PNG, &other).1.status, 400);
+    assert_eq!(w.direct(ALICE, "pic.png", PNG, PNG).1.status, 201);
+}
+
+#[test]
+fn a_disguised_executable_is_415_and_deleted() {
+    let w = s3_world(None);
+    let exe = b"MZ\x90\0\x03\0\0\0\x04\0\0\0\xff\xff";
+    let (_, resp) = w.direct(ALICE, "holiday.png", exe, exe);
+    assert_eq!(resp.status, 415);
+    assert!(w.bucket().keys().is_empty());
+    let (_, resp) = w.direct(ALICE, "notes.txt", PNG, PNG);
+    assert_eq!(resp.status, 415, "a PNG named .txt");
+    assert!(w.bucket().keys().is_empty());
+}
+
+#[test]
+fn long_text_is_read_whole_and_bounded_by_the_upload_limit() {
+    let mut w = s3_world(None);
+    w.config.max_upload_bytes = 200_000;
+    w.config.quota_bytes = 1_000_000;
+    let mut text = "line of text\n".repeat(6_000).into_bytes();
+    assert_eq!(w.direct(ALICE, "a.txt", &text, &text).1.status, 201);
+    text.extend_from_slice(b"\0binary tail");
+    assert_eq!(w.direct(ALICE, "b.txt", &text, &text).1.status, 415);
+    w.config.max_upload_bytes = 70_000;
+    let text = "x".repeat(80_000).into_bytes();
+    assert_eq!(w.direct(ALICE, "c.txt", &text, &text).1.status, 413);
+}
+
+#[test]
+fn only_the_owner_completes() {
+    let w = s3_world(None);
+    let id = w.presign(ALICE, "pic.png", PNG).json_body()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.bucket().client_put(&format!("objects/{id}"), PNG);
+    assert_eq!(w.complete(BOB, &id).status, 404);
+    assert_eq!(w.complete(ALICE, &id).status, 201);
+}
+
+#[test]
+fn the_same_content_twice_shares_one_object() {
+    let w = s3_world(None);
+    let (first, _) = w.direct(ALICE, "a.png", PNG, PNG);
+    let (second, resp) = w.direct(BOB, "b.png", PNG, PNG);
+    assert_eq!(resp.status, 201);
+    assert_eq!(w.bucket().keys(), vec![format!("objects/{first}")]);
+    // Deleting one keeps the object; deleting the other removes it.
+    let del = |user: &str, id: &str| {
+        w.send(w.request(Method::Delete, &format!("/api/v1/uploads/{id}"), Some(user)))
+    };
+    assert_eq!(del(ALICE, &first).status, 204);
+    assert_eq!(w.bucket().keys().len(), 1);
+    assert_eq!(del(BOB, &second).status, 204);
+    assert!(w.bucket().keys().is_empty());
+}
+
+#[test]
+fn raw_uploads_go_to_the_bucket_once_per_content() {
+    let w = s3_world(None);
+    let a = w.stored(ALICE, "?filename=a.png", PNG);
+    let b = w.stored(BOB, "?filename=b.png", PNG);
+    assert_eq!(w.bucket().keys(), vec![format!("objects/{a}")]);
+    assert_eq!(w.bucket().get(&format!("objects/{a}")).unwrap(), PNG);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn content_in_the_bucket_redirects_to_a_presigned_get_for_the_owner_only() {
+    let w = s3_world(None);
+    let id = w.stored(ALICE, "?filename=a.png", PNG);
+    let resp = w.get(&content_path(&id), Some(ALICE));
+    assert_eq!(resp.status, 302);
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("memory://get/objects/{id}").as_str())
+    );
+    assert_eq!(resp.header("cache-control"), Some("no-store"));
+    assert_eq!(
+        resp.header("etag"),
+        Some(format!("\"{}\"", hex::encode(Sha256::digest(PNG))).as_str())
+    );
+    assert_eq!(w.get(&content_path(&id), Some(ADMIN)).status, 302);
+    assert_eq!(w.get(&content_path(&id), Some(BOB)).status, 404);
+    assert_eq!(w.get(&content_path(&id), None).status, 404);
+}
+
+#[test]
+fn public_content_redirects_to_the_cdn_when_one_is_set() {
+    let w = s3_world(Some("https://cdn.example.com"));
+    let public = w.stored(ALICE, "?filename=a.png&visibility=public", PNG);
+    let resp = w.get(&content_path(&public), None);
+    assert_eq!(resp.status, 302);
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("https://cdn.example.com/objects/{public}").as_str())
+    );
+    let private = w.stored(ALICE, "?filename=b.pdf", PDF);
+    let resp = w.get(&content_path(&private), Some(ALICE));
+    assert!(resp.header("location").unwrap().starts_with("memory://get/"));
+}
+
+#[test]
+fn a_store_that_is_down_is_503_and_stores_nothing() {
+    let w = s3_world(None);
+    w.bucket()
+        .down
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let resp = w.upload_raw(ALICE, "?filename=a.png", None, PNG);
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.json_body()["code"], "unavailable");
+    assert!(w.repo.rows().is_empty());
 }

@@ -59,6 +59,11 @@ setup_observability_tests() {
 step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+# The uploads tests' S3-compatible store (tests/api/src/s3.rs): s3s-fs checks
+# SigV4 signatures, presigned-URL expiry and checksums. 0.14.1 is the newest
+# release this toolchain (Rust 1.95) builds; about four minutes on 2 cores.
+s3s-fs --version 2>/dev/null | grep -qx 's3s-fs 0.14.1' ||
+  cargo install s3s-fs --version 0.14.1 --features binary --locked
 # functions/docs installs Swagger UI from npm when it builds.
 command -v npm >/dev/null || apt_install nodejs npm
 

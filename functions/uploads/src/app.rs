@@ -48,7 +48,8 @@
 //!   the new upload's id) only when no blob has the same content; the quota
 //!   is checked before anything is sent.
 //! * A direct upload is announced (`presign`: its size counts against the
-//!   quota from then until `complete` or [`PENDING_TTL_MS`]), put by the
+//!   quota from then until `complete`, or until [`COMPLETE_GRACE_MS`] after
+//!   its presigned `PUT` (`presign_ttl_secs`) expired), put by the
 //!   client, then checked by `complete` with the rules of a raw upload: the
 //!   size and SHA-256 the store reports (or computes by reading the object,
 //!   for stores that keep no checksum) against the announced ones, the type
@@ -56,7 +57,7 @@
 //!   is bounded by `upload_max_bytes`). An object that fails is deleted and
 //!   the announcement forgotten; one not yet there leaves both (409).
 //! * Content answers `302`: to `cdn_base_url` + key for public uploads when
-//!   set, otherwise to a presigned `GET` (5 minutes) that makes the store
+//!   set, otherwise to a presigned `GET` (`presign_ttl_secs`) that makes the store
 //!   answer with this API's `Content-Type`, `Content-Disposition` and
 //!   `Cache-Control`. `If-None-Match` is still answered `304` here, and the
 //!   redirect itself is `no-store` (a presigned URL expires).
@@ -81,6 +82,7 @@ use std::collections::BTreeMap;
 use shared::{ApiError, FieldError};
 
 pub use crate::config::{Config, MULTIPART_ALLOWANCE};
+use crate::config::Storage;
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
 use crate::names::{clean, content_disposition, etag, if_none_match_matches};
@@ -90,10 +92,9 @@ use crate::store::{ObjectStore, ServedAs};
 /// How many leading bytes of an object decide its type.
 pub const SNIFF_BYTES: u64 = 64 * 1024;
 
-/// How long an announced direct upload may take to complete: the presigned
-/// `PUT` lives 15 minutes, and the client gets as long again to call
-/// `complete`.
-pub const PENDING_TTL_MS: i64 = 30 * 60 * 1000;
+/// How long past its presigned `PUT` an announced direct upload may still be
+/// completed (a large file may still be arriving when the URL expires).
+pub const COMPLETE_GRACE_MS: i64 = 15 * 60 * 1000;
 
 /// `Cache-Control` of public content: a CDN may keep it for a year; the bytes
 /// behind an id never change.
@@ -609,6 +610,10 @@ fn presign(env: &Env) -> Result<Response, ApiError> {
     let announced = Announcement::parse(env.req.json()?)?;
     let now = env.ctx.now_ms;
     let id = new_id(now)?;
+    let url_ttl_ms = match &env.config.storage {
+        Storage::S3(s3) => s3.url_ttl_secs.saturating_mul(1000) as i64,
+        Storage::Mysql => 0,
+    };
     let pending = Pending {
         object_key: object_key(&id),
         id,
@@ -619,7 +624,9 @@ fn presign(env: &Env) -> Result<Response, ApiError> {
         sha256: announced.sha256,
         visibility: announced.visibility,
         created_at_ms: now,
-        expires_at_ms: now.saturating_add(PENDING_TTL_MS),
+        expires_at_ms: now
+            .saturating_add(url_ttl_ms)
+            .saturating_add(COMPLETE_GRACE_MS),
     };
     env.repo.announce(&pending, env.config.quota_bytes)?;
     let put = store.presign_put(&pending.object_key, pending.size, &pending.sha256, now);

@@ -15,6 +15,9 @@ pub const MULTIPART_ALLOWANCE: usize = 16 * 1024;
 /// Default lifetime of cached metadata, seconds.
 pub const DEFAULT_CACHE_TTL_SECS: i64 = 300;
 
+/// Default `presign_ttl_secs`: presigned URLs live 5 minutes.
+pub const DEFAULT_PRESIGN_TTL_SECS: i64 = 300;
+
 /// Default `upload_quota_bytes`: 100 MiB per user.
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
@@ -44,6 +47,9 @@ pub struct S3Settings {
     /// `cdn_base_url`: where public content is redirected to, the object key
     /// appended; unset: to a presigned `GET` like private content.
     pub cdn_base_url: Option<String>,
+    /// `presign_ttl_secs`: lifetime of the presigned URLs handed to clients
+    /// (the `PUT` of a direct upload, the `GET` behind a content redirect).
+    pub url_ttl_secs: u64,
 }
 
 // Written by hand so the secret key never reaches a log line.
@@ -54,6 +60,7 @@ impl std::fmt::Debug for S3Settings {
             .field("region", &self.region)
             .field("bucket", &self.bucket)
             .field("cdn_base_url", &self.cdn_base_url)
+            .field("url_ttl_secs", &self.url_ttl_secs)
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +114,9 @@ impl Storage {
                     access_key: vars.required("s3_access_key")?.trim().to_string(),
                     secret_key: vars.required("s3_secret_key")?.trim().to_string(),
                     cdn_base_url,
+                    url_ttl_secs: vars
+                        .positive_secs("presign_ttl_secs", DEFAULT_PRESIGN_TTL_SECS)?
+                        .unsigned_abs(),
                 }))
             }
             Some(other) => Err(config_error(format!(
@@ -223,6 +233,7 @@ mod tests {
             ("s3_endpoint", "https://s3.example.com/bucket"),
             ("s3_bucket", ""),
             ("cdn_base_url", "cdn.example.com"),
+            ("presign_ttl_secs", "0"),
         ] {
             let get = s3_vars(name, value);
             let err = Config::from_vars(&Vars::new(&get)).unwrap_err();

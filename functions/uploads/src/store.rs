@@ -21,12 +21,6 @@ use shared::ApiError;
 
 use crate::config::S3Settings;
 
-/// How long a presigned `PUT` handed to a client stays valid.
-pub const PUT_URL_TTL_SECS: u64 = 15 * 60;
-
-/// How long a presigned `GET` behind a content redirect stays valid.
-pub const GET_URL_TTL_SECS: u64 = 5 * 60;
-
 /// How long the component's own presigned requests stay valid: long enough
 /// for one request, short enough that a logged URL is worth nothing.
 const OWN_REQUEST_TTL_SECS: u64 = 60;
@@ -127,6 +121,8 @@ pub trait Http {
 pub struct S3Store<H: Http> {
     bucket: Bucket,
     credentials: Credentials,
+    /// Lifetime of the URLs handed to clients.
+    url_ttl: Duration,
     http: H,
 }
 
@@ -172,6 +168,7 @@ impl<H: Http> S3Store<H> {
                 settings.access_key.clone(),
                 settings.secret_key.clone(),
             ),
+            url_ttl: Duration::from_secs(settings.url_ttl_secs),
             http,
         })
     }
@@ -298,12 +295,12 @@ impl<H: Http> ObjectStore for S3Store<H> {
             action.headers_mut().insert(*name, value.clone());
         }
         let url = action
-            .sign_with_time(Duration::from_secs(PUT_URL_TTL_SECS), &timestamp(now_ms))
+            .sign_with_time(self.url_ttl, &timestamp(now_ms))
             .to_string();
         PresignedPut {
             url,
             headers,
-            expires_at_ms: now_ms.saturating_add(PUT_URL_TTL_SECS as i64 * 1000),
+            expires_at_ms: now_ms.saturating_add(self.url_ttl.as_millis() as i64),
         }
     }
 
@@ -317,7 +314,7 @@ impl<H: Http> ObjectStore for S3Store<H> {
         );
         query.insert("response-cache-control", served.cache_control.to_string());
         action
-            .sign_with_time(Duration::from_secs(GET_URL_TTL_SECS), &timestamp(now_ms))
+            .sign_with_time(self.url_ttl, &timestamp(now_ms))
             .to_string()
     }
 }
@@ -415,7 +412,7 @@ impl ObjectStore for MemoryStore {
                 ("content-length", size.to_string()),
                 ("x-amz-checksum-sha256", checksum_header(sha256).unwrap_or_default()),
             ],
-            expires_at_ms: now_ms + PUT_URL_TTL_SECS as i64 * 1000,
+            expires_at_ms: now_ms + 300_000,
         }
     }
     fn presign_get(&self, key: &str, _: &ServedAs, _: i64) -> String {
@@ -471,6 +468,7 @@ mod tests {
             access_key: "AKIDEXAMPLE".into(),
             secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
             cdn_base_url: None,
+            url_ttl_secs: 900,
         }
     }
 
@@ -515,7 +513,7 @@ mod tests {
             },
             1_700_000_000_000,
         );
-        assert!(url.contains("X-Amz-Expires=300"));
+        assert!(url.contains("X-Amz-Expires=900"));
         assert!(url.contains("response-content-type=image%2Fpng"));
         assert!(url.contains("response-cache-control=private%2C%20no-cache"));
         assert!(url.contains("response-content-disposition=inline"));

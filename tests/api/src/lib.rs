@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 pub mod receiver;
+pub mod s3;
 
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
@@ -133,6 +134,8 @@ pub struct TestApp {
     pub db: mysql_async::Pool,
     /// The Redis key prefix of this test's key-value store.
     pub kv_prefix: String,
+    /// The bucket, when the app stores uploads in S3 ([`AppOptions::storage`]).
+    pub s3: Option<s3::S3Server>,
 }
 
 /// Options for [`TestApp::start_with`].
@@ -148,6 +151,22 @@ pub struct AppOptions {
     /// if need be) instead of the shared test database: for tests that must
     /// see only their own rows (the order events outbox).
     pub database: Option<String>,
+    /// Where uploads are stored.
+    pub storage: Storage,
+}
+
+/// Where a test app stores uploads.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Storage {
+    /// In MySQL (`upload_storage = mysql`, the default).
+    #[default]
+    Mysql,
+    /// In a bucket of an `s3s-fs` the app starts ([`s3::S3Server`]), with
+    /// public content redirected to `cdn` when given.
+    S3 {
+        /// `cdn_base_url`.
+        cdn: Option<String>,
+    },
 }
 
 /// The test database URL with its database name replaced by `name`.
@@ -226,6 +245,17 @@ impl TestApp {
             ("events_channel".into(), unique("order-events-")),
         ];
         config.variables.extend(shared_address_limits());
+        let s3 = match &options.storage {
+            Storage::Mysql => None,
+            Storage::S3 { cdn } => {
+                let server = s3::S3Server::start()?;
+                config.variables.extend(server.variables());
+                if let Some(cdn) = cdn {
+                    config.variables.push(("cdn_base_url".into(), cdn.clone()));
+                }
+                Some(server)
+            }
+        };
         config.variables.extend(options.variables.iter().cloned());
         config.key_value = KeyValueBackend::Redis {
             url: redis_url(),
@@ -249,6 +279,7 @@ impl TestApp {
             http,
             db,
             kv_prefix,
+            s3,
         })
     }
 

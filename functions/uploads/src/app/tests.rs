@@ -47,6 +47,7 @@ fn s3_world(cdn: Option<&str>) -> World {
         access_key: "access".into(),
         secret_key: "secret".into(),
         cdn_base_url: cdn.map(str::to_string),
+        url_ttl_secs: 300,
     });
     w.store = Some(MemoryStore::default());
     w

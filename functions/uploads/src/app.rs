@@ -92,6 +92,9 @@ use crate::store::{ObjectStore, ServedAs};
 /// How many leading bytes of an object decide its type.
 pub const SNIFF_BYTES: u64 = 64 * 1024;
 
+/// The largest object one S3 `PUT` may create: 5 GiB.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024;
+
 /// How long past its presigned `PUT` an announced direct upload may still be
 /// completed (a large file may still be arriving when the URL expires).
 pub const COMPLETE_GRACE_MS: i64 = 15 * 60 * 1000;
@@ -545,6 +548,8 @@ impl Announcement {
         let mut faults = Vec::new();
         if body.size == 0 {
             faults.push(FieldError::new("size", "must be at least 1"));
+        } else if body.size > MAX_OBJECT_BYTES {
+            faults.push(FieldError::new("size", "must be at most 5 GiB (one PUT)"));
         }
         let sha256 = body.sha256.to_ascii_lowercase();
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -638,7 +643,8 @@ fn presign(env: &Env) -> Result<Response, ApiError> {
         expires_at: rfc3339(put.expires_at_ms),
         complete_url: format!("/api/v1/uploads/{}/complete", pending.id),
     };
-    Ok(Response::json(201, &body).with_header("cache-control", "no-store"))
+    // 200, not 201: nothing is created until `complete`.
+    Ok(Response::json(200, &body).with_header("cache-control", "no-store"))
 }
 
 fn complete(env: &Env, id: &str) -> Result<Response, ApiError> {

@@ -261,6 +261,47 @@ async fn purge_without_the_login_attempts_table_still_purges_the_rest() {
     db.drop_database().await;
 }
 
+#[tokio::test]
+async fn purge_keeps_bucket_blobs_and_drops_long_expired_announcements() {
+    let db = ScratchDb::create().await;
+    let now = purge::now_ms();
+    let user = hex_id(16);
+    db.exec(
+        "INSERT INTO users (id, email, name, role, password_hash, created_at_ms, updated_at_ms) \
+         VALUES (?, ?, 'U', 'user', 'x', ?, ?)",
+        (&user, format!("{user}@example.test"), now, now),
+    )
+    .await;
+    // An unreferenced blob in the bucket: the purge cannot delete its object,
+    // so it keeps the row (the next upload of that content re-uses it).
+    let in_bucket = hex_id(32);
+    db.exec(
+        "INSERT INTO upload_blobs (sha256, size, object_key, created_at_ms) VALUES (?, 1, ?, ?)",
+        (&in_bucket, format!("objects/{}", hex_id(16)), now - HOUR),
+    )
+    .await;
+    let day = 24 * HOUR;
+    for (name, expires) in [("long-expired", now - day - HOUR), ("just-expired", now - HOUR), ("live", now + HOUR)] {
+        db.exec(
+            "INSERT INTO pending_uploads (id, user_id, filename, size, sha256, visibility, object_key, created_at_ms, expires_at_ms) \
+             VALUES (?, ?, ?, 1, ?, 'private', ?, ?, ?)",
+            (hex_id(16), &user, name, hex_id(32), format!("objects/{name}"), expires - HOUR, expires),
+        )
+        .await;
+    }
+    let report = purge::purge_database(&db.url, now).await.expect("purge");
+    assert_eq!(report.blobs, 0, "{report}");
+    assert_eq!(report.pending_uploads, 1, "{report}");
+    assert_eq!(db.count("SELECT COUNT(*) FROM upload_blobs").await, 1);
+    assert_eq!(
+        db.count("SELECT COUNT(*) FROM pending_uploads WHERE filename = 'long-expired'")
+            .await,
+        0
+    );
+    assert_eq!(db.count("SELECT COUNT(*) FROM pending_uploads").await, 2);
+    db.drop_database().await;
+}
+
 /// Bytes of one distinct file.
 fn content(i: usize) -> Vec<u8> {
     let mut v = unique(&format!("file {i} ")).into_bytes();

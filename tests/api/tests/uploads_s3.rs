@@ -57,7 +57,7 @@ async fn presign(app: &TestApp, token: &str, filename: &str, bytes: &[u8]) -> Va
         .send()
         .await
         .expect("presign");
-    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cache-control"], "no-store");
     resp.json().await.expect("presign JSON")
 }

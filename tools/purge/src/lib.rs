@@ -6,8 +6,15 @@
 //! | `idempotency_keys` | older than [`IDEMPOTENCY_WINDOW_MS`] (API.md: 24 hours) | a retry within 24 h gets the first answer |
 //! | `auth_attempts` (when the table exists) | `window_ends_ms` has passed | the window's count limits logins |
 //! | `order_events` (when the table exists) | delivered more than [`DELIVERED_EVENT_RETENTION_MS`] ago | the admin list shows recent deliveries; a receiver may ask for one again |
-//! | `upload_blobs` | no `uploads` row refers to it | — (deleting an account cascades to its uploads, not to their bytes) |
+//! | `pending_uploads` (when the table exists) | expired more than [`PENDING_UPLOAD_GRACE_MS`] ago | a late `complete` still finds it, and deletes its object |
+//! | `upload_blobs` in MySQL | no `uploads` row refers to it | — (deleting an account cascades to its uploads, not to their bytes) |
 //! | key-value entries in a Redis store | the deadline the app wrote in front of the value has passed | — (Spin's store has no expiry; the app deletes a stale entry when it reads one, this removes those nobody reads again) |
+//!
+//! Blobs in the bucket (`object_key` set, `upload_storage = s3`) are not
+//! purged: this tool holds no bucket credentials, and deleting the row would
+//! orphan the object. An unreferenced one is re-used by the next upload of
+//! the same content; objects of expired pending uploads stay in the bucket
+//! (README "Uploads on object storage": a lifecycle rule is the remedy).
 //!
 //! Rows go in batches of [`BATCH`], each its own short statement, so a purge
 //! never holds many locks for long and can run while the API serves.
@@ -27,6 +34,9 @@ use mysql_async::{Conn, Opts};
 
 /// How long a revoked session's rows are kept: one day.
 pub const REVOKED_SESSION_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// How long an expired direct-upload announcement is kept: one day.
+pub const PENDING_UPLOAD_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// How long a delivered order event stays in the outbox: 30 days. Pending
 /// and failed events are never purged: they are not delivered yet.
@@ -55,6 +65,8 @@ pub struct Report {
     pub auth_attempts: u64,
     /// Order events delivered long ago, deleted.
     pub order_events: u64,
+    /// Expired direct-upload announcements deleted.
+    pub pending_uploads: u64,
     /// Unreferenced blobs deleted.
     pub blobs: u64,
     /// Expired key-value entries deleted.
@@ -65,11 +77,12 @@ impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "deleted {} sessions, {} idempotency keys, {} login-attempt windows, {} delivered order events, {} blobs, {} key-value entries",
+            "deleted {} sessions, {} idempotency keys, {} login-attempt windows, {} delivered order events, {} pending uploads, {} blobs, {} key-value entries",
             self.sessions,
             self.idempotency_keys,
             self.auth_attempts,
             self.order_events,
+            self.pending_uploads,
             self.blobs,
             self.key_value_entries
         )
@@ -121,7 +134,16 @@ pub async fn purge_database(url: &str, now_ms: i64) -> Result<Report> {
         )
         .await?;
     }
-    report.blobs = purge_blobs(&mut conn).await?;
+    let in_buckets = table_exists(&mut conn, "pending_uploads").await?;
+    if in_buckets {
+        report.pending_uploads = delete_in_batches(
+            &mut conn,
+            "DELETE FROM pending_uploads WHERE expires_at_ms < ? LIMIT 1000",
+            now_ms - PENDING_UPLOAD_GRACE_MS,
+        )
+        .await?;
+    }
+    report.blobs = purge_blobs(&mut conn, in_buckets).await?;
     conn.disconnect().await.ok();
     Ok(report)
 }
@@ -152,18 +174,22 @@ async fn table_exists(conn: &mut Conn, table: &str) -> Result<bool> {
 
 /// Deletes every blob no upload refers to, one at a time under the blob
 /// protocol described in the module documentation.
-async fn purge_blobs(conn: &mut Conn) -> Result<u64> {
+async fn purge_blobs(conn: &mut Conn, in_buckets: bool) -> Result<u64> {
     let mut deleted = 0;
     let mut after = String::new();
+    // Only blobs whose bytes are in MySQL (see the module documentation).
+    let in_mysql = if in_buckets {
+        "AND b.object_key IS NULL"
+    } else {
+        ""
+    };
+    let candidates_after = format!(
+        "SELECT b.sha256 FROM upload_blobs b LEFT JOIN uploads u ON u.sha256 = b.sha256 \
+         WHERE u.id IS NULL {in_mysql} AND b.sha256 > ? ORDER BY b.sha256 LIMIT 1000"
+    );
     loop {
         // Candidates only (no locks); each is re-checked under its lock.
-        let candidates: Vec<String> = conn
-            .exec(
-                "SELECT b.sha256 FROM upload_blobs b LEFT JOIN uploads u ON u.sha256 = b.sha256 \
-                 WHERE u.id IS NULL AND b.sha256 > ? ORDER BY b.sha256 LIMIT 1000",
-                (after.as_str(),),
-            )
-            .await?;
+        let candidates: Vec<String> = conn.exec(&candidates_after, (after.as_str(),)).await?;
         let Some(last) = candidates.last() else {
             return Ok(deleted);
         };

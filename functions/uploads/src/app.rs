@@ -78,11 +78,11 @@ use shared::id::{is_valid_id, new_id};
 use shared::kv::KeyValue;
 use shared::router::Router;
 use shared::time::rfc3339;
-use std::collections::BTreeMap;
 use shared::{ApiError, FieldError};
+use std::collections::BTreeMap;
 
-pub use crate::config::{Config, MULTIPART_ALLOWANCE};
 use crate::config::Storage;
+pub use crate::config::{Config, MULTIPART_ALLOWANCE};
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
 use crate::names::{clean, content_disposition, etag, if_none_match_matches};
@@ -126,7 +126,11 @@ fn router() -> Router<Route> {
         .route(Method::Delete, "/api/v1/uploads/:id", Route::Delete)
         .route(Method::Get, "/api/v1/uploads/:id/content", Route::Content)
         .route(Method::Post, "/api/v1/uploads/presign", Route::Presign)
-        .route(Method::Post, "/api/v1/uploads/:id/complete", Route::Complete)
+        .route(
+            Method::Post,
+            "/api/v1/uploads/:id/complete",
+            Route::Complete,
+        )
 }
 
 /// Everything a handler works with.

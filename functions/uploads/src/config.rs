@@ -105,7 +105,9 @@ impl Storage {
                     .as_deref()
                     .is_some_and(|u| !u.starts_with("https://") && !u.starts_with("http://"))
                 {
-                    return Err(config_error("cdn_base_url must be an http(s):// URL".into()));
+                    return Err(config_error(
+                        "cdn_base_url must be an http(s):// URL".into(),
+                    ));
                 }
                 Ok(Storage::S3(S3Settings {
                     endpoint,

@@ -308,7 +308,11 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
             .ok()
             .flatten()
             .is_some_and(|k| k == key);
-        Ok(if ours { Stored::NewBlob } else { Stored::Shared })
+        Ok(if ours {
+            Stored::NewBlob
+        } else {
+            Stored::Shared
+        })
     }
 
     fn insert_row(&self, upload: &Upload) -> Result<(), TxError> {
@@ -346,7 +350,12 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
     ) -> Result<Stored, TxError> {
         // The owner's row first (as the first lock of every create), then the
         // blob, as delete and the purge take it.
-        self.check_quota(&upload.user_id, upload.size, upload.created_at_ms, quota_bytes)?;
+        self.check_quota(
+            &upload.user_id,
+            upload.size,
+            upload.created_at_ms,
+            quota_bytes,
+        )?;
         let stored = self.place_blob(upload, bytes, blob_known)?;
         if stored != Stored::NeedsBytes {
             self.insert_row(upload)?;
@@ -471,8 +480,10 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
     }
 
     fn discard(&self, id: &str) -> Result<bool, ApiError> {
-        self.sql
-            .execute("DELETE FROM pending_uploads WHERE id = ?", &[Value::from(id)])?;
+        self.sql.execute(
+            "DELETE FROM pending_uploads WHERE id = ?",
+            &[Value::from(id)],
+        )?;
         Ok(self.sql.affected_rows()? > 0)
     }
 
@@ -603,7 +614,13 @@ struct MemoryState {
 
 #[cfg(test)]
 impl MemoryState {
-    fn check_quota(&self, user_id: &str, size: u64, now_ms: i64, quota: u64) -> Result<(), ApiError> {
+    fn check_quota(
+        &self,
+        user_id: &str,
+        size: u64,
+        now_ms: i64,
+        quota: u64,
+    ) -> Result<(), ApiError> {
         let stored: u64 = self
             .uploads
             .iter()
@@ -674,9 +691,19 @@ impl MemoryUploads {
 
 #[cfg(test)]
 impl UploadRepo for MemoryUploads {
-    fn create(&self, upload: &Upload, bytes: NewBytes, quota_bytes: u64) -> Result<Stored, ApiError> {
+    fn create(
+        &self,
+        upload: &Upload,
+        bytes: NewBytes,
+        quota_bytes: u64,
+    ) -> Result<Stored, ApiError> {
         let mut s = self.lock()?;
-        s.check_quota(&upload.user_id, upload.size, upload.created_at_ms, quota_bytes)?;
+        s.check_quota(
+            &upload.user_id,
+            upload.size,
+            upload.created_at_ms,
+            quota_bytes,
+        )?;
         let stored = s.place_blob(&upload.sha256, bytes);
         if stored != Stored::NeedsBytes {
             s.uploads.push(upload.clone());
@@ -686,7 +713,12 @@ impl UploadRepo for MemoryUploads {
 
     fn announce(&self, pending: &Pending, quota_bytes: u64) -> Result<(), ApiError> {
         let mut s = self.lock()?;
-        s.check_quota(&pending.user_id, pending.size, pending.created_at_ms, quota_bytes)?;
+        s.check_quota(
+            &pending.user_id,
+            pending.size,
+            pending.created_at_ms,
+            quota_bytes,
+        )?;
         s.pending.push(pending.clone());
         Ok(())
     }
@@ -893,7 +925,10 @@ mod tests {
             one(Value::Int(1)),
             one(Value::Int(0)),
         ]);
-        assert!(matches!(MySqlUploads::new(&sql).delete(&upload()).unwrap(), Deleted::Gone { .. }));
+        assert!(matches!(
+            MySqlUploads::new(&sql).delete(&upload()).unwrap(),
+            Deleted::Gone { .. }
+        ));
         let log = sql.statements();
         let pos = |p: &str| log.iter().position(|s| s.starts_with(p)).unwrap();
         assert!(pos("SELECT object_key FROM upload_blobs") < pos("DELETE FROM uploads"));
@@ -909,7 +944,10 @@ mod tests {
             one(Value::Int(1)),
             one(Value::Int(1)),
         ]);
-        assert!(matches!(MySqlUploads::new(&sql).delete(&upload()).unwrap(), Deleted::Gone { .. }));
+        assert!(matches!(
+            MySqlUploads::new(&sql).delete(&upload()).unwrap(),
+            Deleted::Gone { .. }
+        ));
         assert!(!sql
             .statements()
             .iter()
@@ -919,7 +957,10 @@ mod tests {
     #[test]
     fn delete_of_an_already_deleted_upload_is_false() {
         let sql = ScriptedSql::answering(vec![one(Value::Int(1)), one(Value::Int(0))]);
-        assert_eq!(MySqlUploads::new(&sql).delete(&upload()).unwrap(), Deleted::Missing);
+        assert_eq!(
+            MySqlUploads::new(&sql).delete(&upload()).unwrap(),
+            Deleted::Missing
+        );
         assert!(!sql
             .statements()
             .iter()

@@ -164,10 +164,7 @@ impl<H: Http> S3Store<H> {
         .map_err(|e| ApiError::Internal(format!("configuration: s3 bucket: {e}")))?;
         Ok(Self {
             bucket,
-            credentials: Credentials::new(
-                settings.access_key.clone(),
-                settings.secret_key.clone(),
-            ),
+            credentials: Credentials::new(settings.access_key.clone(), settings.secret_key.clone()),
             url_ttl: Duration::from_secs(settings.url_ttl_secs),
             http,
         })
@@ -216,7 +213,9 @@ impl<H: Http> ObjectStore for S3Store<H> {
     fn head(&self, key: &str) -> Result<Option<ObjectHead>, ApiError> {
         let mut action = self.bucket.head_object(Some(&self.credentials), key);
         // AWS returns checksums only when asked; other stores ignore this.
-        action.headers_mut().insert("x-amz-checksum-mode", "ENABLED");
+        action
+            .headers_mut()
+            .insert("x-amz-checksum-mode", "ENABLED");
         let url = self.own_url(&action);
         let reply = self.send(
             "head",
@@ -410,7 +409,10 @@ impl ObjectStore for MemoryStore {
             url: format!("memory://put/{key}"),
             headers: vec![
                 ("content-length", size.to_string()),
-                ("x-amz-checksum-sha256", checksum_header(sha256).unwrap_or_default()),
+                (
+                    "x-amz-checksum-sha256",
+                    checksum_header(sha256).unwrap_or_default(),
+                ),
             ],
             expires_at_ms: now_ms + 300_000,
         }
@@ -425,10 +427,13 @@ mod tests {
     use super::*;
     use std::cell::RefCell;
 
+    /// A request as sent: method, URL and headers.
+    type Sent = (String, String, Vec<(String, String)>);
+
     /// Records requests and answers each with a scripted reply.
     #[derive(Default)]
     struct ScriptedHttp {
-        sent: RefCell<Vec<(String, String, Vec<(String, String)>)>>,
+        sent: RefCell<Vec<Sent>>,
         replies: RefCell<Vec<Reply>>,
     }
 
@@ -486,7 +491,10 @@ mod tests {
         assert!(put
             .url
             .contains("X-Amz-SignedHeaders=content-length%3Bhost%3Bx-amz-checksum-sha256"));
-        assert!(!put.url.contains("wJalrXUtnFEMI"), "the secret never leaves");
+        assert!(
+            !put.url.contains("wJalrXUtnFEMI"),
+            "the secret never leaves"
+        );
         assert_eq!(
             put.headers,
             vec![
@@ -566,7 +574,10 @@ mod tests {
             ..Reply::default()
         });
         let store = S3Store::new(&settings(), &http).unwrap();
-        assert_eq!(store.put("k", b"abc", "text/plain").unwrap_err().status(), 503);
+        assert_eq!(
+            store.put("k", b"abc", "text/plain").unwrap_err().status(),
+            503
+        );
         let err = store.head("k").unwrap_err();
         assert_eq!(err.status(), 503);
     }
@@ -582,7 +593,14 @@ mod tests {
         let store = S3Store::new(&settings(), &http).unwrap();
         assert_eq!(store.read_prefix("k", 4).unwrap(), b"abcd");
         let sent = http.sent.borrow();
-        assert_eq!(sent[0].2, vec![("range".to_string(), "bytes=0-3".to_string())]);
-        assert!(sent[0].1.contains("range"), "the range is signed: {}", sent[0].1);
+        assert_eq!(
+            sent[0].2,
+            vec![("range".to_string(), "bytes=0-3".to_string())]
+        );
+        assert!(
+            sent[0].1.contains("range"),
+            "the range is signed: {}",
+            sent[0].1
+        );
     }
 }

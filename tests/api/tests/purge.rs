@@ -281,7 +281,11 @@ async fn purge_keeps_bucket_blobs_and_drops_long_expired_announcements() {
     )
     .await;
     let day = 24 * HOUR;
-    for (name, expires) in [("long-expired", now - day - HOUR), ("just-expired", now - HOUR), ("live", now + HOUR)] {
+    for (name, expires) in [
+        ("long-expired", now - day - HOUR),
+        ("just-expired", now - HOUR),
+        ("live", now + HOUR),
+    ] {
         db.exec(
             "INSERT INTO pending_uploads (id, user_id, filename, size, sha256, visibility, object_key, created_at_ms, expires_at_ms) \
              VALUES (?, ?, ?, 1, ?, 'private', ?, ?, ?)",

@@ -118,7 +118,12 @@ async fn presign_put_complete_then_get_follows_the_redirect_to_the_exact_bytes()
     );
     assert_eq!(pending_rows(&app, id).await, 1);
 
-    let stored = put(&presigned, presigned["url"].as_str().unwrap(), bytes.clone()).await;
+    let stored = put(
+        &presigned,
+        presigned["url"].as_str().unwrap(),
+        bytes.clone(),
+    )
+    .await;
     assert_eq!(stored.status(), 200, "{}", stored.text().await.unwrap());
     let resp = complete(&app, &token, id).await;
     assert_eq!(resp.status(), 201);
@@ -160,7 +165,10 @@ async fn a_tampered_presigned_url_is_refused_by_the_store() {
     let url = presigned["url"].as_str().unwrap();
     // Another key with the same signature.
     let other_key = url.replacen("/objects/", "/objects/x", 1);
-    assert_eq!(put(&presigned, &other_key, bytes.clone()).await.status(), 403);
+    assert_eq!(
+        put(&presigned, &other_key, bytes.clone()).await.status(),
+        403
+    );
     // A longer lifetime than was signed.
     let longer = url.replacen("X-Amz-Expires=300", "X-Amz-Expires=86400", 1);
     assert_ne!(longer, url);
@@ -375,7 +383,10 @@ async fn public_content_redirects_to_the_cdn_base_when_set() {
     let private = upload("?filename=q.png", png(1_000)).await;
     let redirect = content(&app, &private, Some(&alice)).await;
     let location = redirect.headers()["location"].to_str().unwrap();
-    assert!(location.starts_with(&app.s3.as_ref().unwrap().endpoint), "{location}");
+    assert!(
+        location.starts_with(&app.s3.as_ref().unwrap().endpoint),
+        "{location}"
+    );
     assert!(location.contains("X-Amz-Signature="));
     app.stop().await;
 }
@@ -401,7 +412,12 @@ async fn delete_removes_the_object_only_with_its_last_upload() {
         .to_string();
     let presigned = presign(&app, &bob, "b.png", &bytes).await;
     let second = presigned["id"].as_str().unwrap().to_string();
-    put(&presigned, presigned["url"].as_str().unwrap(), bytes.clone()).await;
+    put(
+        &presigned,
+        presigned["url"].as_str().unwrap(),
+        bytes.clone(),
+    )
+    .await;
     assert_eq!(complete(&app, &bob, &second).await.status(), 201);
     // One content, one object: Bob's copy was dropped at completion.
     assert_eq!(keys(&app), vec![format!("objects/{first}")]);
@@ -428,7 +444,12 @@ async fn a_store_that_is_down_is_503_and_loses_nothing() {
     let (_, token) = app.new_user().await;
     let bytes = png(1_000);
     let presigned = presign(&app, &token, "a.png", &bytes).await;
-    put(&presigned, presigned["url"].as_str().unwrap(), bytes.clone()).await;
+    put(
+        &presigned,
+        presigned["url"].as_str().unwrap(),
+        bytes.clone(),
+    )
+    .await;
     let id = presigned["id"].as_str().unwrap();
     // The store goes away (its pid is killed).
     drop(app.s3.take());

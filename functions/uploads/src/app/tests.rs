@@ -66,7 +66,14 @@ impl World {
     fn send(&self, req: Request) -> Response {
         let ctx = RequestContext::new(&req, NOW);
         let store = self.store.as_ref().map(|s| s as &dyn ObjectStore);
-        ctx.finish(handle(&ctx, &req, &self.config, &self.kv, &self.repo, store))
+        ctx.finish(handle(
+            &ctx,
+            &req,
+            &self.config,
+            &self.kv,
+            &self.repo,
+            store,
+        ))
     }
 
     fn upload_raw(
@@ -726,9 +733,20 @@ impl World {
     }
 
     /// Presigns `announced`, puts `sent` as the client would, and completes.
-    fn direct(&self, user: &str, filename: &str, announced: &[u8], sent: &[u8]) -> (String, Response) {
+    fn direct(
+        &self,
+        user: &str,
+        filename: &str,
+        announced: &[u8],
+        sent: &[u8],
+    ) -> (String, Response) {
         let presigned = self.presign(user, filename, announced);
-        assert_eq!(presigned.status, 200, "{}", String::from_utf8_lossy(&presigned.body));
+        assert_eq!(
+            presigned.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&presigned.body)
+        );
         let id = presigned.json_body()["id"].as_str().unwrap().to_string();
         self.bucket().client_put(&format!("objects/{id}"), sent);
         let completed = self.complete(user, &id);
@@ -748,7 +766,10 @@ fn presign_answers_a_put_bound_to_size_and_checksum_and_reserves_the_quota() {
     assert_eq!(body["url"], format!("memory://put/objects/{id}"));
     assert_eq!(body["headers"]["content-length"], PNG.len().to_string());
     assert!(body["headers"]["x-amz-checksum-sha256"].is_string());
-    assert_eq!(body["complete_url"], format!("/api/v1/uploads/{id}/complete"));
+    assert_eq!(
+        body["complete_url"],
+        format!("/api/v1/uploads/{id}/complete")
+    );
     let pending = w.repo.pending();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].size, PNG.len() as u64);
@@ -813,7 +834,10 @@ fn complete_checks_the_object_and_makes_the_upload_live() {
     assert!(w.repo.pending().is_empty());
     assert_eq!(w.repo.rows()[0].id, id);
     let sha = hex::encode(Sha256::digest(PNG));
-    assert_eq!(w.repo.blob(&sha), Some(Content::Object(format!("objects/{id}"))));
+    assert_eq!(
+        w.repo.blob(&sha),
+        Some(Content::Object(format!("objects/{id}")))
+    );
     // A retry after a lost answer gets the same answer.
     assert_eq!(w.complete(ALICE, &id).json_body()["id"], id.as_str());
 }
@@ -955,7 +979,10 @@ fn public_content_redirects_to_the_cdn_when_one_is_set() {
     );
     let private = w.stored(ALICE, "?filename=b.pdf", PDF);
     let resp = w.get(&content_path(&private), Some(ALICE));
-    assert!(resp.header("location").unwrap().starts_with("memory://get/"));
+    assert!(resp
+        .header("location")
+        .unwrap()
+        .starts_with("memory://get/"));
 }
 
 #[test]

@@ -156,7 +156,11 @@ async fn get_content(app: &TestApp, id: &str, token: Option<&str>) -> Served {
     let resp = req.send().await.expect("content request");
     let api = resp.headers().clone();
     if super::storage() != Storage::Mysql {
-        assert_ne!(resp.status(), 200, "S3 content must not pass through the API");
+        assert_ne!(
+            resp.status(),
+            200,
+            "S3 content must not pass through the API"
+        );
     }
     if resp.status() != 302 {
         return Served {

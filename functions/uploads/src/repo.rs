@@ -158,8 +158,9 @@ pub trait UploadRepo {
         bytes: NewBytes,
         quota_bytes: u64,
     ) -> Result<Stored, ApiError>;
-    /// Records a direct upload — or nothing, with 409 `quota_exceeded`, as
-    /// [`UploadRepo::create`].
+    /// Records a direct upload — or nothing: 409 `quota_exceeded`, as
+    /// [`UploadRepo::create`], or 429 `too_many_attempts` while the owner
+    /// already has [`MAX_PENDING_PER_USER`] unexpired announcements.
     fn announce(&self, pending: &Pending, quota_bytes: u64) -> Result<(), ApiError>;
     /// The pending upload with this id.
     fn find_pending(&self, id: &str) -> Result<Option<Pending>, ApiError>;
@@ -181,6 +182,18 @@ pub trait UploadRepo {
     fn content(&self, id: &str) -> Result<Option<Content>, ApiError>;
     /// Deletes `upload`, and its blob when no other upload references it.
     fn delete(&self, upload: &Upload) -> Result<Deleted, ApiError>;
+}
+
+/// Most unexpired direct-upload announcements one user may hold: each is a
+/// row, and 1-byte announcements would otherwise fit the quota by millions.
+pub const MAX_PENDING_PER_USER: u64 = 20;
+
+/// The refusal of one announcement too many: retry when the oldest expires.
+fn too_many_pending(oldest_expires_at_ms: i64, now_ms: i64) -> ApiError {
+    let wait_ms = oldest_expires_at_ms.saturating_sub(now_ms).max(1000);
+    ApiError::TooManyAttempts {
+        retry_after_secs: (wait_ms.unsigned_abs()).div_ceil(1000),
+    }
 }
 
 /// How many times a create is retried when MySQL picks it as a deadlock
@@ -430,6 +443,20 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
                 pending.created_at_ms,
                 quota_bytes,
             )?;
+            // Under the owner's row lock taken by the quota check.
+            let held = sql.query(
+                "SELECT COUNT(*), COALESCE(MIN(expires_at_ms), 0) FROM pending_uploads \
+                 WHERE user_id = ? AND expires_at_ms > ?",
+                &[
+                    Value::from(&pending.user_id),
+                    Value::Int(pending.created_at_ms),
+                ],
+            )?;
+            if let Some(row) = held.first() {
+                if row.u64(0)? >= MAX_PENDING_PER_USER {
+                    return Err(too_many_pending(row.i64(1)?, pending.created_at_ms).into());
+                }
+            }
             sql.execute(
                 &format!(
                     "INSERT INTO pending_uploads ({PENDING_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -719,6 +746,16 @@ impl UploadRepo for MemoryUploads {
             pending.created_at_ms,
             quota_bytes,
         )?;
+        let held: Vec<i64> = s
+            .pending
+            .iter()
+            .filter(|p| p.user_id == pending.user_id && p.expires_at_ms > pending.created_at_ms)
+            .map(|p| p.expires_at_ms)
+            .collect();
+        if held.len() as u64 >= MAX_PENDING_PER_USER {
+            let oldest = held.iter().copied().min().unwrap_or_default();
+            return Err(too_many_pending(oldest, pending.created_at_ms));
+        }
         s.pending.push(pending.clone());
         Ok(())
     }

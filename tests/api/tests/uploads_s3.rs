@@ -309,6 +309,35 @@ async fn presign_is_held_to_the_quota_with_what_is_pending() {
 }
 
 #[tokio::test]
+async fn a_user_holds_at_most_twenty_announcements() {
+    let app = s3_app(None, vec![]).await;
+    let (user, token) = app.new_user().await;
+    for i in 0..20 {
+        presign(&app, &token, "a.txt", format!("note {i}").as_bytes()).await;
+    }
+    let resp = app
+        .http
+        .post(app.url("/api/v1/uploads/presign"))
+        .bearer_auth(&token)
+        .json(&json!({"size": 3, "sha256": sha256_hex(b"abc")}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.headers().contains_key("retry-after"));
+    assert_problem(resp, 429, "too_many_attempts").await;
+    let user_id = user["id"].as_str().unwrap();
+    assert_eq!(
+        app.query::<i64>(
+            "SELECT COUNT(*) FROM pending_uploads WHERE user_id = ?",
+            (user_id,)
+        )
+        .await[0],
+        20
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn only_the_owner_completes_and_completing_twice_answers_the_same() {
     let app = s3_app(None, vec![]).await;
     let (_, alice) = app.new_user().await;

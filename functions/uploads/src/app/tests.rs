@@ -814,6 +814,22 @@ fn presign_past_the_quota_is_409_and_pending_uploads_count() {
 }
 
 #[test]
+fn announcements_past_the_per_user_cap_are_429_until_one_expires() {
+    let w = s3_world(None);
+    for i in 0..crate::repo::MAX_PENDING_PER_USER {
+        let resp = w.presign(ALICE, "a.txt", format!("file {i}").as_bytes());
+        assert_eq!(resp.status, 200);
+    }
+    let resp = w.presign(ALICE, "a.txt", b"one more");
+    assert_eq!(resp.status, 429);
+    assert_eq!(resp.json_body()["code"], "too_many_attempts");
+    let retry: i64 = resp.header("retry-after").unwrap().parse().unwrap();
+    assert_eq!(retry, (300_000 + COMPLETE_GRACE_MS) / 1000);
+    // Another user is not held back.
+    assert_eq!(w.presign(BOB, "a.txt", b"bob's").status, 200);
+}
+
+#[test]
 fn direct_routes_without_s3_storage_are_409() {
     let w = world();
     let resp = w.presign(ALICE, "pic.png", PNG);

@@ -71,6 +71,23 @@ async fn put(presigned: &Value, url: &str, body: Vec<u8>) -> reqwest::Response {
     req.send().await.expect("PUT to the store")
 }
 
+/// A raw upload through the API (`query` with its `?`), asserting 201; its id.
+async fn upload(app: &TestApp, token: &str, query: &str, bytes: Vec<u8>) -> String {
+    let resp = app
+        .http
+        .post(app.url(&format!("/api/v1/uploads{query}")))
+        .bearer_auth(token)
+        .body(bytes)
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(resp.status(), 201);
+    resp.json::<Value>().await.expect("upload JSON")["id"]
+        .as_str()
+        .expect("id")
+        .to_string()
+}
+
 async fn complete(app: &TestApp, token: &str, id: &str) -> reqwest::Response {
     app.http
         .post(app.url(&format!("/api/v1/uploads/{id}/complete")))
@@ -361,18 +378,7 @@ async fn private_content_redirects_only_for_the_owner_or_an_admin() {
     let (_, bob) = app.new_user().await;
     let admin = app.admin_token().await;
     let bytes = png(2_000);
-    let resp = app
-        .http
-        .post(app.url("/api/v1/uploads?filename=a.png"))
-        .bearer_auth(&alice)
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = upload(&app, &alice, "?filename=a.png", bytes.clone()).await;
     for token in [&alice, &admin] {
         let redirect = content(&app, &id, Some(token)).await;
         assert_eq!(redirect.status(), 302);
@@ -389,20 +395,13 @@ async fn public_content_redirects_to_the_cdn_base_when_set() {
     let cdn = "https://cdn.example.test/uploads";
     let app = s3_app(Some(cdn), vec![]).await;
     let (_, alice) = app.new_user().await;
-    let upload = |query: &'static str, bytes: Vec<u8>| {
-        let req = app
-            .http
-            .post(app.url(&format!("/api/v1/uploads{query}")))
-            .bearer_auth(&alice)
-            .body(bytes);
-        async move {
-            req.send().await.unwrap().json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        }
-    };
-    let public = upload("?filename=p.png&visibility=public", png(1_000)).await;
+    let public = upload(
+        &app,
+        &alice,
+        "?filename=p.png&visibility=public",
+        png(1_000),
+    )
+    .await;
     let redirect = content(&app, &public, None).await;
     assert_eq!(redirect.status(), 302);
     assert_eq!(
@@ -410,7 +409,7 @@ async fn public_content_redirects_to_the_cdn_base_when_set() {
         format!("{cdn}/objects/{public}").as_str()
     );
     // Private content never goes through the CDN.
-    let private = upload("?filename=q.png", png(1_000)).await;
+    let private = upload(&app, &alice, "?filename=q.png", png(1_000)).await;
     let redirect = content(&app, &private, Some(&alice)).await;
     let location = redirect.headers()["location"].to_str().unwrap();
     assert!(
@@ -428,18 +427,7 @@ async fn delete_removes_the_object_only_with_its_last_upload() {
     let (_, bob) = app.new_user().await;
     let bytes = png(3_000);
     // Alice uploads through the API, Bob the same bytes directly.
-    let resp = app
-        .http
-        .post(app.url("/api/v1/uploads?filename=a.png"))
-        .bearer_auth(&alice)
-        .body(bytes.clone())
-        .send()
-        .await
-        .unwrap();
-    let first = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let first = upload(&app, &alice, "?filename=a.png", bytes.clone()).await;
     let presigned = presign(&app, &bob, "b.png", &bytes).await;
     let second = presigned["id"].as_str().unwrap().to_string();
     put(

@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS pending_uploads (
     size            BIGINT        NOT NULL,
     sha256          CHAR(64)      CHARACTER SET ascii NOT NULL,
     visibility      VARCHAR(8)    NOT NULL,
-    -- Where the presigned PUT puts the bytes; it becomes the blob's key.
+    -- Where the presigned PUT puts the bytes (`incoming/<id>`); `complete`
+    -- copies them to a key of the blob's own, which no client can write.
     object_key      VARCHAR(255)  CHARACTER SET ascii NOT NULL,
     created_at_ms   BIGINT        NOT NULL,
     expires_at_ms   BIGINT        NOT NULL,

@@ -47,6 +47,10 @@
 //! * Raw and multipart uploads put their bytes in the bucket (under a key of
 //!   the new upload's id) only when no blob has the same content; the quota
 //!   is checked before anything is sent.
+//! * A direct upload is put by the client under `incoming/<id>` and, at
+//!   `complete`, copied to a fresh key under `objects/` that only the
+//!   component writes; the checks run on that copy, so bytes put again while
+//!   the presigned URL lives are never served.
 //! * A direct upload is announced (`presign`: its size counts against the
 //!   quota from then until `complete`, or until [`COMPLETE_GRACE_MS`] after
 //!   its presigned `PUT` (`presign_ttl_secs`) expired), put by the
@@ -397,9 +401,14 @@ fn store_new(env: &Env, upload: &Upload, bytes: &[u8]) -> Result<(), ApiError> {
     }
 }
 
-/// The object key of the blob first stored for upload `id`.
+/// The object key of a blob: `objects/` and a fresh id (a raw upload's own).
 fn object_key(id: &str) -> String {
     format!("objects/{id}")
+}
+
+/// Where a client puts the bytes of direct upload `id` (never served).
+fn incoming_key(id: &str) -> String {
+    format!("incoming/{id}")
 }
 
 /// Deletes an object nothing refers to. Run after the commit that freed it;
@@ -624,7 +633,7 @@ fn presign(env: &Env) -> Result<Response, ApiError> {
         Storage::Mysql => 0,
     };
     let pending = Pending {
-        object_key: object_key(&id),
+        object_key: incoming_key(&id),
         id,
         user_id: who.user_id.clone(),
         // Empty: named after the detected type at completion.
@@ -658,9 +667,7 @@ fn complete(env: &Env, id: &str) -> Result<Response, ApiError> {
         return Err(ApiError::NotFound);
     }
     let Some(pending) = env.repo.find_pending(id)? else {
-        // Completed already (a retry after a lost answer): the same answer.
-        let upload = visible_to(env.repo.find(id)?.ok_or(ApiError::NotFound)?, who)?;
-        return Ok(created_answer(&upload));
+        return completed_already(env, who, id);
     };
     if !who.may_access_user(&pending.user_id) {
         return Err(ApiError::NotFound);
@@ -670,32 +677,62 @@ fn complete(env: &Env, id: &str) -> Result<Response, ApiError> {
             env,
             store,
             &pending,
+            None,
             ApiError::InvalidState("The direct upload expired; announce it again.".into()),
         ));
     }
-    let Some(head) = store.head(&pending.object_key)? else {
+    if store.head(&pending.object_key)?.is_none() {
         return Err(ApiError::InvalidState(
             "The file has not been uploaded yet: PUT it to the presigned URL first.".into(),
         ));
-    };
-    let upload = match check_object(env, store, &pending, head.size, head.sha256) {
+    }
+    // The client's presigned URL can still write `incoming/<id>`: check and
+    // serve a copy under a fresh key no client can write, so nothing put
+    // after the checks is ever served. (A fresh key per attempt: a
+    // concurrent completion never overwrites the copy another one checked.)
+    let key = object_key(&new_id(env.ctx.now_ms)?);
+    store.copy(&pending.object_key, &key)?;
+    let head = store
+        .head(&key)?
+        .ok_or_else(|| ApiError::Unavailable(format!("object store: copy {key} is missing")))?;
+    let upload = match check_object(env, store, &pending, &key, head.size, head.sha256) {
         Ok(upload) => upload,
         // The store failing is not the file's fault: keep it for a retry.
-        Err(e @ ApiError::Unavailable(_)) => return Err(e),
-        Err(refusal) => return Err(refuse(env, store, &pending, refusal)),
+        Err(e @ ApiError::Unavailable(_)) => {
+            forget_object(store, &key);
+            return Err(e);
+        }
+        Err(refusal) => return Err(refuse(env, store, &pending, Some(&key), refusal)),
     };
-    if env.repo.complete(&pending, &upload)? == Stored::Shared {
-        forget_object(store, &pending.object_key);
+    let stored = match env.repo.complete(&pending, &upload, &key) {
+        // Another request completed it meanwhile: its copy is the live one.
+        Err(ApiError::NotFound) => {
+            forget_object(store, &key);
+            return completed_already(env, who, id);
+        }
+        other => other?,
+    };
+    if stored == Stored::Shared {
+        forget_object(store, &key);
     }
+    forget_object(store, &pending.object_key);
     Ok(created_answer(&upload))
 }
 
-/// Checks the object of a direct upload as a raw upload is checked, and
-/// gives the upload it becomes.
+/// The answer to completing an upload that is live already (a retry after a
+/// lost answer, or a concurrent completion): the same 201.
+fn completed_already(env: &Env, who: &Principal, id: &str) -> Result<Response, ApiError> {
+    let upload = visible_to(env.repo.find(id)?.ok_or(ApiError::NotFound)?, who)?;
+    Ok(created_answer(&upload))
+}
+
+/// Checks the object `key` of a direct upload as a raw upload is checked,
+/// and gives the upload it becomes.
 fn check_object(
     env: &Env,
     store: &dyn ObjectStore,
     pending: &Pending,
+    key: &str,
     size: u64,
     sha256: Option<String>,
 ) -> Result<Upload, ApiError> {
@@ -710,11 +747,11 @@ fn check_object(
             "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text.".into(),
         )
     };
-    let mut kind = Kind::detect_prefix(&store.read_prefix(&pending.object_key, SNIFF_BYTES)?)
-        .ok_or_else(unsupported)?;
+    let mut kind =
+        Kind::detect_prefix(&store.read_prefix(key, SNIFF_BYTES)?).ok_or_else(unsupported)?;
     let sha256 = match sha256 {
         Some(sha256) => sha256,
-        None => store.sha256(&pending.object_key)?,
+        None => store.sha256(key)?,
     };
     if sha256 != pending.sha256 {
         return Err(ApiError::BadRequest(
@@ -728,7 +765,7 @@ fn check_object(
         if size > max as u64 {
             return Err(ApiError::PayloadTooLarge { limit: max as u64 });
         }
-        kind = Kind::detect(&store.read(&pending.object_key)?).ok_or_else(unsupported)?;
+        kind = Kind::detect(&store.read(key)?).ok_or_else(unsupported)?;
     }
     let filename = match pending.filename.as_str() {
         "" => kind.default_filename(),
@@ -747,11 +784,21 @@ fn check_object(
     })
 }
 
-/// Deletes a refused object and forgets its announcement, then gives the
-/// refusal; if the store cannot delete, 503 and both stay for a retry.
-fn refuse(env: &Env, store: &dyn ObjectStore, pending: &Pending, refusal: ApiError) -> ApiError {
-    if let Err(e) = store.delete(&pending.object_key) {
-        return e;
+/// Deletes what a refused direct upload put in the bucket (the client's
+/// object and the checked copy) and forgets its announcement, then gives the
+/// refusal; if the store cannot delete, 503 and the announcement stays for a
+/// retry.
+fn refuse(
+    env: &Env,
+    store: &dyn ObjectStore,
+    pending: &Pending,
+    copy: Option<&str>,
+    refusal: ApiError,
+) -> ApiError {
+    for key in copy.into_iter().chain([pending.object_key.as_str()]) {
+        if let Err(e) = store.delete(key) {
+            return e;
+        }
     }
     match env.repo.discard(&pending.id) {
         Ok(_) => refusal,

@@ -164,10 +164,10 @@ pub trait UploadRepo {
     fn announce(&self, pending: &Pending, quota_bytes: u64) -> Result<(), ApiError>;
     /// The pending upload with this id.
     fn find_pending(&self, id: &str) -> Result<Option<Pending>, ApiError>;
-    /// Makes `pending` live as `upload` (whose bytes are at its object key),
+    /// Makes `pending` live as `upload`, whose bytes are the object `key`,
     /// sharing an existing blob of the same content if there is one; 404
     /// when another request completed or discarded it first.
-    fn complete(&self, pending: &Pending, upload: &Upload) -> Result<Stored, ApiError>;
+    fn complete(&self, pending: &Pending, upload: &Upload, key: &str) -> Result<Stored, ApiError>;
     /// Forgets a pending upload; false when it was already gone.
     fn discard(&self, id: &str) -> Result<bool, ApiError>;
     /// The upload with this id.
@@ -485,7 +485,7 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
         rows.first().map(pending_from_row).transpose()
     }
 
-    fn complete(&self, pending: &Pending, upload: &Upload) -> Result<Stored, ApiError> {
+    fn complete(&self, pending: &Pending, upload: &Upload, key: &str) -> Result<Stored, ApiError> {
         self.sql.transaction_retrying(DEADLOCK_ATTEMPTS, |sql| {
             // The pending row is the lock two completions of one upload meet
             // at: the second finds it gone.
@@ -496,7 +496,7 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
             if claimed.is_empty() {
                 return Err(ApiError::NotFound.into());
             }
-            let stored = self.place_blob(upload, NewBytes::Object(&pending.object_key), true)?;
+            let stored = self.place_blob(upload, NewBytes::Object(key), true)?;
             self.insert_row(upload)?;
             sql.execute(
                 "DELETE FROM pending_uploads WHERE id = ?",
@@ -764,14 +764,14 @@ impl UploadRepo for MemoryUploads {
         Ok(self.lock()?.pending.iter().find(|p| p.id == id).cloned())
     }
 
-    fn complete(&self, pending: &Pending, upload: &Upload) -> Result<Stored, ApiError> {
+    fn complete(&self, pending: &Pending, upload: &Upload, key: &str) -> Result<Stored, ApiError> {
         let mut s = self.lock()?;
         let before = s.pending.len();
         s.pending.retain(|p| p.id != pending.id);
         if s.pending.len() == before {
             return Err(ApiError::NotFound);
         }
-        let stored = s.place_blob(&upload.sha256, NewBytes::Object(&pending.object_key));
+        let stored = s.place_blob(&upload.sha256, NewBytes::Object(key));
         s.uploads.push(upload.clone());
         Ok(stored)
     }

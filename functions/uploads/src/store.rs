@@ -10,8 +10,10 @@
 //!
 //! A presigned `PUT` signs `content-length` and `x-amz-checksum-sha256`: a
 //! client that sends other bytes than it announced breaks the signature or,
-//! on a store that checks checksums, the checksum. `complete` checks the
-//! object again in any case ([`crate::app`]).
+//! on a store that checks checksums, the checksum. The URL stays valid until
+//! it expires, so what a client puts is never served from where it put it:
+//! `complete` copies it to a key no client can write, and checks the copy
+//! ([`crate::app`]).
 
 use std::time::Duration;
 
@@ -24,6 +26,14 @@ use crate::config::S3Settings;
 /// How long the component's own presigned requests stay valid: long enough
 /// for one request, short enough that a logged URL is worth nothing.
 const OWN_REQUEST_TTL_SECS: u64 = 60;
+
+/// Characters escaped in `x-amz-copy-source` (a key's `/` stays).
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'/')
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// What a `HEAD` of an object tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +83,9 @@ pub trait ObjectStore {
     /// SHA-256 of the object, lower-case hex, for stores that keep no
     /// checksum; read as a stream, never held whole.
     fn sha256(&self, key: &str) -> Result<String, ApiError>;
+    /// Copies object `from` to `to` inside the bucket (a server-side copy:
+    /// no bytes pass through the component).
+    fn copy(&self, from: &str, to: &str) -> Result<(), ApiError>;
     /// Deletes the object; deleting a missing object succeeds.
     fn delete(&self, key: &str) -> Result<(), ApiError>;
     /// A presigned `PUT` bound to `size` and `sha256` (hex).
@@ -275,6 +288,37 @@ impl<H: Http> ObjectStore for S3Store<H> {
         }
     }
 
+    fn copy(&self, from: &str, to: &str) -> Result<(), ApiError> {
+        // CopyObject is a PUT carrying `x-amz-copy-source`, signed like any
+        // other header of the request.
+        let source = format!(
+            "/{}/{}",
+            self.bucket.name(),
+            percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
+        );
+        let mut action = self.bucket.put_object(Some(&self.credentials), to);
+        action
+            .headers_mut()
+            .insert("x-amz-copy-source", source.clone());
+        let url = self.own_url(&action);
+        let reply = self.send(
+            "copy",
+            "PUT",
+            &url,
+            &[
+                ("x-amz-copy-source", source),
+                ("content-length", "0".to_string()),
+            ],
+            &[],
+        )?;
+        // S3 may answer 200 and report a failure in the body.
+        let failed_in_body = reply.body.windows(7).any(|w| w == b"<Error>");
+        match reply.status {
+            200 if !failed_in_body => Ok(()),
+            status => Err(unavailable("copy", format!("status {status}"))),
+        }
+    }
+
     fn delete(&self, key: &str) -> Result<(), ApiError> {
         let url = self.own_url(&self.bucket.delete_object(Some(&self.credentials), key));
         let reply = self.send("delete", "DELETE", &url, &[], &[])?;
@@ -399,6 +443,15 @@ impl ObjectStore for MemoryStore {
     fn sha256(&self, key: &str) -> Result<String, ApiError> {
         use sha2::{Digest, Sha256};
         Ok(hex::encode(Sha256::digest(self.read(key)?)))
+    }
+    fn copy(&self, from: &str, to: &str) -> Result<(), ApiError> {
+        let mut objects = self.objects()?;
+        let bytes = objects
+            .get(from)
+            .cloned()
+            .ok_or_else(|| unavailable("copy", 404))?;
+        objects.insert(to.to_string(), bytes);
+        Ok(())
     }
     fn delete(&self, key: &str) -> Result<(), ApiError> {
         self.objects()?.remove(key);
@@ -580,6 +633,32 @@ mod tests {
         );
         let err = store.head("k").unwrap_err();
         assert_eq!(err.status(), 503);
+    }
+
+    #[test]
+    fn a_copy_is_a_signed_put_naming_its_source() {
+        let http = ScriptedHttp::default();
+        for body in [
+            &b"<CopyObjectResult/>"[..],
+            b"<Error><Code>InternalError</Code></Error>",
+        ] {
+            http.replies.borrow_mut().push(Reply {
+                status: 200,
+                body: body.to_vec(),
+                ..Reply::default()
+            });
+        }
+        let store = S3Store::new(&settings(), &http).unwrap();
+        store.copy("incoming/a b", "objects/c").unwrap();
+        let sent = http.sent.borrow()[0].clone();
+        assert_eq!(sent.0, "PUT");
+        assert!(sent.1.contains("/uploads/objects/c?"), "{}", sent.1);
+        assert!(sent.1.contains("x-amz-copy-source"), "signed: {}", sent.1);
+        assert!(sent
+            .2
+            .contains(&("x-amz-copy-source".into(), "/uploads/incoming/a%20b".into())));
+        // S3 can fail a copy in a 200's body.
+        assert_eq!(store.copy("a", "b").unwrap_err().status(), 503);
     }
 
     #[test]

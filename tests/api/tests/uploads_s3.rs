@@ -153,14 +153,17 @@ async fn presign_put_complete_then_get_follows_the_redirect_to_the_exact_bytes()
     assert_eq!(json["size"], bytes.len());
     assert_eq!(json["sha256"], sha256_hex(&bytes));
     assert_eq!(pending_rows(&app, id).await, 0);
-    assert_eq!(
-        app.query::<String>(
+    // Served from a checked copy under a key no client can write; the
+    // client's object is gone.
+    let key = app
+        .query::<String>(
             "SELECT object_key FROM upload_blobs WHERE sha256 = ?",
             (sha256_hex(&bytes),),
         )
-        .await,
-        vec![format!("objects/{id}")]
-    );
+        .await
+        .remove(0);
+    assert!(key.starts_with("objects/"), "{key}");
+    assert_eq!(keys(&app), vec![key]);
 
     let redirect = content(&app, id, Some(&token)).await;
     assert_eq!(redirect.status(), 302);
@@ -181,7 +184,8 @@ async fn a_tampered_presigned_url_is_refused_by_the_store() {
     let presigned = presign(&app, &token, "a.png", &bytes).await;
     let url = presigned["url"].as_str().unwrap();
     // Another key with the same signature.
-    let other_key = url.replacen("/objects/", "/objects/x", 1);
+    let other_key = url.replacen("/incoming/", "/objects/", 1);
+    assert_ne!(other_key, url);
     assert_eq!(
         put(&presigned, &other_key, bytes.clone()).await.status(),
         403
@@ -269,7 +273,7 @@ async fn an_object_of_another_size_fails_complete_and_is_deleted() {
     .unwrap();
     let credentials = rusty_s3::Credentials::new(&server.access_key, &server.secret_key);
     let url = rusty_s3::S3Action::sign(
-        &bucket.put_object(Some(&credentials), &format!("objects/{id}")),
+        &bucket.put_object(Some(&credentials), &format!("incoming/{id}")),
         std::time::Duration::from_secs(60),
     );
     let resp = reqwest::Client::new()
@@ -288,6 +292,27 @@ async fn an_object_of_another_size_fails_complete_and_is_deleted() {
 }
 
 #[tokio::test]
+async fn bytes_put_again_after_complete_are_never_served() {
+    let app = s3_app(None, vec![]).await;
+    let (_, token) = app.new_user().await;
+    let bytes = png(4_000);
+    let presigned = presign(&app, &token, "a.png", &bytes).await;
+    let id = presigned["id"].as_str().unwrap();
+    let url = presigned["url"].as_str().unwrap();
+    put(&presigned, url, bytes.clone()).await;
+    assert_eq!(complete(&app, &token, id).await.status(), 201);
+    // The URL is still valid: other bytes of the same length under the same
+    // headers (s3s-fs stores them before it finds the checksum wrong).
+    let mut exe = b"MZ\x90\0".to_vec();
+    exe.resize(bytes.len(), 0);
+    put(&presigned, url, exe).await;
+    let redirect = content(&app, id, Some(&token)).await;
+    let got = follow(&redirect).await;
+    assert!(got.bytes().await.unwrap().as_ref() == bytes.as_slice());
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_disguised_executable_is_refused_and_deleted() {
     let app = s3_app(None, vec![]).await;
     let (_, token) = app.new_user().await;
@@ -297,7 +322,7 @@ async fn a_disguised_executable_is_refused_and_deleted() {
     let id = presigned["id"].as_str().unwrap();
     let stored = put(&presigned, presigned["url"].as_str().unwrap(), exe).await;
     assert_eq!(stored.status(), 200);
-    assert_eq!(keys(&app), vec![format!("objects/{id}")]);
+    assert_eq!(keys(&app), vec![format!("incoming/{id}")]);
     let resp = complete(&app, &token, id).await;
     assert_problem(resp, 415, "unsupported_media_type").await;
     assert!(keys(&app).is_empty());

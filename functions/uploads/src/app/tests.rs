@@ -748,7 +748,7 @@ impl World {
             String::from_utf8_lossy(&presigned.body)
         );
         let id = presigned.json_body()["id"].as_str().unwrap().to_string();
-        self.bucket().client_put(&format!("objects/{id}"), sent);
+        self.bucket().client_put(&format!("incoming/{id}"), sent);
         let completed = self.complete(user, &id);
         (id, completed)
     }
@@ -763,7 +763,7 @@ fn presign_answers_a_put_bound_to_size_and_checksum_and_reserves_the_quota() {
     let body = resp.json_body();
     let id = body["id"].as_str().unwrap();
     assert_eq!(body["method"], "PUT");
-    assert_eq!(body["url"], format!("memory://put/objects/{id}"));
+    assert_eq!(body["url"], format!("memory://put/incoming/{id}"));
     assert_eq!(body["headers"]["content-length"], PNG.len().to_string());
     assert!(body["headers"]["x-amz-checksum-sha256"].is_string());
     assert_eq!(
@@ -850,10 +850,13 @@ fn complete_checks_the_object_and_makes_the_upload_live() {
     assert!(w.repo.pending().is_empty());
     assert_eq!(w.repo.rows()[0].id, id);
     let sha = hex::encode(Sha256::digest(PNG));
-    assert_eq!(
-        w.repo.blob(&sha),
-        Some(Content::Object(format!("objects/{id}")))
-    );
+    // Served from a copy under a key of its own; the client's object is gone.
+    let Some(Content::Object(key)) = w.repo.blob(&sha) else {
+        panic!("a blob in the bucket")
+    };
+    assert!(key.starts_with("objects/") && !key.ends_with(&id), "{key}");
+    assert_eq!(w.bucket().keys(), vec![key.clone()]);
+    assert_eq!(w.bucket().get(&key).unwrap(), PNG);
     // A retry after a lost answer gets the same answer.
     assert_eq!(w.complete(ALICE, &id).json_body()["id"], id.as_str());
 }
@@ -879,13 +882,37 @@ fn other_bytes_than_announced_are_refused_and_deleted() {
     let (id, resp) = w.direct(ALICE, "pic.png", PNG, &other);
     assert_eq!(resp.status, 400);
     assert_eq!(resp.json_body()["code"], "bad_request");
-    assert!(w.bucket().get(&format!("objects/{id}")).is_none());
+    assert!(
+        w.bucket().keys().is_empty(),
+        "{id}: {:?}",
+        w.bucket().keys()
+    );
     assert!(w.repo.pending().is_empty());
     assert!(w.repo.rows().is_empty());
 
     let (id, resp) = w.direct(ALICE, "pic.png", PNG, &PNG[..10]);
     assert_eq!(resp.status, 400, "a shorter file");
     assert!(w.bucket().keys().is_empty(), "{id}");
+}
+
+#[test]
+fn bytes_put_after_complete_are_never_served() {
+    let w = s3_world(None);
+    let (id, resp) = w.direct(ALICE, "pic.png", PNG, PNG);
+    assert_eq!(resp.status, 201);
+    // The presigned URL is still valid: the client puts an executable.
+    w.bucket()
+        .client_put(&format!("incoming/{id}"), b"MZ\x90\0\x03\0\0\0");
+    let sha = hex::encode(Sha256::digest(PNG));
+    let Some(Content::Object(key)) = w.repo.blob(&sha) else {
+        panic!("a blob in the bucket")
+    };
+    assert_eq!(w.bucket().get(&key).unwrap(), PNG);
+    let resp = w.get(&content_path(&id), Some(ALICE));
+    assert_eq!(
+        resp.header("location"),
+        Some(format!("memory://get/{key}").as_str())
+    );
 }
 
 #[test]
@@ -931,7 +958,7 @@ fn only_the_owner_completes() {
         .as_str()
         .unwrap()
         .to_string();
-    w.bucket().client_put(&format!("objects/{id}"), PNG);
+    w.bucket().client_put(&format!("incoming/{id}"), PNG);
     assert_eq!(w.complete(BOB, &id).status, 404);
     assert_eq!(w.complete(ALICE, &id).status, 201);
 }
@@ -940,9 +967,11 @@ fn only_the_owner_completes() {
 fn the_same_content_twice_shares_one_object() {
     let w = s3_world(None);
     let (first, _) = w.direct(ALICE, "a.png", PNG, PNG);
+    let only = w.bucket().keys();
     let (second, resp) = w.direct(BOB, "b.png", PNG, PNG);
     assert_eq!(resp.status, 201);
-    assert_eq!(w.bucket().keys(), vec![format!("objects/{first}")]);
+    assert_eq!(only.len(), 1);
+    assert_eq!(w.bucket().keys(), only);
     // Deleting one keeps the object; deleting the other removes it.
     let del = |user: &str, id: &str| {
         w.send(w.request(Method::Delete, &format!("/api/v1/uploads/{id}"), Some(user)))

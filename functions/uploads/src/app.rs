@@ -342,11 +342,7 @@ fn create(env: &Env) -> Result<Response, ApiError> {
     if incoming.bytes.is_empty() {
         return Err(ApiError::BadRequest("The file is empty.".into()));
     }
-    let kind = Kind::detect(&incoming.bytes).ok_or_else(|| {
-        ApiError::UnsupportedMediaType(
-            "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text.".into(),
-        )
-    })?;
+    let kind = Kind::detect(&incoming.bytes).ok_or_else(unsupported_type)?;
     check_claim(incoming.claim.as_deref(), kind)?;
     let filename = env
         .req
@@ -421,6 +417,13 @@ fn forget_object(store: &dyn ObjectStore, key: &str) {
             e.log_detail()
         ));
     }
+}
+
+/// 415 for bytes of no accepted type, the same for every way a file arrives.
+fn unsupported_type() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text.".into(),
+    )
 }
 
 fn list(env: &Env) -> Result<Response, ApiError> {
@@ -742,13 +745,8 @@ fn check_object(
             pending.size
         )));
     }
-    let unsupported = || {
-        ApiError::UnsupportedMediaType(
-            "Accepted types are PNG, JPEG, GIF, WebP, PDF and UTF-8 plain text.".into(),
-        )
-    };
     let mut kind =
-        Kind::detect_prefix(&store.read_prefix(key, SNIFF_BYTES)?).ok_or_else(unsupported)?;
+        Kind::detect_prefix(&store.read_prefix(key, SNIFF_BYTES)?).ok_or_else(unsupported_type)?;
     let sha256 = match sha256 {
         Some(sha256) => sha256,
         None => store.sha256(key)?,
@@ -765,7 +763,7 @@ fn check_object(
         if size > max as u64 {
             return Err(ApiError::PayloadTooLarge { limit: max as u64 });
         }
-        kind = Kind::detect(&store.read(key)?).ok_or_else(unsupported)?;
+        kind = Kind::detect(&store.read(key)?).ok_or_else(unsupported_type)?;
     }
     let filename = match pending.filename.as_str() {
         "" => kind.default_filename(),

@@ -377,6 +377,12 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
     }
 }
 
+/// A visibility column read back; anything else is a bug (500, logged).
+fn stored_visibility(value: &str) -> Result<Visibility, ApiError> {
+    Visibility::parse(value)
+        .ok_or_else(|| ApiError::Internal(format!("stored visibility {value:?}")))
+}
+
 fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
     let visibility = row.string(6)?;
     Ok(Upload {
@@ -386,8 +392,7 @@ fn upload_from_row(row: &Row) -> Result<Upload, ApiError> {
         content_type: row.string(3)?,
         size: row.u64(4)?,
         sha256: row.string(5)?,
-        visibility: Visibility::parse(&visibility)
-            .ok_or_else(|| ApiError::Internal(format!("stored visibility {visibility:?}")))?,
+        visibility: stored_visibility(&visibility)?,
         created_at_ms: row.i64(7)?,
     })
 }
@@ -403,8 +408,7 @@ fn pending_from_row(row: &Row) -> Result<Pending, ApiError> {
         filename: row.string(2)?,
         size: row.u64(3)?,
         sha256: row.string(4)?,
-        visibility: Visibility::parse(&visibility)
-            .ok_or_else(|| ApiError::Internal(format!("stored visibility {visibility:?}")))?,
+        visibility: stored_visibility(&visibility)?,
         object_key: row.string(6)?,
         created_at_ms: row.i64(7)?,
         expires_at_ms: row.i64(8)?,

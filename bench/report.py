@@ -72,7 +72,7 @@ def render(rows, sizes, startup, peak, spin_version, duration, command):
     for name, size in sizes.items():
         p(f"| {name} | {size} | {size / 1024:.0f} |")
     p("")
-    p("## Start-up: process start to first answer of the API (five components)\n")
+    p("## Start-up: process start to first answer of the API (its six components)\n")
     p("| runtime | compile cache | ms |")
     p("|---|---|---:|")
     for runtime, caches in startup.items():

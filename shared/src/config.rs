@@ -45,6 +45,19 @@ impl<'a> Vars<'a> {
         }
     }
 
+    /// `name` as `true` or `false`, `default` when unset; anything else is a
+    /// configuration error.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, ApiError> {
+        match self.optional(name).as_deref().map(str::trim) {
+            None => Ok(default),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            Some(_) => Err(ApiError::Internal(format!(
+                "configuration: variable {name} must be true or false"
+            ))),
+        }
+    }
+
     /// `name` as a positive number of seconds, `default` when unset.
     pub fn positive_secs(&self, name: &str, default: i64) -> Result<i64, ApiError> {
         let secs: i64 = self.number(name, default)?;
@@ -95,6 +108,21 @@ mod tests {
         assert_eq!(vars.number("empty", 7u32).unwrap(), 7);
         assert_eq!(vars.number("bad", 7u32).unwrap_err().status(), 500);
         assert_eq!(vars.positive_secs("zero", 5).unwrap_err().status(), 500);
+    }
+
+    #[test]
+    fn flags_are_true_or_false_and_fall_back_to_their_default() {
+        let flags = |name: &str| match name {
+            "on" => Some("true".into()),
+            "off" => Some(" false ".into()),
+            "yes" => Some("yes".into()),
+            _ => None,
+        };
+        let vars = Vars::new(&flags);
+        assert!(vars.flag("on", false).unwrap());
+        assert!(!vars.flag("off", true).unwrap());
+        assert!(vars.flag("missing", true).unwrap());
+        assert_eq!(vars.flag("yes", true).unwrap_err().status(), 500);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Fermyon's cloud caps the store (keys ≤ 255 bytes, values ≤ 1 MB, 1,024 keys):
 //! callers keep keys short and survive a refused write.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -24,6 +25,11 @@ impl From<KvError> for ApiError {
 pub trait KeyValue {
     /// The value under `key`, if any.
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// The values under `keys`, in the order asked. A store that can batch
+    /// answers in one round trip; this default reads the keys one by one.
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
     /// Stores `value` under `key`, replacing any previous value.
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError>;
     /// Removes `key`; removing an absent key is not an error.
@@ -71,6 +77,63 @@ pub fn get_unexpired(
         return Ok(None);
     }
     Ok(Some(value.to_vec()))
+}
+
+/// A store in which some keys were read ahead in one batch: the first read
+/// of each of them is answered from the batch, every other operation goes to
+/// the store (a write or delete also forgets the key's batched value).
+///
+/// It lets a handler that knows up front which keys it will read — the
+/// session's revocation mark and the cached record — pay one round trip for
+/// both while the code that reads them stays as it is. A failed batch reads
+/// ahead nothing, so each key is then read on its own, and a store that is
+/// down fails exactly where it would have.
+pub struct Prefetched<'a> {
+    kv: &'a dyn KeyValue,
+    /// The batch's answers not read yet: a handful, so a list, not a map.
+    ahead: RefCell<Vec<(String, Option<Vec<u8>>)>>,
+}
+
+impl<'a> Prefetched<'a> {
+    /// Reads `keys` from `kv` in one batch.
+    pub fn read(kv: &'a dyn KeyValue, keys: &[&str]) -> Self {
+        let ahead = match kv.get_many(keys) {
+            Ok(values) => keys
+                .iter()
+                .map(|key| (*key).to_owned())
+                .zip(values)
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        Self {
+            kv,
+            ahead: RefCell::new(ahead),
+        }
+    }
+
+    /// Takes `key`'s batched answer, if it is still there.
+    fn take(&self, key: &str) -> Option<Option<Vec<u8>>> {
+        let mut ahead = self.ahead.borrow_mut();
+        let i = ahead.iter().position(|(k, _)| k == key)?;
+        Some(ahead.swap_remove(i).1)
+    }
+}
+
+impl KeyValue for Prefetched<'_> {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        match self.take(key) {
+            Some(value) => Ok(value),
+            None => self.kv.get(key),
+        }
+    }
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.take(key);
+        self.kv.set(key, value)
+    }
+    fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.take(key);
+        self.kv.delete(key)
+    }
 }
 
 /// An in-memory store for unit tests and local runs.
@@ -151,6 +214,69 @@ mod tests {
         let stored = kv.get("k").unwrap().unwrap();
         assert_eq!(stored_deadline(&stored), Some(1_234));
         assert_eq!(stored_deadline(b"short"), None);
+    }
+
+    /// Counts the calls that reach the store beneath.
+    #[derive(Default)]
+    struct Counting {
+        inner: MemoryKv,
+        gets: std::cell::Cell<usize>,
+        batches: std::cell::Cell<usize>,
+    }
+
+    impl KeyValue for Counting {
+        fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+            self.gets.set(self.gets.get() + 1);
+            self.inner.get(key)
+        }
+        fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+            self.batches.set(self.batches.get() + 1);
+            keys.iter().map(|k| self.inner.get(k)).collect()
+        }
+        fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
+            self.inner.set(key, value)
+        }
+        fn delete(&self, key: &str) -> Result<(), KvError> {
+            self.inner.delete(key)
+        }
+    }
+
+    #[test]
+    fn prefetched_keys_are_read_in_one_batch_and_answered_from_it() {
+        let kv = Counting::default();
+        kv.set("a", b"1").unwrap();
+        let view = Prefetched::read(&kv, &["a", "b"]);
+        assert_eq!(view.get("a").unwrap(), Some(b"1".to_vec()));
+        assert_eq!(view.get("b").unwrap(), None);
+        assert_eq!((kv.batches.get(), kv.gets.get()), (1, 0));
+    }
+
+    #[test]
+    fn a_prefetched_key_is_read_from_the_store_after_its_first_read() {
+        let kv = Counting::default();
+        let view = Prefetched::read(&kv, &["a"]);
+        assert_eq!(view.get("a").unwrap(), None);
+        kv.inner.set("a", b"later").unwrap();
+        assert_eq!(view.get("a").unwrap(), Some(b"later".to_vec()));
+        assert_eq!(kv.gets.get(), 1);
+    }
+
+    #[test]
+    fn a_write_through_the_view_replaces_the_prefetched_value() {
+        let kv = MemoryKv::new();
+        kv.set("a", b"old").unwrap();
+        let view = Prefetched::read(&kv, &["a"]);
+        view.set("a", b"new").unwrap();
+        assert_eq!(view.get("a").unwrap(), Some(b"new".to_vec()));
+        view.delete("a").unwrap();
+        assert_eq!(view.get("a").unwrap(), None);
+        assert!(!kv.contains("a"));
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_each_read_to_fail_on_its_own() {
+        let view = Prefetched::read(&FailingKv, &["a"]);
+        assert!(view.get("a").is_err());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Spin adapters: the only code that talks to `spin_sdk` (compiled for wasm only).
 //!
 //! * [`serve`] — the body of every component's `#[http_component]` entry point.
-//! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store, opened lazily.
+//! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store (`wasi:keyvalue`), opened lazily.
 //! * [`SpinSql`] — [`Sql`] over Spin's MySQL interface, connected lazily, once per request.
 //! * [`optional_variable`] — Spin variables, the lookup behind [`crate::config::Vars`].
 
@@ -9,8 +9,8 @@ use std::cell::OnceCell;
 
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Method as SpinMethod};
-use spin_sdk::key_value::Store;
 use spin_sdk::mysql::{self, Connection, ParameterValue};
+use spin_sdk::wit::wasi::keyvalue::{batch, store};
 
 use crate::context::RequestContext;
 use crate::db::{DbError, Row, Sql, Value};
@@ -151,24 +151,48 @@ pub fn optional_variable(name: &str) -> Option<String> {
 
 /// A key-value store, opened on first use: requests that never touch the
 /// store never pay for opening it.
+///
+/// It goes through `wasi:keyvalue` (store and batch), which Spin offers over
+/// the same stores and grants as `fermyon:spin/key-value`, because only that
+/// interface can read several keys in one call: an authenticated read of
+/// cached data is then one round trip where the backend batches (the test
+/// host's Redis: one `MGET`; Spin's default SQLite store: one query).
+///
+/// Spin 4.0.2's Redis backend does not: its `get-many` sends `KEYS` with the
+/// keys as arguments (`crates/key-value-redis/src/store.rs`), which Redis
+/// refuses for two keys or more. A refused batch costs one wasted round trip
+/// and then each key is read on its own, so the answer is right either way;
+/// [`SpinKv::batching`] turns batches off where that trip is known to be
+/// wasted (the `kv_batch_reads` variable; `deploy/kubernetes` sets it).
+/// A one-key "batch" is never sent: on that backend it would be `KEYS
+/// <key>`, a pattern scan of the whole keyspace.
 pub struct SpinKv {
     label: &'static str,
-    store: OnceCell<Result<Store, KvError>>,
+    bucket: OnceCell<Result<store::Bucket, KvError>>,
+    batches: bool,
 }
 
 impl SpinKv {
-    /// The store named `label` in the component's `key_value_stores`.
+    /// The store named `label` in the component's `key_value_stores`,
+    /// reading several keys in one batch.
     pub fn new(label: &'static str) -> Self {
         Self {
             label,
-            store: OnceCell::new(),
+            bucket: OnceCell::new(),
+            batches: true,
         }
     }
 
-    fn store(&self) -> Result<&Store, KvError> {
-        self.store
+    /// This store, sending batched reads only when `batches` is true
+    /// (otherwise [`KeyValue::get_many`] reads key by key).
+    pub fn batching(self, batches: bool) -> Self {
+        Self { batches, ..self }
+    }
+
+    fn bucket(&self) -> Result<&store::Bucket, KvError> {
+        self.bucket
             .get_or_init(|| {
-                Store::open(self.label).map_err(|e| {
+                store::open(self.label).map_err(|e| {
                     KvError(crate::redact::redact(&format!(
                         "open {}: {e:?}",
                         self.label
@@ -182,18 +206,37 @@ impl SpinKv {
 
 impl KeyValue for SpinKv {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.store()?.get(key).map_err(kv_error)
+        self.bucket()?.get(key).map_err(kv_error)
+    }
+    fn get_many(&self, keys: &[&str]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        if !self.batches || keys.len() < 2 {
+            return keys.iter().map(|key| self.get(key)).collect();
+        }
+        let asked: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+        let mut answered = batch::get_many(self.bucket()?, &asked).map_err(kv_error)?;
+        // Spin's backends may leave absent keys out and need not keep the
+        // order asked (its SQLite store does neither), so values are matched
+        // by key. A batch is a handful of keys: a scan beats hashing them.
+        Ok(keys
+            .iter()
+            .map(|key| {
+                answered
+                    .iter()
+                    .position(|(k, _)| k == key)
+                    .and_then(|i| answered.swap_remove(i).1)
+            })
+            .collect())
     }
     fn set(&self, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.store()?.set(key, value).map_err(kv_error)
+        self.bucket()?.set(key, value).map_err(kv_error)
     }
     fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.store()?.delete(key).map_err(kv_error)
+        self.bucket()?.delete(key).map_err(kv_error)
     }
 }
 
 /// A store error as text, without any credential a backend message may quote.
-fn kv_error(e: spin_sdk::key_value::Error) -> KvError {
+fn kv_error(e: store::Error) -> KvError {
     KvError(crate::redact::redact(&format!("{e:?}")))
 }
 

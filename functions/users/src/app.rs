@@ -8,7 +8,7 @@ use identity::repo::{cached_user, AccountRepo, AttemptRepo, Ports, SessionRepo};
 use identity::sessions::{end_all, newly_found, tokens_alive_since, void_all};
 use identity::{User, UserView};
 use serde::{Deserialize, Serialize};
-use shared::auth::{authenticate, Principal, Role};
+use shared::auth::{authenticate, authenticate_reading_ahead, Principal, Role};
 use shared::cache::Cache;
 use shared::context::RequestContext;
 use shared::db::Sql;
@@ -158,8 +158,12 @@ fn register(env: &Env<'_>) -> Result<Response, ApiError> {
 }
 
 fn me(env: &Env<'_>) -> Result<Response, ApiError> {
-    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
-    let cache = Cache::new(env.kv, env.ctx.now_ms);
+    // The revocation mark and the cached profile in one key-value call.
+    let (principal, kv) =
+        authenticate_reading_ahead(env.ctx, env.req, &env.config.tokens, env.kv, |claims| {
+            vec![keys::user(&claims.sub)]
+        })?;
+    let cache = Cache::new(&kv, env.ctx.now_ms);
     let user = cached_user(
         &cache,
         env.accounts,
@@ -182,9 +186,16 @@ fn authorize_for(principal: &Principal, id: &str) -> Result<(), ApiError> {
 }
 
 fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
+    let (principal, kv) =
+        authenticate_reading_ahead(env.ctx, env.req, &env.config.tokens, env.kv, |_| {
+            // Only a well-formed id is a key worth reading.
+            is_valid_id(id)
+                .then(|| keys::user(id))
+                .into_iter()
+                .collect()
+        })?;
     authorize_for(&principal, id)?;
-    let cache = Cache::new(env.kv, env.ctx.now_ms);
+    let cache = Cache::new(&kv, env.ctx.now_ms);
     let user = cached_user(&cache, env.accounts, id, env.config.cache_ttl_ms)?
         .ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))

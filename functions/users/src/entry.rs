@@ -15,7 +15,7 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         let vars = Vars::new(&optional_variable);
         let config = Config::from_vars(&vars)?;
         // Both open lazily: a cache hit never connects to MySQL.
-        let kv = SpinKv::new("default");
+        let kv = SpinKv::new("default").batching(vars.flag("kv_batch_reads", true)?);
         let sql = SpinSql::new(vars.required("db_url")?);
         let repo = MySqlIdentity::new(&sql);
         app::handle(ctx, req, &config, Ports::new(&kv, &repo), &sql)

@@ -266,6 +266,9 @@ impl TestApp {
         // Spin); tests that do so need not wait the 10 s default.
         config.limits.body_idle_timeout = std::time::Duration::from_secs(2);
         config.log_dir = options.log_dir.clone();
+        // The host's metrics count each component's key-value calls, which
+        // is how tests see how many round trips a route makes.
+        config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
         let host = RunningHost::start(config).await?;
         let base = host.base_url();
         let http = reqwest::Client::builder()
@@ -286,6 +289,32 @@ impl TestApp {
     /// `base + path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// How many key-value calls `component` has made with operation `op`
+    /// (`get`, `get_many`, `set`, …), successful or not, read from the
+    /// host's Prometheus metrics.
+    pub async fn key_value_calls(&self, component: &str, op: &str) -> f64 {
+        let addr = self
+            .host
+            .metrics_addr()
+            .expect("the test host serves metrics");
+        let text = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("metrics text");
+        let component = format!("component=\"{component}\"");
+        let op = format!("op=\"{op}\"");
+        text.lines()
+            .filter(|l| l.starts_with("spin_host_key_value_calls_total{"))
+            .filter(|l| l.contains(&component) && l.contains(&op))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 
     /// The raw value of a key of the `default` key-value store, straight from Redis.

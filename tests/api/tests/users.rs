@@ -270,6 +270,66 @@ async fn warm_cache_is_served_without_reading_mysql() {
     app.stop().await;
 }
 
+/// Key-value calls of the users component as (single reads, batched reads).
+async fn users_reads(app: &TestApp) -> (f64, f64) {
+    (
+        app.key_value_calls("users", "get").await,
+        app.key_value_calls("users", "get_many").await,
+    )
+}
+
+#[tokio::test]
+async fn warm_me_is_one_batched_key_value_read() {
+    let app = TestApp::start().await;
+    let (id, _, tokens) = login_user(&app).await;
+    get(&app, "/api/v1/users/me", access(&tokens)).await;
+    let before = users_reads(&app).await;
+    let resp = get(&app, "/api/v1/users/me", access(&tokens)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], id.as_str());
+    let after = users_reads(&app).await;
+    // The revocation mark and the cached user, in one get-many.
+    assert_eq!((after.0 - before.0, after.1 - before.1), (0.0, 1.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_batches_off_warm_me_reads_key_by_key_and_still_answers() {
+    let app = TestApp::start_with(AppOptions {
+        variables: vec![("kv_batch_reads".into(), "false".into())],
+        ..AppOptions::default()
+    })
+    .await;
+    let (id, _, tokens) = login_user(&app).await;
+    get(&app, "/api/v1/users/me", access(&tokens)).await;
+    let before = users_reads(&app).await;
+    let resp = get(&app, "/api/v1/users/me", access(&tokens)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], id.as_str());
+    let after = users_reads(&app).await;
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2.0, 0.0));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_batched_read_still_refuses_a_logged_out_sessions_token() {
+    let app = TestApp::start().await;
+    let (_, _, tokens) = login_user(&app).await;
+    // Cached user present: the batch returns it beside the revocation mark.
+    get(&app, "/api/v1/users/me", access(&tokens)).await;
+    let logout = app
+        .http
+        .post(app.url("/api/v1/auth/logout"))
+        .bearer_auth(access(&tokens))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), StatusCode::NO_CONTENT);
+    let resp = get(&app, "/api/v1/users/me", access(&tokens)).await;
+    problem(resp, 401, "invalid_token").await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn me_without_a_token_is_401_with_www_authenticate() {
     let app = TestApp::start().await;

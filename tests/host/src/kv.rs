@@ -131,6 +131,84 @@ impl KvBackend {
         }
     }
 
+    /// The values of `keys` in `store`, in the order asked, `None` for an
+    /// absent key: one `MGET` on Redis, so a guest's batch read is one round
+    /// trip however many keys it names.
+    pub async fn get_many(&self, store: &str, keys: &[String]) -> KvResult<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self {
+            Self::Memory(m) => {
+                let stores = lock(m)?;
+                let entries = stores.get(store);
+                Ok(keys
+                    .iter()
+                    .map(|k| entries.and_then(|s| s.get(k)).cloned())
+                    .collect())
+            }
+            Self::Redis(r) => {
+                let full: Vec<String> = keys.iter().map(|k| r.full_key(store, k)).collect();
+                let mut cmd = ::redis::cmd("MGET");
+                cmd.arg(&full);
+                r.timed(async move { cmd.query_async(&mut r.conn.clone()).await })
+                    .await
+            }
+        }
+    }
+
+    /// Sets every pair of `entries` in `store`: one `MSET` on Redis (atomic
+    /// there, as a series of sets would not be).
+    pub async fn set_many(&self, store: &str, entries: Vec<(String, Vec<u8>)>) -> KvResult<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Memory(m) => {
+                let mut stores = lock(m)?;
+                let target = stores.entry(store.to_owned()).or_default();
+                target.extend(entries);
+                Ok(())
+            }
+            Self::Redis(r) => {
+                let mut cmd = ::redis::cmd("MSET");
+                for (key, value) in &entries {
+                    cmd.arg(r.full_key(store, key)).arg(value);
+                }
+                r.timed(async move { cmd.query_async(&mut r.conn.clone()).await })
+                    .await
+            }
+        }
+    }
+
+    /// Removes every key of `keys` from `store` (one `DEL` on Redis); absent
+    /// keys are no error.
+    pub async fn delete_many(&self, store: &str, keys: &[String]) -> KvResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Memory(m) => {
+                if let Some(s) = lock(m)?.get_mut(store) {
+                    for key in keys {
+                        s.remove(key);
+                    }
+                }
+                Ok(())
+            }
+            Self::Redis(r) => {
+                let mut cmd = ::redis::cmd("DEL");
+                cmd.arg(
+                    keys.iter()
+                        .map(|k| r.full_key(store, k))
+                        .collect::<Vec<_>>(),
+                );
+                r.timed(async move { cmd.query_async(&mut r.conn.clone()).await })
+                    .await
+            }
+        }
+    }
+
     /// Every key of `store` (only that store's, without any prefix).
     pub async fn get_keys(&self, store: &str) -> KvResult<Vec<String>> {
         match self {
@@ -153,13 +231,25 @@ impl RedisBackend {
         format!("{}{}:", self.prefix, store)
     }
 
+    fn full_key(&self, store: &str, key: &str) -> String {
+        format!("{}{key}", self.namespace(store))
+    }
+
     async fn run<T, F, Fut>(&self, op: F, store: &str, key: &str) -> KvResult<T>
     where
         F: FnOnce(ConnectionManager, String) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let full_key = format!("{}{key}", self.namespace(store));
-        match tokio::time::timeout(REDIS_TIMEOUT, op(self.conn.clone(), full_key)).await {
+        self.timed(op(self.conn.clone(), self.full_key(store, key)))
+            .await
+    }
+
+    /// `command` with [`REDIS_TIMEOUT`]; failures logged and turned into text.
+    async fn timed<T>(
+        &self,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> KvResult<T> {
+        match tokio::time::timeout(REDIS_TIMEOUT, command).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => {
                 tracing::warn!("redis error: {e}");

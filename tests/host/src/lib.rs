@@ -41,6 +41,7 @@ mod routes;
 mod server;
 mod state;
 mod variables;
+mod wasi_kv;
 
 pub use limits::Limits;
 pub use server::ShutdownReport;

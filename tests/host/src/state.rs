@@ -84,9 +84,24 @@ pub struct ComponentRuntime {
 /// Spin's limit on open key-value stores per instance.
 const STORE_TABLE_CAPACITY: usize = 256;
 
-/// A guest's open key-value store.
+/// A guest's open key-value store (a Spin `store` or a WASI `bucket`).
 pub struct KvStore {
     label: String,
+}
+
+impl KvStore {
+    /// The store's label in the manifest.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// Why a guest may not open a key-value store.
+pub enum StoreRefusal {
+    /// The label is not among the component's `key_value_stores`.
+    AccessDenied,
+    /// The instance already holds Spin's limit of open stores.
+    TableFull,
 }
 
 /// The data of one request's `Store`.
@@ -96,7 +111,7 @@ pub struct HostState {
     hooks: OutboundHttp,
     pub(crate) table: ResourceTable,
     pub(crate) component: Arc<ComponentConfig>,
-    kv: KvBackend,
+    pub(crate) kv: KvBackend,
     open_stores: usize,
     pub(crate) metrics: Arc<Metrics>,
 }
@@ -194,16 +209,11 @@ impl key_value::HostStore for HostState {
         &mut self,
         label: String,
     ) -> wasmtime::Result<Result<Resource<key_value::Store>, key_value::Error>> {
-        // Spin checks the grant first: an ungranted label is access-denied
-        // whether or not such a store exists.
-        if !self.component.kv_stores.contains(&label) {
-            return Ok(Err(key_value::Error::AccessDenied));
+        match self.admit_store(label) {
+            Ok(store) => Ok(Ok(self.table.push(store)?)),
+            Err(StoreRefusal::AccessDenied) => Ok(Err(key_value::Error::AccessDenied)),
+            Err(StoreRefusal::TableFull) => Ok(Err(key_value::Error::StoreTableFull)),
         }
-        if self.open_stores >= STORE_TABLE_CAPACITY {
-            return Ok(Err(key_value::Error::StoreTableFull));
-        }
-        self.open_stores += 1;
-        Ok(Ok(self.table.push(KvStore { label })?))
     }
 
     async fn get(
@@ -284,6 +294,28 @@ impl key_value::HostStore for HostState {
     }
 
     async fn drop(&mut self, store: Resource<key_value::Store>) -> wasmtime::Result<()> {
+        self.close_store(store)
+    }
+}
+
+impl HostState {
+    /// Admits the opening of store `label` for this instance, through either
+    /// key-value interface.
+    pub(crate) fn admit_store(&mut self, label: String) -> Result<KvStore, StoreRefusal> {
+        // Spin checks the grant first: an ungranted label is access-denied
+        // whether or not such a store exists.
+        if !self.component.kv_stores.contains(&label) {
+            return Err(StoreRefusal::AccessDenied);
+        }
+        if self.open_stores >= STORE_TABLE_CAPACITY {
+            return Err(StoreRefusal::TableFull);
+        }
+        self.open_stores += 1;
+        Ok(KvStore { label })
+    }
+
+    /// Closes a store opened through either interface.
+    pub(crate) fn close_store(&mut self, store: Resource<KvStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
         self.open_stores = self.open_stores.saturating_sub(1);
         Ok(())
@@ -473,6 +505,10 @@ pub fn linker(engine: &Engine) -> anyhow::Result<Linker<HostState>> {
     wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     crate::bindings::SpinHost::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+    crate::wasi_kv::bindings::KeyvalueHost::add_to_linker::<HostState, HasSelf<HostState>>(
+        &mut linker,
+        |s| s,
+    )?;
     Ok(linker)
 }
 

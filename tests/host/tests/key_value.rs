@@ -242,3 +242,96 @@ key_value_stores = ["default", "cache"]
         "{err}"
     );
 }
+
+/// `wasi:keyvalue` batch calls through the fixture: `keys` as its query.
+async fn wasi_kv(
+    base: &str,
+    method: reqwest::Method,
+    store: &str,
+    keys: &str,
+    body: Value,
+) -> Value {
+    client()
+        .request(method, format!("{base}/api/wasi-kv/{store}?{keys}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Set-many, get-many (every key answered in order, absent ones as null, the
+/// Spin interface seeing the same store) and delete-many on one host.
+async fn check_wasi_batches(host: &spin_test_host::RunningHost) {
+    let base = host.base_url();
+    let put = wasi_kv(
+        &base,
+        reqwest::Method::PUT,
+        "default",
+        "",
+        json!({"a": "1", "c": "3"}),
+    )
+    .await;
+    assert_eq!(put, json!({"ok": null}));
+    assert_eq!(
+        wasi_kv(&base, reqwest::Method::GET, "default", "c&b&a", Value::Null).await,
+        json!({"ok": [["c", "3"], ["b", null], ["a", "1"]]})
+    );
+    assert_eq!(
+        get_json(&format!("{base}/api/kv/default/a")).await.1,
+        json!({"ok": "1"})
+    );
+    assert_eq!(
+        wasi_kv(
+            &base,
+            reqwest::Method::DELETE,
+            "default",
+            "a&b",
+            Value::Null
+        )
+        .await,
+        json!({"ok": null})
+    );
+    assert_eq!(
+        wasi_kv(&base, reqwest::Method::GET, "default", "a&c", Value::Null).await,
+        json!({"ok": [["a", null], ["c", "3"]]})
+    );
+}
+
+#[tokio::test]
+async fn wasi_keyvalue_batches_work_in_memory() {
+    let host = start_fixture().await;
+    check_wasi_batches(&host).await;
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn wasi_keyvalue_batches_work_on_redis_in_one_command_each() {
+    use redis::AsyncCommands as _;
+    let prefix = format!("{}:", unique("kvwasi"));
+    let host = start_fixture_redis(&prefix).await;
+    check_wasi_batches(&host).await;
+    // The batch wrote where the Spin interface's keys live.
+    let mut redis = redis_conn().await;
+    let raw: Option<String> = redis.get(format!("{prefix}default:c")).await.unwrap();
+    assert_eq!(raw.as_deref(), Some("3"));
+    let _: () = redis.del(format!("{prefix}default:c")).await.unwrap();
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn wasi_keyvalue_open_of_an_ungranted_store_is_access_denied() {
+    let host = start_fixture().await;
+    let body = wasi_kv(
+        &host.base_url(),
+        reqwest::Method::GET,
+        "other",
+        "k",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(body, json!({"err": "open: Error::AccessDenied"}));
+    host.stop().await;
+}

@@ -278,18 +278,24 @@ async fn users_reads(app: &TestApp) -> (f64, f64) {
     )
 }
 
+/// The (single, batched) reads of one warm `GET /users/me`, after checking
+/// that it answers the caller.
+async fn warm_me_reads(app: &TestApp) -> (f64, f64) {
+    let (id, _, tokens) = login_user(app).await;
+    get(app, "/api/v1/users/me", access(&tokens)).await;
+    let before = users_reads(app).await;
+    let resp = get(app, "/api/v1/users/me", access(&tokens)).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.json::<Value>().await.unwrap()["id"], id.as_str());
+    let after = users_reads(app).await;
+    (after.0 - before.0, after.1 - before.1)
+}
+
 #[tokio::test]
 async fn warm_me_is_one_batched_key_value_read() {
     let app = TestApp::start().await;
-    let (id, _, tokens) = login_user(&app).await;
-    get(&app, "/api/v1/users/me", access(&tokens)).await;
-    let before = users_reads(&app).await;
-    let resp = get(&app, "/api/v1/users/me", access(&tokens)).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.json::<Value>().await.unwrap()["id"], id.as_str());
-    let after = users_reads(&app).await;
     // The revocation mark and the cached user, in one get-many.
-    assert_eq!((after.0 - before.0, after.1 - before.1), (0.0, 1.0));
+    assert_eq!(warm_me_reads(&app).await, (0.0, 1.0));
     app.stop().await;
 }
 
@@ -300,14 +306,7 @@ async fn with_batches_off_warm_me_reads_key_by_key_and_still_answers() {
         ..AppOptions::default()
     })
     .await;
-    let (id, _, tokens) = login_user(&app).await;
-    get(&app, "/api/v1/users/me", access(&tokens)).await;
-    let before = users_reads(&app).await;
-    let resp = get(&app, "/api/v1/users/me", access(&tokens)).await;
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.json::<Value>().await.unwrap()["id"], id.as_str());
-    let after = users_reads(&app).await;
-    assert_eq!((after.0 - before.0, after.1 - before.1), (2.0, 0.0));
+    assert_eq!(warm_me_reads(&app).await, (2.0, 0.0));
     app.stop().await;
 }
 

@@ -11,6 +11,8 @@
 //! writes the mark of each of the user's sessions, which the identity
 //! repository lists — so checking a token costs exactly one key-value read,
 //! and no revocation is a read-modify-write that a concurrent one could undo.
+//! A handler that reads cached data next folds that read into the same call
+//! ([`authenticate_reading_ahead`]: one `get-many` of the mark and its keys).
 //!
 //! A mark lives one access-token lifetime (plus leeway): every token it voids
 //! has expired by then, and an ended session can mint no new token (refresh

@@ -691,4 +691,46 @@ mod tests {
         let err = authenticate_at(&token, &FailingKv, NOW).unwrap_err();
         assert_eq!(err.status(), 503);
     }
+
+    /// [`authenticate_reading_ahead`] asking for the user's key `u:<sub>`.
+    fn authenticate_ahead<'a>(
+        token: &str,
+        kv: &'a dyn KeyValue,
+    ) -> Result<(Principal, Prefetched<'a>), ApiError> {
+        let request = request_with(token);
+        authenticate_reading_ahead(
+            &RequestContext::new(&request, NOW),
+            &request,
+            &config(),
+            kv,
+            |claims| vec![keys::user(&claims.sub)],
+        )
+    }
+
+    #[test]
+    fn reading_ahead_authenticates_and_answers_the_keys_it_read() {
+        let kv = MemoryKv::new();
+        kv.set("u:u1", b"profile").unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (principal, view) = authenticate_ahead(&token, &kv).unwrap();
+        assert_eq!(principal.user_id, "u1");
+        assert_eq!(view.get("u:u1").unwrap(), Some(b"profile".to_vec()));
+    }
+
+    #[test]
+    fn reading_ahead_still_refuses_an_ended_session() {
+        let kv = MemoryKv::new();
+        kv.set("u:u1", b"profile").unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        end_session(&kv, &config(), "s1", NOW).unwrap();
+        let err = authenticate_ahead(&token, &kv).err().unwrap();
+        assert_eq!(err, ApiError::InvalidToken);
+    }
+
+    #[test]
+    fn reading_ahead_from_an_unreadable_store_is_503_not_a_pass() {
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let err = authenticate_ahead(&token, &FailingKv).err().unwrap();
+        assert_eq!(err.status(), 503);
+    }
 }

@@ -187,9 +187,12 @@ fn authorize_for(principal: &Principal, id: &str) -> Result<(), ApiError> {
 
 fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
     let (principal, kv) =
-        authenticate_reading_ahead(env.ctx, env.req, &env.config.tokens, env.kv, |_| {
-            // Only a well-formed id is a key worth reading.
-            is_valid_id(id)
+        authenticate_reading_ahead(env.ctx, env.req, &env.config.tokens, env.kv, |claims| {
+            // Only the caller's own record is read ahead: a caller asking for
+            // someone else's is refused (403) or an admin, whose second read
+            // is the rare case, and no other user's profile is fetched for a
+            // request that may be refused.
+            (claims.sub == id)
                 .then(|| keys::user(id))
                 .into_iter()
                 .collect()

@@ -40,8 +40,9 @@ use crate::http::Request;
 use crate::keys;
 use crate::kv::{get_unexpired, put_expiring, KeyValue, Prefetched};
 
-/// Clock skew tolerated on `exp`, in seconds.
-const LEEWAY_SECS: i64 = 30;
+/// Clock skew tolerated on `exp`, in seconds. A session must outlive it to
+/// mint any token ([`TokenConfig::issue`]).
+pub const LEEWAY_SECS: i64 = 30;
 
 /// The secret's minimum length; shorter HS256 keys can be brute-forced.
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -179,15 +180,30 @@ impl TokenConfig {
         })
     }
 
-    /// Signs a new access token for `user_id` in session `session_id`.
+    /// Signs a new access token for `user_id` in session `session_id`, which
+    /// ends for good at `session_ends_at_ms` (its absolute lifetime).
+    ///
+    /// The token expires `access_ttl_secs` from now, or earlier so that it is
+    /// refused from the session's end on, leeway included: no component
+    /// knows the session's lifetime, but every one checks `exp`. A session
+    /// with less than the leeway left can mint no token: 401 `invalid_token`.
     pub fn issue(
         &self,
         user_id: &str,
         role: Role,
         session_id: &str,
         now_ms: i64,
+        session_ends_at_ms: i64,
     ) -> Result<(String, Claims), ApiError> {
         let iat = now_ms.div_euclid(1000);
+        let exp = (iat + self.access_ttl_secs).min(
+            session_ends_at_ms
+                .div_euclid(1000)
+                .saturating_sub(LEEWAY_SECS),
+        );
+        if exp <= iat {
+            return Err(ApiError::InvalidToken);
+        }
         let jti = hex::encode(crate::id::random_bytes::<16>()?);
         let claims = Claims {
             sub: user_id.to_string(),
@@ -195,7 +211,7 @@ impl TokenConfig {
             jti,
             sid: session_id.to_string(),
             iat,
-            exp: iat + self.access_ttl_secs,
+            exp,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
         };
@@ -466,6 +482,8 @@ mod tests {
     use crate::kv::{FailingKv, MemoryKv};
 
     const NOW: i64 = 1_800_000_000_000;
+    /// The end of a session that outlives every token in a test.
+    const OPEN: i64 = i64::MAX;
 
     fn config() -> TokenConfig {
         TokenConfig::new(&"s".repeat(32), "spin-api", "spin-api-clients", 900).unwrap()
@@ -487,7 +505,7 @@ mod tests {
 
     #[test]
     fn issued_token_authenticates() {
-        let (token, claims) = config().issue("u1", Role::Admin, "s1", NOW).unwrap();
+        let (token, claims) = config().issue("u1", Role::Admin, "s1", NOW, OPEN).unwrap();
         let request = request_with(&token);
         let ctx = RequestContext::new(&request, NOW);
         let p = authenticate(&ctx, &request, &config(), &MemoryKv::new()).unwrap();
@@ -503,14 +521,14 @@ mod tests {
 
     #[test]
     fn expired_token_is_refused() {
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let later = NOW + (900 + LEEWAY_SECS) * 1000;
         assert_eq!(config().verify(&token, later), Err(ApiError::InvalidToken));
     }
 
     #[test]
     fn token_with_alg_none_is_refused() {
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let payload = token.split('.').nth(1).unwrap();
         // {"alg":"none","typ":"JWT"}
         let forged = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
@@ -519,7 +537,7 @@ mod tests {
 
     #[test]
     fn token_claiming_an_asymmetric_algorithm_is_refused() {
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let (_, rest) = token.split_once('.').unwrap();
         // {"alg":"RS256","typ":"JWT"}, with the HS256 signature left in place:
         // the secret must never be taken for an RSA public key.
@@ -550,7 +568,7 @@ mod tests {
     #[test]
     fn issued_tokens_pass_jsonwebtokens_own_validation() {
         use jsonwebtoken::{decode, Validation};
-        let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, claims) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&["spin-api"]);
         validation.set_audience(&["spin-api-clients"]);
@@ -597,7 +615,7 @@ mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let (message, signature) = token.rsplit_once('.').unwrap();
         for bad in [
             format!("{token}.x"),
@@ -619,7 +637,7 @@ mod tests {
     #[test]
     fn token_from_another_secret_is_refused() {
         let other = TokenConfig::new(&"t".repeat(32), "spin-api", "spin-api-clients", 900).unwrap();
-        let (token, _) = other.issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = other.issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         assert_eq!(config().verify(&token, NOW), Err(ApiError::InvalidToken));
     }
 
@@ -628,7 +646,7 @@ mod tests {
         let iss = TokenConfig::new(&"s".repeat(32), "other", "spin-api-clients", 900).unwrap();
         let aud = TokenConfig::new(&"s".repeat(32), "spin-api", "other", 900).unwrap();
         for cfg in [iss, aud] {
-            let (token, _) = cfg.issue("u1", Role::User, "s1", NOW).unwrap();
+            let (token, _) = cfg.issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
             assert_eq!(config().verify(&token, NOW), Err(ApiError::InvalidToken));
         }
     }
@@ -643,7 +661,7 @@ mod tests {
     #[test]
     fn ended_session_refuses_its_tokens_and_its_key_is_stored() {
         let kv = MemoryKv::new();
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         assert!(kv.contains("rv:s:s1"));
         let err = authenticate_at(&token, &kv, NOW).unwrap_err();
@@ -654,14 +672,16 @@ mod tests {
     fn ended_session_also_refuses_a_token_minted_after_the_mark() {
         let kv = MemoryKv::new();
         end_session(&kv, &config(), "s1", NOW).unwrap();
-        let (late, _) = config().issue("u1", Role::User, "s1", NOW + 5_000).unwrap();
+        let (late, _) = config()
+            .issue("u1", Role::User, "s1", NOW + 5_000, OPEN)
+            .unwrap();
         assert!(authenticate_at(&late, &kv, NOW + 5_000).is_err());
     }
 
     #[test]
     fn ending_one_session_leaves_the_users_other_sessions_alone() {
         let kv = MemoryKv::new();
-        let (other, _) = config().issue("u1", Role::User, "s2", NOW).unwrap();
+        let (other, _) = config().issue("u1", Role::User, "s2", NOW, OPEN).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         assert!(authenticate_at(&other, &kv, NOW).is_ok());
     }
@@ -669,9 +689,11 @@ mod tests {
     #[test]
     fn voided_tokens_die_but_the_sessions_newer_tokens_pass() {
         let kv = MemoryKv::new();
-        let (old, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (old, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         void_session_tokens(&kv, &config(), "s1", NOW + 500).unwrap();
-        let (new, _) = config().issue("u1", Role::User, "s1", NOW + 1_000).unwrap();
+        let (new, _) = config()
+            .issue("u1", Role::User, "s1", NOW + 1_000, OPEN)
+            .unwrap();
         assert!(authenticate_at(&old, &kv, NOW + 1_000).is_err());
         assert!(authenticate_at(&new, &kv, NOW + 1_000).is_ok());
     }
@@ -679,7 +701,7 @@ mod tests {
     #[test]
     fn a_mark_outlives_every_token_it_voids() {
         let kv = MemoryKv::new();
-        let (token, claims) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, claims) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         let last_valid_ms = (claims.exp + LEEWAY_SECS) * 1000 - 1;
         assert!(authenticate_at(&token, &kv, last_valid_ms).is_err());
@@ -687,7 +709,7 @@ mod tests {
 
     #[test]
     fn unreadable_revocation_store_is_503_not_a_pass() {
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let err = authenticate_at(&token, &FailingKv, NOW).unwrap_err();
         assert_eq!(err.status(), 503);
     }
@@ -711,7 +733,7 @@ mod tests {
     fn reading_ahead_authenticates_and_answers_the_keys_it_read() {
         let kv = MemoryKv::new();
         kv.set("u:u1", b"profile").unwrap();
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let (principal, view) = authenticate_ahead(&token, &kv).unwrap();
         assert_eq!(principal.user_id, "u1");
         assert_eq!(view.get("u:u1").unwrap(), Some(b"profile".to_vec()));
@@ -721,7 +743,7 @@ mod tests {
     fn reading_ahead_still_refuses_an_ended_session() {
         let kv = MemoryKv::new();
         kv.set("u:u1", b"profile").unwrap();
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         end_session(&kv, &config(), "s1", NOW).unwrap();
         let err = authenticate_ahead(&token, &kv).err().unwrap();
         assert_eq!(err, ApiError::InvalidToken);
@@ -729,8 +751,28 @@ mod tests {
 
     #[test]
     fn reading_ahead_from_an_unreadable_store_is_503_not_a_pass() {
-        let (token, _) = config().issue("u1", Role::User, "s1", NOW).unwrap();
+        let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
         let err = authenticate_ahead(&token, &FailingKv).err().unwrap();
         assert_eq!(err.status(), 503);
+    }
+
+    #[test]
+    fn a_token_near_its_sessions_end_expires_with_the_session() {
+        let ends = NOW + 120_000;
+        let (token, claims) = config().issue("u1", Role::User, "s1", NOW, ends).unwrap();
+        assert_eq!(claims.exp, ends / 1000 - LEEWAY_SECS);
+        assert!(config().verify(&token, ends - 1).is_ok());
+        assert_eq!(config().verify(&token, ends), Err(ApiError::InvalidToken));
+    }
+
+    #[test]
+    fn a_session_within_the_leeway_of_its_end_mints_no_token() {
+        let ends = NOW + LEEWAY_SECS * 1000;
+        assert_eq!(
+            config()
+                .issue("u1", Role::User, "s1", NOW, ends)
+                .unwrap_err(),
+            ApiError::InvalidToken
+        );
     }
 }

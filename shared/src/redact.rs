@@ -7,6 +7,11 @@
 //! that reaches a log line from outside the component goes through
 //! [`redact`] first, which removes the userinfo (`user:password@`) of every
 //! URL in it and masks the value of `password=`-style parameters.
+//!
+//! The text is whatever a server wrote, often quoting what a client sent (a
+//! duplicate `zoë@example.com` comes back inside MySQL's message), so it is
+//! walked char by char and split only where a search found a boundary:
+//! nothing here indexes a `str` by a byte count.
 
 /// The text with the credentials of every URL replaced by `***`
 /// (`mysql://root:pw@db:3306/x` → `mysql://***@db:3306/x`) and the value of
@@ -20,27 +25,30 @@ pub fn redact(text: &str) -> String {
 fn strip_userinfo(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(pos) = rest.find("://") {
-        let (before, after) = rest.split_at(pos + 3);
+    while let Some((before, after)) = rest.split_once("://") {
         out.push_str(before);
+        out.push_str("://");
         // The authority ends at the first '/', '?', '#', or at anything that
-        // cannot be part of a URL in running text (space, quote, bracket).
+        // cannot be part of a URL in running text (space, double quote,
+        // bracket). Not at `'`: a password may hold one.
         let end = after
             .find(|c: char| {
-                matches!(c, '/' | '?' | '#' | ' ' | '"' | '\'' | '<' | '>' | '`')
+                matches!(c, '/' | '?' | '#' | ' ' | '"' | '<' | '>' | '`')
                     || c.is_whitespace()
                     || c.is_control()
             })
             .unwrap_or(after.len());
-        let authority = &after[..end];
-        match authority.rfind('@') {
-            Some(at) => {
-                out.push_str("***");
-                out.push_str(&authority[at..]);
+        let (authority, tail) = after.split_at(end);
+        rest = match authority.rsplit_once('@') {
+            Some((_, host)) => {
+                out.push_str("***@");
+                out.push_str(host);
+                tail
             }
-            None => out.push_str(authority),
-        }
-        rest = &after[end..];
+            // No userinfo here, but a URL may start right after (`x://mysql://u:p@h`):
+            // search again from the authority on.
+            None => after,
+        };
     }
     out.push_str(rest);
     out
@@ -51,42 +59,65 @@ const SECRET_KEYS: &[&str] = &["password", "passwd", "pass", "pwd", "secret", "t
 
 /// Masks the value of `key=value` / `key: value` pairs whose key names a secret.
 fn mask_parameters(text: &str) -> String {
-    let lower = text.to_ascii_lowercase();
-    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while i < bytes.len() {
-        let matched = SECRET_KEYS.iter().find(|k| {
-            lower[i..].starts_with(**k)
-                && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
-                && matches!(bytes.get(i + k.len()), Some(b'=') | Some(b':'))
-        });
-        let Some(key) = matched else {
-            i += 1;
-            continue;
-        };
-        let mut start = i + key.len() + 1;
-        while bytes.get(start) == Some(&b' ') {
-            start += 1;
+    let mut rest = text;
+    let mut after_word = false;
+    while !rest.is_empty() {
+        if !after_word {
+            if let Some((key, value, tail)) = secret_pair(rest) {
+                out.push_str(key);
+                out.push_str("***");
+                // The value's last char ends a word: the next key must not
+                // be glued to it.
+                after_word = value.chars().next_back().is_some_and(is_word_char);
+                rest = tail;
+                continue;
+            }
         }
-        let end = text[start..]
-            .find(|c: char| c.is_whitespace() || matches!(c, '&' | ',' | ';' | ')' | '}' | '"'))
-            .map_or(text.len(), |e| start + e);
-        if end > start {
-            out.push_str(&text[copied..start]);
-            out.push_str("***");
-            copied = end;
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+            after_word = is_word_char(c);
         }
-        i = end.max(i + 1);
+        rest = chars.as_str();
     }
-    out.push_str(&text[copied..]);
     out
+}
+
+/// Whether `c` continues a parameter name (so `mypassword=` is no key).
+fn is_word_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+}
+
+/// When `text` starts with a secret key, its separator and a non-empty
+/// value: the key with separator and spaces, the value, and what follows.
+fn secret_pair(text: &str) -> Option<(&str, &str, &str)> {
+    SECRET_KEYS.iter().find_map(|key| {
+        let (name, after_name) = text.split_at_checked(key.len())?;
+        if !name.eq_ignore_ascii_case(key) {
+            return None;
+        }
+        let after_separator = after_name
+            .strip_prefix('=')
+            .or_else(|| after_name.strip_prefix(':'))?;
+        let value_start = after_separator.trim_start_matches(' ');
+        let end = value_start
+            .find(|c: char| c.is_whitespace() || matches!(c, '&' | ',' | ';' | ')' | '}' | '"'))
+            .unwrap_or(value_start.len());
+        let (value, tail) = value_start.split_at(end);
+        if value.is_empty() {
+            return None;
+        }
+        let key_len = text.len() - value_start.len();
+        let (key_and_separator, _) = text.split_at(key_len);
+        Some((key_and_separator, value, tail))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn url_userinfo_is_removed() {
@@ -125,5 +156,78 @@ mod tests {
         );
         assert_eq!(redact("Password: hunter2, more"), "Password: ***, more");
         assert_eq!(redact("passwords are fine"), "passwords are fine");
+    }
+
+    #[test]
+    fn a_url_right_after_another_scheme_is_still_redacted() {
+        assert_eq!(redact("x://mysql://u:pw@h/d"), "x://mysql://***@h/d");
+    }
+
+    #[test]
+    fn non_ascii_text_passes_through_and_around_secrets() {
+        assert_eq!(
+            redact("Duplicate entry 'zoë@example.com' for key 'email'"),
+            "Duplicate entry 'zoë@example.com' for key 'email'"
+        );
+        assert_eq!(
+            redact("ünïcode password=pässwörd €"),
+            "ünïcode password=*** €"
+        );
+        assert_eq!(redact("€ mysql://ü:pä@hö/d"), "€ mysql://***@hö/d");
+    }
+
+    /// A password as a URL's userinfo may hold (unreserved characters,
+    /// percent escapes, sub-delimiters) or a `password=` value (anything up
+    /// to a separator), multi-byte included.
+    fn secret() -> impl Strategy<Value = String> {
+        "[A-Za-z0-9._~!$'*+=%\\u{e9}\\u{5bc6}\\u{1f511}\\u{301}-]{1,24}"
+            .prop_filter("long enough to be told apart", |s| s.chars().count() >= 4)
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_redacted_without_panicking(text in any::<String>()) {
+            let _ = redact(&text);
+        }
+
+        #[test]
+        fn redacting_twice_changes_nothing_more(text in any::<String>()) {
+            let once = redact(&text);
+            prop_assert_eq!(redact(&once), once);
+        }
+
+        #[test]
+        fn text_without_secrets_comes_back_unchanged(text in "[^:=]*") {
+            prop_assert_eq!(redact(&text), text);
+        }
+
+        #[test]
+        fn a_url_password_never_survives(
+            before in any::<String>(),
+            after in any::<String>(),
+            user in "[a-z\\u{e9}]{1,8}",
+            password in secret(),
+        ) {
+            prop_assume!(!before.contains(&password) && !after.contains(&password));
+            let text = format!("{before} mysql://{user}:{password}@db.example:3306/app {after}");
+            let out = redact(&text);
+            prop_assert!(!out.contains(&password), "{:?} kept the password: {:?}", text, out);
+        }
+
+        #[test]
+        fn a_password_parameter_never_survives(
+            before in any::<String>(),
+            after in any::<String>(),
+            key in prop::sample::select(SECRET_KEYS),
+            upper in any::<bool>(),
+            separator in prop::sample::select(&["=", ":", ": "][..]),
+            password in secret(),
+        ) {
+            prop_assume!(!before.contains(&password) && !after.contains(&password));
+            let key = if upper { key.to_ascii_uppercase() } else { key.to_string() };
+            let text = format!("{before} {key}{separator}{password} {after}");
+            let out = redact(&text);
+            prop_assert!(!out.contains(&password), "{:?} kept the password: {:?}", text, out);
+        }
     }
 }

@@ -20,9 +20,10 @@ pub fn token_config() -> TokenConfig {
     }
 }
 
-/// A signed access token for `user_id` in session `sid`, issued at `now_ms`.
+/// A signed access token for `user_id` in session `sid`, issued at `now_ms`
+/// in a session that outlives it.
 pub fn token(user_id: &str, role: Role, sid: &str, now_ms: i64) -> String {
-    match token_config().issue(user_id, role, sid, now_ms) {
+    match token_config().issue(user_id, role, sid, now_ms, i64::MAX) {
         Ok((token, _)) => token,
         Err(e) => panic!("issuing a test token: {e}"),
     }

@@ -253,7 +253,13 @@ fn bootstrap_admin(env: &Env<'_>, admin: &BootstrapAdmin) -> Result<Credentials,
 /// `created_at_ms` stops working: `refresh_ttl_secs` from now, but never
 /// past the session's absolute lifetime.
 fn refresh_deadline(config: &Config, created_at_ms: i64, now_ms: i64) -> i64 {
-    (now_ms + config.refresh_ttl_secs * 1000).min(created_at_ms + config.session_max_secs * 1000)
+    (now_ms + config.refresh_ttl_secs * 1000).min(session_end(config, created_at_ms))
+}
+
+/// When a session started at `created_at_ms` ends for good; no token of it,
+/// refresh or access, works from then on.
+fn session_end(config: &Config, created_at_ms: i64) -> i64 {
+    created_at_ms.saturating_add(config.session_max_secs.saturating_mul(1000))
 }
 
 /// Records a new session and answers with its first token pair. The session
@@ -277,16 +283,20 @@ fn start_session(env: &Env<'_>, verified: &Credentials) -> Result<Response, ApiE
     if !env.sessions.create_session(&session, verified)? {
         return Err(ApiError::InvalidCredentials);
     }
-    let (access_token, _) = config
-        .tokens
-        .issue(&user.id, user.role, &session_id, now_ms)?;
+    let (access_token, access) = config.tokens.issue(
+        &user.id,
+        user.role,
+        &session_id,
+        now_ms,
+        session_end(config, now_ms),
+    )?;
     env.ctx.record_user(&user.id);
     Ok(Response::json(
         200,
         &TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: config.tokens.access_ttl_secs,
+            expires_in: access.exp - access.iat,
             refresh_token,
             refresh_expires_in: (expires_at_ms - now_ms) / 1000,
             user: Some(user.view()),
@@ -309,8 +319,7 @@ fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
         }
         RefreshLookup::Current(session) => session,
     };
-    let lifetime_over =
-        session.created_at_ms + env.config.session_max_secs * 1000 <= env.ctx.now_ms;
+    let lifetime_over = session_end(env.config, session.created_at_ms) <= env.ctx.now_ms;
     if session.revoked || session.expires_at_ms <= env.ctx.now_ms || lifetime_over {
         return Err(ApiError::InvalidToken);
     }
@@ -324,17 +333,20 @@ fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
         // update: two holders presented it at once, which is reuse.
         return Err(end_reused_session(env, &session.id));
     }
-    let (access_token, _) =
-        env.config
-            .tokens
-            .issue(&session.user_id, session.role, &session.id, env.ctx.now_ms)?;
+    let (access_token, access) = env.config.tokens.issue(
+        &session.user_id,
+        session.role,
+        &session.id,
+        env.ctx.now_ms,
+        session_end(env.config, session.created_at_ms),
+    )?;
     env.ctx.record_user(&session.user_id);
     Ok(Response::json(
         200,
         &TokenResponse {
             access_token,
             token_type: "Bearer",
-            expires_in: env.config.tokens.access_ttl_secs,
+            expires_in: access.exp - access.iat,
             refresh_token,
             refresh_expires_in: (expires_at_ms - env.ctx.now_ms) / 1000,
             user: None,

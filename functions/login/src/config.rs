@@ -31,10 +31,19 @@ impl Config {
     /// Reads and checks every variable; a bad value is a configuration error (500, logged).
     pub fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
         let window = vars.positive_secs("login_lock_window_secs", 900)?;
+        let session_max_secs = vars.positive_secs("session_max_lifetime_secs", 2_592_000)?;
+        // Access tokens expire by their session's end, less the clock-skew
+        // leeway: a shorter session could never be used.
+        if session_max_secs <= 2 * shared::auth::LEEWAY_SECS {
+            return Err(ApiError::Internal(format!(
+                "configuration: session_max_lifetime_secs must be more than {} seconds",
+                2 * shared::auth::LEEWAY_SECS
+            )));
+        }
         Ok(Self {
             tokens: vars.tokens()?,
             refresh_ttl_secs: vars.positive_secs("refresh_token_ttl_secs", 1_209_600)?,
-            session_max_secs: vars.positive_secs("session_max_lifetime_secs", 2_592_000)?,
+            session_max_secs,
             per_account: Limit::new(
                 "login_max_failures_per_account",
                 vars.number("login_max_failures_per_account", 5)?,
@@ -100,6 +109,7 @@ mod tests {
             &[("login_max_failures_per_account", "0")][..],
             &[("login_lock_window_secs", "-1")][..],
             &[("refresh_token_ttl_secs", "soon")][..],
+            &[("session_max_lifetime_secs", "60")][..],
             &[("trusted_proxies", "10.0.0.0/99")][..],
             &[
                 ("admin_email", "root@example.com"),

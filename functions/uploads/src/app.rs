@@ -91,7 +91,7 @@ use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
 use crate::names::{clean, content_disposition, etag, if_none_match_matches};
 use crate::repo::{Content, Deleted, NewBytes, Pending, Stored, Upload, UploadRepo, Visibility};
-use crate::store::{ObjectStore, ServedAs};
+use crate::store::{ObjectStore, ServedAs, UNCHECKED_TYPE};
 
 /// How many leading bytes of an object decide its type.
 pub const SNIFF_BYTES: u64 = 64 * 1024;
@@ -110,6 +110,32 @@ pub const PUBLIC_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of private content: browsers may store it but must
 /// revalidate (a 304 is cheap); shared caches must not store it.
 pub const PRIVATE_CACHE_CONTROL: &str = "private, no-cache";
+
+/// How a checked object is stored in the bucket, which is how a CDN in front
+/// of it serves it: the detected type, never the client's; `inline` only for
+/// images, like the component's own answers; the cache policy of the upload
+/// that stored it. The disposition names no file: one object backs every
+/// upload of the same bytes, whatever each calls it, and one owner's
+/// filename must not reach another's readers.
+fn object_served(upload: &Upload) -> ServedAs<'_> {
+    let inline = Kind::from_content_type(&upload.content_type).is_some_and(Kind::is_image);
+    ServedAs {
+        content_type: &upload.content_type,
+        content_disposition: if inline { "inline" } else { "attachment" },
+        cache_control: match upload.visibility {
+            Visibility::Public => PUBLIC_CACHE_CONTROL,
+            Visibility::Private => PRIVATE_CACHE_CONTROL,
+        },
+    }
+}
+
+/// How an object whose bytes are not checked yet is stored: as nothing a
+/// browser renders or a cache keeps.
+const UNCHECKED: ServedAs<'static> = ServedAs {
+    content_type: UNCHECKED_TYPE,
+    content_disposition: "attachment",
+    cache_control: "no-store",
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Route {
@@ -385,7 +411,7 @@ fn store_new(env: &Env, upload: &Upload, bytes: &[u8]) -> Result<(), ApiError> {
         return Ok(());
     }
     let key = object_key(&upload.id);
-    store.put(&key, bytes, &upload.content_type)?;
+    store.put(&key, bytes, &object_served(upload))?;
     match env.repo.create(upload, NewBytes::Object(&key), quota) {
         Ok(Stored::NewBlob) => Ok(()),
         // The same content was stored meanwhile (or this one was refused):
@@ -694,7 +720,7 @@ fn complete(env: &Env, id: &str) -> Result<Response, ApiError> {
     // after the checks is ever served. (A fresh key per attempt: a
     // concurrent completion never overwrites the copy another one checked.)
     let key = object_key(&new_id(env.ctx.now_ms)?);
-    store.copy(&pending.object_key, &key)?;
+    store.copy(&pending.object_key, &key, &UNCHECKED)?;
     let head = store
         .head(&key)?
         .ok_or_else(|| ApiError::Unavailable(format!("object store: copy {key} is missing")))?;
@@ -707,6 +733,12 @@ fn complete(env: &Env, id: &str) -> Result<Response, ApiError> {
         }
         Err(refusal) => return Err(refuse(env, store, &pending, Some(&key), refusal)),
     };
+    // Checked: the copy takes the headers decided from its bytes, in place
+    // (only the metadata changes), before anything refers to it.
+    if let Err(e) = store.copy(&key, &key, &object_served(&upload)) {
+        forget_object(store, &key);
+        return Err(e);
+    }
     let stored = match env.repo.complete(&pending, &upload, &key) {
         // Another request completed it meanwhile: its copy is the live one.
         Err(ApiError::NotFound) => {

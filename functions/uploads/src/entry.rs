@@ -5,6 +5,7 @@
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 use shared::config::Vars;
+use shared::http::Method;
 use shared::spin::{optional_variable, serve_admitted, SpinKv, SpinSql};
 
 use crate::app;
@@ -61,18 +62,25 @@ struct SpinHttp;
 
 impl SpinHttp {
     fn request(
-        method: &str,
+        method: Method,
         url: &str,
         headers: &[(&str, String)],
         body: &[u8],
     ) -> spin_sdk::http::Request {
+        use spin_sdk::http::Method as Spin;
         let mut request = spin_sdk::http::Request::builder();
         request
+            // Every method as itself: a method this list lacks must never
+            // turn into another (a DELETE sent as a GET would "succeed").
             .method(match method {
-                "PUT" => spin_sdk::http::Method::Put,
-                "HEAD" => spin_sdk::http::Method::Head,
-                "DELETE" => spin_sdk::http::Method::Delete,
-                _ => spin_sdk::http::Method::Get,
+                Method::Get => Spin::Get,
+                Method::Head => Spin::Head,
+                Method::Post => Spin::Post,
+                Method::Put => Spin::Put,
+                Method::Patch => Spin::Patch,
+                Method::Delete => Spin::Delete,
+                Method::Options => Spin::Options,
+                Method::Other(name) => Spin::Other(name),
             })
             .uri(url)
             .body(body.to_vec());
@@ -86,7 +94,7 @@ impl SpinHttp {
 impl Http for SpinHttp {
     fn send(
         &self,
-        method: &str,
+        method: Method,
         url: &str,
         headers: &[(&str, String)],
         body: &[u8],
@@ -108,7 +116,7 @@ impl Http for SpinHttp {
     fn sha256_of(&self, url: &str) -> Result<Result<[u8; 32], u16>, String> {
         spin_sdk::http::run(async {
             let response: spin_sdk::http::IncomingResponse =
-                spin_sdk::http::send(Self::request("GET", url, &[], &[]))
+                spin_sdk::http::send(Self::request(Method::Get, url, &[], &[]))
                     .await
                     .map_err(|e| format!("{e}"))?;
             if response.status() != 200 {

@@ -14,11 +14,19 @@
 //! it expires, so what a client puts is never served from where it put it:
 //! `complete` copies it to a key no client can write, and checks the copy
 //! ([`crate::app`]).
+//!
+//! What a client put carries the headers the client chose, and a CDN in
+//! front of the bucket serves an object with the headers stored with it. So
+//! no object is ever served with a client's headers: the presigned `PUT`
+//! signs a neutral `content-type` ([`UNCHECKED_TYPE`]), every copy replaces
+//! the metadata (`x-amz-metadata-directive: REPLACE`) with the headers the
+//! component decided ([`ServedAs`]), and the component's own `PUT`s set them.
 
 use std::time::Duration;
 
 use base64::Engine as _;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use shared::http::Method;
 use shared::ApiError;
 
 use crate::config::S3Settings;
@@ -34,6 +42,11 @@ const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUM
     .remove(b'_')
     .remove(b'.')
     .remove(b'~');
+
+/// The type a client's presigned `PUT` must declare, and the type of any
+/// object whose bytes have not been checked yet: a browser or CDN never
+/// renders it.
+pub const UNCHECKED_TYPE: &str = "application/octet-stream";
 
 /// What a `HEAD` of an object tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +70,10 @@ pub struct PresignedPut {
     pub expires_at_ms: i64,
 }
 
-/// Response headers a presigned `GET` makes the store answer with, so the
-/// file arrives with the same headers the component would send.
+/// The headers an object is served with: stored with it by [`ObjectStore::put`]
+/// and [`ObjectStore::copy`] (what a CDN in front of the bucket serves), or
+/// asked of the store by a presigned `GET`, so the file arrives with the
+/// same headers the component would send.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServedAs<'a> {
     /// `Content-Type`.
@@ -72,8 +87,8 @@ pub struct ServedAs<'a> {
 /// The object storage operations the handlers need. Every failure to reach
 /// the store, or an answer it should not give, is 503 `unavailable`.
 pub trait ObjectStore {
-    /// Stores `bytes` under `key`.
-    fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<(), ApiError>;
+    /// Stores `bytes` under `key`, to be served as `served` says.
+    fn put(&self, key: &str, bytes: &[u8], served: &ServedAs) -> Result<(), ApiError>;
     /// The object's size and checksum; `None` when there is no such object.
     fn head(&self, key: &str) -> Result<Option<ObjectHead>, ApiError>;
     /// The first `len` bytes of the object (fewer when it is shorter).
@@ -84,11 +99,14 @@ pub trait ObjectStore {
     /// checksum; read as a stream, never held whole.
     fn sha256(&self, key: &str) -> Result<String, ApiError>;
     /// Copies object `from` to `to` inside the bucket (a server-side copy:
-    /// no bytes pass through the component).
-    fn copy(&self, from: &str, to: &str) -> Result<(), ApiError>;
+    /// no bytes pass through the component), replacing whatever metadata
+    /// `from` had with `served`. `from` may be `to`: that changes only the
+    /// metadata.
+    fn copy(&self, from: &str, to: &str, served: &ServedAs) -> Result<(), ApiError>;
     /// Deletes the object; deleting a missing object succeeds.
     fn delete(&self, key: &str) -> Result<(), ApiError>;
-    /// A presigned `PUT` bound to `size` and `sha256` (hex).
+    /// A presigned `PUT` bound to `size`, `sha256` (hex) and the content
+    /// type [`UNCHECKED_TYPE`].
     fn presign_put(&self, key: &str, size: u64, sha256: &str, now_ms: i64) -> PresignedPut;
     /// A presigned `GET` answering with `served` headers.
     fn presign_get(&self, key: &str, served: &ServedAs, now_ms: i64) -> String;
@@ -119,7 +137,7 @@ pub trait Http {
     /// Sends one request; `Err` when no answer came.
     fn send(
         &self,
-        method: &str,
+        method: Method,
         url: &str,
         headers: &[(&str, String)],
         body: &[u8],
@@ -192,7 +210,7 @@ impl<H: Http> S3Store<H> {
     fn send(
         &self,
         what: &str,
-        method: &str,
+        method: Method,
         url: &str,
         headers: &[(&str, String)],
         body: &[u8],
@@ -203,20 +221,36 @@ impl<H: Http> S3Store<H> {
     }
 }
 
+impl ServedAs<'_> {
+    /// The headers that store this on an object (`PUT`, or a copy with the
+    /// REPLACE directive).
+    fn headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("content-type", self.content_type.to_string()),
+            ("content-disposition", self.content_disposition.to_string()),
+            ("cache-control", self.cache_control.to_string()),
+        ]
+    }
+}
+
+/// `action` with every one of `headers` among its signed headers: a request
+/// that changes or drops any of them is refused by the store.
+fn signing<'a, A: S3Action<'a>>(mut action: A, headers: &[(&'static str, String)]) -> A {
+    for (name, value) in headers {
+        action.headers_mut().insert(*name, value.clone());
+    }
+    action
+}
+
 impl<H: Http> ObjectStore for S3Store<H> {
-    fn put(&self, key: &str, bytes: &[u8], content_type: &str) -> Result<(), ApiError> {
-        let url = self.own_url(&self.bucket.put_object(Some(&self.credentials), key));
-        let length = bytes.len().to_string();
-        let reply = self.send(
-            "put",
-            "PUT",
-            &url,
-            &[
-                ("content-type", content_type.to_string()),
-                ("content-length", length),
-            ],
-            bytes,
-        )?;
+    fn put(&self, key: &str, bytes: &[u8], served: &ServedAs) -> Result<(), ApiError> {
+        let mut headers = served.headers();
+        headers.push(("content-length", bytes.len().to_string()));
+        let url = self.own_url(&signing(
+            self.bucket.put_object(Some(&self.credentials), key),
+            &headers,
+        ));
+        let reply = self.send("put", Method::Put, &url, &headers, bytes)?;
         match reply.status {
             200 => Ok(()),
             status => Err(unavailable("put", format!("status {status}"))),
@@ -232,7 +266,7 @@ impl<H: Http> ObjectStore for S3Store<H> {
         let url = self.own_url(&action);
         let reply = self.send(
             "head",
-            "HEAD",
+            Method::Head,
             &url,
             &[("x-amz-checksum-mode", "ENABLED".to_string())],
             &[],
@@ -258,7 +292,7 @@ impl<H: Http> ObjectStore for S3Store<H> {
         let range = format!("bytes=0-{}", len.saturating_sub(1));
         action.headers_mut().insert("range", range.clone());
         let url = self.own_url(&action);
-        let reply = self.send("read", "GET", &url, &[("range", range)], &[])?;
+        let reply = self.send("read", Method::Get, &url, &[("range", range)], &[])?;
         match reply.status {
             // 200: a store that ignores ranges sent it all; keep the prefix.
             200 | 206 => {
@@ -272,7 +306,7 @@ impl<H: Http> ObjectStore for S3Store<H> {
 
     fn read(&self, key: &str) -> Result<Vec<u8>, ApiError> {
         let url = self.own_url(&self.bucket.get_object(Some(&self.credentials), key));
-        let reply = self.send("read", "GET", &url, &[], &[])?;
+        let reply = self.send("read", Method::Get, &url, &[], &[])?;
         match reply.status {
             200 => Ok(reply.body),
             status => Err(unavailable("read", format!("status {status}"))),
@@ -288,29 +322,26 @@ impl<H: Http> ObjectStore for S3Store<H> {
         }
     }
 
-    fn copy(&self, from: &str, to: &str) -> Result<(), ApiError> {
-        // CopyObject is a PUT carrying `x-amz-copy-source`, signed like any
-        // other header of the request.
+    fn copy(&self, from: &str, to: &str, served: &ServedAs) -> Result<(), ApiError> {
+        // CopyObject is a PUT carrying `x-amz-copy-source`; with the REPLACE
+        // directive the copy takes its metadata from this request, never
+        // from the source. Every header is signed.
         let source = format!(
             "/{}/{}",
             self.bucket.name(),
             percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
         );
-        let mut action = self.bucket.put_object(Some(&self.credentials), to);
-        action
-            .headers_mut()
-            .insert("x-amz-copy-source", source.clone());
-        let url = self.own_url(&action);
-        let reply = self.send(
-            "copy",
-            "PUT",
-            &url,
-            &[
-                ("x-amz-copy-source", source),
-                ("content-length", "0".to_string()),
-            ],
-            &[],
-        )?;
+        let mut headers = served.headers();
+        headers.extend([
+            ("x-amz-copy-source", source),
+            ("x-amz-metadata-directive", "REPLACE".to_string()),
+            ("content-length", "0".to_string()),
+        ]);
+        let url = self.own_url(&signing(
+            self.bucket.put_object(Some(&self.credentials), to),
+            &headers,
+        ));
+        let reply = self.send("copy", Method::Put, &url, &headers, &[])?;
         // S3 may answer 200 and report a failure in the body.
         let failed_in_body = reply.body.windows(7).any(|w| w == b"<Error>");
         match reply.status {
@@ -321,7 +352,7 @@ impl<H: Http> ObjectStore for S3Store<H> {
 
     fn delete(&self, key: &str) -> Result<(), ApiError> {
         let url = self.own_url(&self.bucket.delete_object(Some(&self.credentials), key));
-        let reply = self.send("delete", "DELETE", &url, &[], &[])?;
+        let reply = self.send("delete", Method::Delete, &url, &[], &[])?;
         match reply.status {
             200 | 204 | 404 => Ok(()),
             status => Err(unavailable("delete", format!("status {status}"))),
@@ -329,17 +360,19 @@ impl<H: Http> ObjectStore for S3Store<H> {
     }
 
     fn presign_put(&self, key: &str, size: u64, sha256: &str, now_ms: i64) -> PresignedPut {
-        let mut action = self.bucket.put_object(Some(&self.credentials), key);
-        let mut headers = vec![("content-length", size.to_string())];
+        let mut headers = vec![
+            ("content-length", size.to_string()),
+            ("content-type", UNCHECKED_TYPE.to_string()),
+        ];
         if let Some(checksum) = checksum_header(sha256) {
             headers.push(("x-amz-checksum-sha256", checksum));
         }
-        for (name, value) in &headers {
-            action.headers_mut().insert(*name, value.clone());
-        }
-        let url = action
-            .sign_with_time(self.url_ttl, &timestamp(now_ms))
-            .to_string();
+        let url = signing(
+            self.bucket.put_object(Some(&self.credentials), key),
+            &headers,
+        )
+        .sign_with_time(self.url_ttl, &timestamp(now_ms))
+        .to_string();
         PresignedPut {
             url,
             headers,
@@ -368,6 +401,9 @@ impl<H: Http> ObjectStore for S3Store<H> {
 #[derive(Default)]
 pub struct MemoryStore {
     objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
+    /// Each object's stored headers (type, disposition, cache-control);
+    /// none for what a client put.
+    served: std::sync::Mutex<std::collections::BTreeMap<String, [String; 3]>>,
     /// When set, every call fails with 503.
     pub down: std::sync::atomic::AtomicBool,
     /// When set, `head` reports no checksum (a store that keeps none).
@@ -397,12 +433,30 @@ impl MemoryStore {
         Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Puts an object as a client's presigned `PUT` would.
+    /// Puts an object as a client's presigned `PUT` would: with no headers
+    /// the component chose.
     pub fn client_put(&self, key: &str, bytes: &[u8]) {
         self.objects
             .lock()
             .unwrap()
             .insert(key.to_string(), bytes.to_vec());
+        self.served.lock().unwrap().remove(key);
+    }
+
+    /// The headers stored with `key`: type, disposition, cache-control.
+    pub fn served(&self, key: &str) -> Option<[String; 3]> {
+        self.served.lock().unwrap().get(key).cloned()
+    }
+
+    fn set_served(&self, key: &str, served: &ServedAs) {
+        self.served.lock().unwrap().insert(
+            key.to_string(),
+            [
+                served.content_type.to_string(),
+                served.content_disposition.to_string(),
+                served.cache_control.to_string(),
+            ],
+        );
     }
 
     /// The stored keys.
@@ -418,8 +472,9 @@ impl MemoryStore {
 
 #[cfg(test)]
 impl ObjectStore for MemoryStore {
-    fn put(&self, key: &str, bytes: &[u8], _: &str) -> Result<(), ApiError> {
+    fn put(&self, key: &str, bytes: &[u8], served: &ServedAs) -> Result<(), ApiError> {
         self.objects()?.insert(key.to_string(), bytes.to_vec());
+        self.set_served(key, served);
         Ok(())
     }
     fn head(&self, key: &str) -> Result<Option<ObjectHead>, ApiError> {
@@ -444,13 +499,15 @@ impl ObjectStore for MemoryStore {
         use sha2::{Digest, Sha256};
         Ok(hex::encode(Sha256::digest(self.read(key)?)))
     }
-    fn copy(&self, from: &str, to: &str) -> Result<(), ApiError> {
+    fn copy(&self, from: &str, to: &str, served: &ServedAs) -> Result<(), ApiError> {
         let mut objects = self.objects()?;
         let bytes = objects
             .get(from)
             .cloned()
             .ok_or_else(|| unavailable("copy", 404))?;
         objects.insert(to.to_string(), bytes);
+        drop(objects);
+        self.set_served(to, served);
         Ok(())
     }
     fn delete(&self, key: &str) -> Result<(), ApiError> {
@@ -462,6 +519,7 @@ impl ObjectStore for MemoryStore {
             url: format!("memory://put/{key}"),
             headers: vec![
                 ("content-length", size.to_string()),
+                ("content-type", UNCHECKED_TYPE.to_string()),
                 (
                     "x-amz-checksum-sha256",
                     checksum_header(sha256).unwrap_or_default(),
@@ -493,13 +551,13 @@ mod tests {
     impl Http for &ScriptedHttp {
         fn send(
             &self,
-            method: &str,
+            method: Method,
             url: &str,
             headers: &[(&str, String)],
             _: &[u8],
         ) -> Result<Reply, String> {
             self.sent.borrow_mut().push((
-                method.to_string(),
+                method.as_str().to_string(),
                 url.to_string(),
                 headers
                     .iter()
@@ -532,6 +590,77 @@ mod tests {
 
     const SHA: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
 
+    const TEXT: ServedAs<'static> = ServedAs {
+        content_type: "text/plain; charset=utf-8",
+        content_disposition: "attachment",
+        cache_control: "public, max-age=31536000, immutable",
+    };
+
+    /// The value of `name` among the headers sent, and whether the URL signs it.
+    fn sent_header(sent: &Sent, name: &str) -> (Option<String>, bool) {
+        let value = sent
+            .2
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone());
+        let signed_headers = sent
+            .1
+            .split('&')
+            .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
+            .unwrap_or_default()
+            .replace("%3B", ";");
+        (value, signed_headers.split(';').any(|h| h == name))
+    }
+
+    #[test]
+    fn a_copy_replaces_the_metadata_with_the_headers_decided_and_signs_them() {
+        let http = ScriptedHttp::default();
+        http.replies.borrow_mut().push(Reply {
+            status: 200,
+            body: b"<CopyObjectResult/>".to_vec(),
+            ..Reply::default()
+        });
+        let store = S3Store::new(&settings(), &http).unwrap();
+        store.copy("incoming/a", "objects/b", &TEXT).unwrap();
+        let sent = http.sent.borrow()[0].clone();
+        for (name, value) in [
+            ("x-amz-metadata-directive", "REPLACE"),
+            ("content-type", TEXT.content_type),
+            ("content-disposition", TEXT.content_disposition),
+            ("cache-control", TEXT.cache_control),
+        ] {
+            assert_eq!(
+                sent_header(&sent, name),
+                (Some(value.to_string()), true),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_components_own_put_stores_the_headers_decided_and_signs_them() {
+        let http = ScriptedHttp::default();
+        http.replies.borrow_mut().push(Reply {
+            status: 200,
+            ..Reply::default()
+        });
+        let store = S3Store::new(&settings(), &http).unwrap();
+        store.put("objects/b", b"abc", &TEXT).unwrap();
+        let sent = http.sent.borrow()[0].clone();
+        for (name, value) in [
+            ("content-type", TEXT.content_type),
+            ("content-disposition", TEXT.content_disposition),
+            ("cache-control", TEXT.cache_control),
+            ("content-length", "3"),
+        ] {
+            assert_eq!(
+                sent_header(&sent, name),
+                (Some(value.to_string()), true),
+                "{name}"
+            );
+        }
+    }
+
     #[test]
     fn a_presigned_put_signs_the_size_and_checksum_it_hands_out() {
         let http = ScriptedHttp::default();
@@ -541,9 +670,9 @@ mod tests {
             .url
             .starts_with("http://127.0.0.1:9000/uploads/objects/k?"));
         assert!(put.url.contains("X-Amz-Expires=900"));
-        assert!(put
-            .url
-            .contains("X-Amz-SignedHeaders=content-length%3Bhost%3Bx-amz-checksum-sha256"));
+        assert!(put.url.contains(
+            "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bx-amz-checksum-sha256"
+        ));
         assert!(
             !put.url.contains("wJalrXUtnFEMI"),
             "the secret never leaves"
@@ -552,6 +681,7 @@ mod tests {
             put.headers,
             vec![
                 ("content-length", "3".to_string()),
+                ("content-type", UNCHECKED_TYPE.to_string()),
                 (
                     "x-amz-checksum-sha256",
                     "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=".to_string()
@@ -627,10 +757,7 @@ mod tests {
             ..Reply::default()
         });
         let store = S3Store::new(&settings(), &http).unwrap();
-        assert_eq!(
-            store.put("k", b"abc", "text/plain").unwrap_err().status(),
-            503
-        );
+        assert_eq!(store.put("k", b"abc", &TEXT).unwrap_err().status(), 503);
         let err = store.head("k").unwrap_err();
         assert_eq!(err.status(), 503);
     }
@@ -649,7 +776,7 @@ mod tests {
             });
         }
         let store = S3Store::new(&settings(), &http).unwrap();
-        store.copy("incoming/a b", "objects/c").unwrap();
+        store.copy("incoming/a b", "objects/c", &TEXT).unwrap();
         let sent = http.sent.borrow()[0].clone();
         assert_eq!(sent.0, "PUT");
         assert!(sent.1.contains("/uploads/objects/c?"), "{}", sent.1);
@@ -658,7 +785,7 @@ mod tests {
             .2
             .contains(&("x-amz-copy-source".into(), "/uploads/incoming/a%20b".into())));
         // S3 can fail a copy in a 200's body.
-        assert_eq!(store.copy("a", "b").unwrap_err().status(), 503);
+        assert_eq!(store.copy("a", "b", &TEXT).unwrap_err().status(), 503);
     }
 
     #[test]

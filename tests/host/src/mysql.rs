@@ -44,8 +44,11 @@ impl mysql::HostConnection for HostState {
                 component = %self.component.id,
                 "mysql address not permitted by allowed_outbound_hosts"
             );
+            // Spin quotes the address whole; a guest's error (and so its log
+            // line) must not carry the password, so the host leaves it out.
             return Ok(Err(Error::ConnectionFailed(format!(
-                "address {address} is not permitted"
+                "address {} is not permitted",
+                without_password(&address)
             ))));
         }
         let started = Instant::now();
@@ -107,14 +110,33 @@ impl mysql::HostConnection for HostState {
     }
 }
 
+/// The address with its password (if any) taken out; an address that is not
+/// a URL is not quoted at all.
+fn without_password(address: &str) -> String {
+    match url::Url::parse(address) {
+        Ok(mut url) => {
+            if url.password().is_some() {
+                // Only a URL that cannot have a password refuses this.
+                let _ = url.set_password(Some("***"));
+            }
+            url.to_string()
+        }
+        Err(_) => "(not a URL)".to_string(),
+    }
+}
+
 /// Opens one connection the way Spin builds its options: the URL as given,
 /// with `ssl-mode`/`sslmode` taken out of the query string.
+///
+/// Errors are messages with their causes (`{:#}`), never `{:?}` of an
+/// `anyhow::Error`: with `RUST_BACKTRACE=1` in the host's environment that
+/// carries a backtrace of the host's internals into the guest's error text,
+/// and from there into its log line.
 async fn connect(address: &str) -> Result<Conn, String> {
-    let opts = build_opts(address).map_err(|e| format!("{e:?}"))?;
+    let opts = build_opts(address).map_err(|e| format!("{e:#}"))?;
     match tokio::time::timeout(CONNECT_TIMEOUT, Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(conn),
-        // Spin reports `{e:?}` of an anyhow error wrapping the driver's.
-        Ok(Err(e)) => Err(format!("{:?}", anyhow::Error::from(e))),
+        Ok(Err(e)) => Err(format!("{:#}", anyhow::Error::from(e))),
         Err(_) => Err(format!(
             "timed out after {CONNECT_TIMEOUT:?} connecting to the MySQL server"
         )),

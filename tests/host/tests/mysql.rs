@@ -463,3 +463,61 @@ async fn committed_transaction_persists() {
     drop_table(&mut conn, &table).await;
     host.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_address_is_quoted_without_its_password() {
+    let host = start_fixture().await;
+    let out = mysql_script(
+        &host,
+        json!({"address": "mysql://root:hunter2-sécret@10.1.2.3:3306/db", "steps": []}),
+    )
+    .await;
+    let err = out["err"].as_str().unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        err,
+        "open: Error::ConnectionFailed(\"address mysql://root:***@10.1.2.3:3306/db is not permitted\")"
+    );
+    host.stop().await;
+}
+
+/// With `RUST_BACKTRACE=1` (common on Rust developers' machines) an
+/// `anyhow::Error`'s debug text carries a backtrace of the host: the guest
+/// gets the message and its causes only.
+#[tokio::test]
+async fn connection_errors_reach_the_guest_without_a_backtrace() {
+    let _ = mysql_conn().await;
+    let manifest = fixture_manifest();
+    let host = spawn_host(
+        &[
+            "--from",
+            manifest.to_str().unwrap(),
+            "--variable",
+            "api_token=t",
+        ],
+        &[("RUST_BACKTRACE", "1"), ("RUST_LIB_BACKTRACE", "1")],
+    );
+    let res = client()
+        .post(format!("{}/api/mysql", host.base_url))
+        .json(&json!({
+            "address": "mysql://nobody:wrong-pässword@127.0.0.1:3306/spin_host_test",
+            "steps": []
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let out: Value = res.json().await.unwrap();
+    let err = out["err"].as_str().unwrap_or_else(|| panic!("{out}"));
+    assert!(err.starts_with("open: Error::ConnectionFailed("), "{err}");
+    assert!(err.contains("Access denied"), "{err}");
+    for trace in [
+        "backtrace",
+        "Backtrace",
+        " at /",
+        "tokio::",
+        "mysql_async::conn",
+    ] {
+        assert!(!err.contains(trace), "{trace:?} in {err}");
+    }
+    assert!(!err.contains("wrong-pässword"), "{err}");
+}

@@ -421,6 +421,24 @@ fn refresh_never_extends_a_session_past_its_absolute_lifetime() {
 }
 
 #[test]
+fn an_access_token_is_refused_once_its_session_is_past_its_absolute_lifetime() {
+    let mut w = World::new().with_user("ann@example.com", Role::User);
+    w.config.session_max_secs = 5_400;
+    let (_, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());
+    let end = NOW + 5_400_000;
+    let (_, r2) = tokens(&w.refresh_at(&r1, NOW + 3_000_000).unwrap());
+    // Refreshed five minutes before the end: a 15-minute token would outlive it.
+    let resp = w.refresh_at(&r2, end - 300_000).unwrap();
+    let (access, _) = tokens(&resp);
+    assert_eq!(resp.json_body()["expires_in"], 300 - 30);
+    assert!(w.config.tokens.verify(&access, end - 1).is_ok());
+    assert_eq!(
+        w.config.tokens.verify(&access, end).unwrap_err(),
+        ApiError::InvalidToken
+    );
+}
+
+#[test]
 fn session_past_its_absolute_lifetime_is_refused() {
     let w = World::new().with_user("ann@example.com", Role::User);
     let (_, r1) = tokens(&w.login("ann@example.com", PASSWORD).unwrap());

@@ -581,7 +581,7 @@ fn key_older_than_a_day_places_a_new_order() {
     // Tokens are verified at `now`: issue one for the later clock.
     let token = config()
         .tokens
-        .issue(ALICE, Role::User, "s", w.now)
+        .issue(ALICE, Role::User, "s", w.now, i64::MAX)
         .unwrap()
         .0;
     let resp = w.send(

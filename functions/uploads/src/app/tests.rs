@@ -1041,3 +1041,51 @@ fn a_store_that_is_down_is_503_and_stores_nothing() {
     assert_eq!(resp.json_body()["code"], "unavailable");
     assert!(w.repo.rows().is_empty());
 }
+
+#[test]
+fn a_raw_upload_object_is_stored_with_the_headers_decided_naming_no_file() {
+    let w = s3_world(None);
+    let id = w.stored(ALICE, "?filename=secret-plan.pdf&visibility=public", PDF);
+    assert_eq!(
+        w.bucket().served(&format!("objects/{id}")),
+        Some([
+            "application/pdf".to_string(),
+            "attachment".to_string(),
+            PUBLIC_CACHE_CONTROL.to_string(),
+        ])
+    );
+}
+
+#[test]
+fn a_direct_upload_is_served_from_a_copy_with_the_detected_type_not_the_clients() {
+    let w = s3_world(None);
+    // The client's object carries no headers the component chose (the
+    // fake's `client_put`), whatever the client sent with its PUT.
+    let (_, resp) = w.direct(
+        ALICE,
+        "page.txt",
+        b"<script>alert(1)</script>",
+        b"<script>alert(1)</script>",
+    );
+    assert_eq!(resp.status, 201, "{}", String::from_utf8_lossy(&resp.body));
+    let keys = w.bucket().keys();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert_eq!(
+        w.bucket().served(&keys[0]),
+        Some([
+            "text/plain; charset=utf-8".to_string(),
+            "attachment".to_string(),
+            PRIVATE_CACHE_CONTROL.to_string(),
+        ])
+    );
+}
+
+#[test]
+fn presign_signs_a_neutral_content_type_into_the_put() {
+    let w = s3_world(None);
+    let resp = w.presign(ALICE, "page.txt", b"hello");
+    assert_eq!(
+        resp.json_body()["headers"]["content-type"],
+        "application/octet-stream"
+    );
+}

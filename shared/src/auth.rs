@@ -245,9 +245,10 @@ impl TokenConfig {
 
     /// The claims of a well-formed HS256 token signed with our secret.
     fn checked_claims(&self, token: &str) -> Option<Claims> {
-        let mut parts = token.split('.');
-        let (header, payload, signature) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() {
+        // The signed message is the two encoded parts as received.
+        let (message, signature) = token.rsplit_once('.')?;
+        let (header, payload) = message.split_once('.')?;
+        if payload.contains('.') {
             return None;
         }
         let header: JoseHeader =
@@ -255,8 +256,6 @@ impl TokenConfig {
         if header.alg != "HS256" {
             return None;
         }
-        // The signed message is the two encoded parts as received.
-        let message = &token[..token.len() - signature.len() - 1];
         let valid = jsonwebtoken::crypto::verify(
             signature,
             message.as_bytes(),

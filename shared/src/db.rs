@@ -158,9 +158,8 @@ impl DbError {
 
 /// The text between `opening` and the next `close` in `text`.
 fn quoted_after<'a>(text: &'a str, opening: &str, close: char) -> Option<&'a str> {
-    let start = text.find(opening)? + opening.len();
-    let rest = &text[start..];
-    rest.find(close).map(|end| &rest[..end])
+    let (_, rest) = text.split_once(opening)?;
+    rest.split_once(close).map(|(quoted, _)| quoted)
 }
 
 impl From<DbError> for ApiError {

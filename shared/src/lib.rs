@@ -20,6 +20,12 @@
 //! * [`redact`] — secrets out of log lines (URL userinfo, password parameters).
 //! * [`log`] — the one JSON log line per request.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod cache;
 pub mod config;

@@ -12,6 +12,11 @@
 //! time, a Content-Security-Policy that allows this origin only and no inline
 //! script. The wasm-only `entry` module adapts [`app::handle`] to Spin.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 pub mod app;
 
 #[cfg(target_arch = "wasm32")]

@@ -12,6 +12,11 @@
 //! * `entry` — the Spin entry points (wasm only): the Redis trigger, woken by
 //!   the orders component's announcement, and the HTTP routes.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 pub mod app;
 pub mod config;
 pub mod deliver;

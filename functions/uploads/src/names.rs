@@ -79,11 +79,15 @@ fn bound_length(name: &str) -> String {
         _ => (name, None),
     };
     let room = MAX_FILENAME_BYTES - ext.map_or(0, |e| e.len() + 1);
-    let mut cut = room.min(stem.len());
-    while !stem.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let stem = stem[..cut].trim_end_matches(['.', ' ']);
+    // Whole characters only, as many as fit.
+    let kept: String = stem
+        .chars()
+        .scan(0, |len, c| {
+            *len += c.len_utf8();
+            (*len <= room).then_some(c)
+        })
+        .collect();
+    let stem = kept.trim_end_matches(['.', ' ']);
     match ext {
         Some(ext) => format!("{stem}.{ext}"),
         None => stem.to_string(),
@@ -162,13 +166,13 @@ pub fn if_none_match_matches(header: &str, sha256: &str) -> bool {
         let Some(r) = rest.strip_prefix('"') else {
             return false;
         };
-        let Some(end) = r.find('"') else {
+        let Some((tag, after)) = r.split_once('"') else {
             return false;
         };
-        if &r[..end] == sha256 {
+        if tag == sha256 {
             return true;
         }
-        rest = &r[end + 1..];
+        rest = after;
     }
 }
 

@@ -11,6 +11,11 @@
 //! Rust over ports, unit-tested natively); the wasm-only `entry` module
 //! adapts them to Spin.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 pub mod app;
 pub mod config;
 

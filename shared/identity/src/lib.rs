@@ -13,6 +13,12 @@
 //!
 //! Schema: `migrations/0001_users.sql` and `migrations/0004_auth_attempts.sql`.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+#![warn(missing_docs)]
+
 pub mod bootstrap;
 pub mod limits;
 pub mod model;

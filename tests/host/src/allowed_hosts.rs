@@ -232,21 +232,21 @@ impl AllowedHosts {
 /// with odd characters parse), then try the address as is and, failing
 /// that, with `scheme://` in front.
 fn parse_outbound(address: &str, scheme: &str) -> Option<(String, String, Option<u16>)> {
-    let mut url = address.to_owned();
-    if let Some(at) = url.find('@') {
-        let scheme_end = url.find("://").map(|e| e + 3).unwrap_or(0);
-        let path_start = url[scheme_end..]
-            .find('/')
-            .map(|e| e + scheme_end)
-            .unwrap_or(usize::MAX);
-        if at < path_start && at >= scheme_end {
-            let userinfo = &url[scheme_end..at];
+    let (prefix, rest) = match address.find("://") {
+        Some(end) => address.split_at(end + 3),
+        None => ("", address),
+    };
+    // The first '@' of the address, when it ends a user info: after the
+    // scheme and before the path.
+    let url = match rest.split_once('@') {
+        Some((userinfo, host_and_path)) if !prefix.contains('@') && !userinfo.contains('/') => {
             let encoded: String = url::form_urlencoded::byte_serialize(userinfo.as_bytes())
                 .collect::<String>()
                 .replace('+', "%20");
-            url = format!("{}{}{}", &url[..scheme_end], encoded, &url[at..]);
+            format!("{prefix}{encoded}@{host_and_path}")
         }
-    }
+        _ => address.to_owned(),
+    };
     let parsed = match url::Url::parse(&url) {
         Ok(u) if u.has_host() => u,
         _ => url::Url::parse(&format!("{scheme}://{url}")).ok()?,

@@ -17,6 +17,11 @@
 //! # Ok(()) }
 //! ```
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

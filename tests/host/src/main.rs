@@ -10,6 +10,11 @@
 //! accepting, lets requests in flight finish (`--shutdown-grace`) and exits 0;
 //! a second signal closes what is left at once.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -37,9 +37,9 @@ impl Template {
                 parts.push(Part::Expr(expr.trim().to_owned()));
                 rest = tail;
             } else {
-                let end = rest.find("{{").unwrap_or(rest.len());
-                parts.push(Part::Lit(rest[..end].to_owned()));
-                rest = &rest[end..];
+                let (literal, tail) = rest.split_at(rest.find("{{").unwrap_or(rest.len()));
+                parts.push(Part::Lit(literal.to_owned()));
+                rest = tail;
             }
         }
         Ok(Self { parts })

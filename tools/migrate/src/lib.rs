@@ -5,6 +5,11 @@
 //! concurrent runs (several test processes may start at once), and the target
 //! database is created when absent.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};

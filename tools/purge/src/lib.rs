@@ -28,6 +28,11 @@
 //! the bytes again) or wholly after it (and sees the reference): the bytes of
 //! an upload are never deleted under it.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 use anyhow::{Context, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};

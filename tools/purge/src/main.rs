@@ -8,6 +8,11 @@
 //! `mysql://root@127.0.0.1:3306/spin_api`; the Redis URL may also come from
 //! `$KEY_VALUE_URL`. Prints one line; never prints a URL's credentials.
 
+// Text is Unicode: slicing a `str` by byte offsets panics on the first
+// multi-byte character (and a panic traps the component). Outside tests,
+// split where a search found a boundary, or use `str::get`.
+#![cfg_attr(not(test), deny(clippy::string_slice))]
+
 use anyhow::{bail, Context as _};
 
 #[tokio::main]

@@ -58,6 +58,7 @@ setup_observability_tests() {
 
 step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null
+rustup component add clippy rustfmt >/dev/null 2>&1 || rustup component add clippy rustfmt
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 # The uploads tests' S3-compatible store (tests/api/src/s3.rs): s3s-fs checks
 # SigV4 signatures, presigned-URL expiry and checksums. 0.14.1 is the newest

@@ -914,5 +914,11 @@ async fn refresh_is_capped_by_the_session_lifetime() {
         .unwrap();
     let left = refreshed["refresh_expires_in"].as_i64().unwrap();
     assert!((595..=600).contains(&left), "{left}");
+    // The access token ends with the session too, clock-skew leeway included.
+    let access_left = refreshed["expires_in"].as_i64().unwrap();
+    assert!(
+        (left - 32..=left - 30).contains(&access_left),
+        "{access_left}"
+    );
     app.stop().await;
 }

@@ -917,7 +917,7 @@ async fn refresh_is_capped_by_the_session_lifetime() {
     // The access token ends with the session too, clock-skew leeway included.
     let access_left = refreshed["expires_in"].as_i64().unwrap();
     assert!(
-        (left - 32..=left - 30).contains(&access_left),
+        (left - 31..=left - 29).contains(&access_left),
         "{access_left}"
     );
     app.stop().await;

@@ -162,11 +162,17 @@ async fn patching_with_non_ascii_name_password_and_role() {
     let token = tokens["access_token"].as_str().unwrap();
     let path = format!("/api/v1/users/{id}");
 
-    let renamed: Value = send(&app, Method::PATCH, &path, token, Some(json!({"name": WORLD})))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let renamed: Value = send(
+        &app,
+        Method::PATCH,
+        &path,
+        token,
+        Some(json!({"name": WORLD})),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
     assert_eq!(renamed["name"], WORLD);
 
     let wrong = json!({"password": "nëw-pässwörd", "current_password": "wrông-pässwörd"});
@@ -187,7 +193,14 @@ async fn patching_with_non_ascii_name_password_and_role() {
 
     let admin = app.admin_token().await;
     let body = problem(
-        send(&app, Method::PATCH, &path, &admin, Some(json!({"role": "ädmin"}))).await,
+        send(
+            &app,
+            Method::PATCH,
+            &path,
+            &admin,
+            Some(json!({"role": "ädmin"})),
+        )
+        .await,
         400,
         "validation_failed",
     )
@@ -372,9 +385,9 @@ async fn a_non_ascii_filename_and_text_round_trip_with_an_rfc_5987_disposition()
     let text = format!("héllo wörld ☃ {WORLD}\n");
     let resp = app
         .http
-        .post(app.url(
-            "/api/v1/uploads?filename=r%C3%A9sum%C3%A9%20%E6%9D%8E.txt&visibility=public",
-        ))
+        .post(
+            app.url("/api/v1/uploads?filename=r%C3%A9sum%C3%A9%20%E6%9D%8E.txt&visibility=public"),
+        )
         .bearer_auth(&token)
         .body(text.clone())
         .send()
@@ -386,7 +399,10 @@ async fn a_non_ascii_filename_and_text_round_trip_with_an_rfc_5987_disposition()
     assert_eq!(upload["content_type"], "text/plain; charset=utf-8");
     let content = app
         .http
-        .get(app.url(&format!("/api/v1/uploads/{}/content", upload["id"].as_str().unwrap())))
+        .get(app.url(&format!(
+            "/api/v1/uploads/{}/content",
+            upload["id"].as_str().unwrap()
+        )))
         .send()
         .await
         .unwrap();
@@ -430,8 +446,10 @@ async fn filenames_lose_overrides_and_paths_in_raw_and_multipart_uploads() {
         .bearer_auth(&token)
         .header(
             "content-type",
-            HeaderValue::from_bytes(format!("multipart/form-data; boundary=\"{boundary}\"").as_bytes())
-                .unwrap(),
+            HeaderValue::from_bytes(
+                format!("multipart/form-data; boundary=\"{boundary}\"").as_bytes(),
+            )
+            .unwrap(),
         )
         .body(body)
         .send()

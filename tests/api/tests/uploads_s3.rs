@@ -116,6 +116,34 @@ async fn follow(redirect: &reqwest::Response) -> reqwest::Response {
         .expect("GET the redirect")
 }
 
+/// The test store's bucket and the component's credentials, to act on the
+/// store directly as the component (or a laxer store) would.
+fn store_access(app: &TestApp) -> (rusty_s3::Bucket, rusty_s3::Credentials) {
+    let server = app.s3.as_ref().expect("an S3 app");
+    let bucket = rusty_s3::Bucket::new(
+        server.endpoint.parse().unwrap(),
+        rusty_s3::UrlStyle::Path,
+        api_tests::s3::BUCKET,
+        api_tests::s3::REGION,
+    )
+    .unwrap();
+    let credentials = rusty_s3::Credentials::new(&server.access_key, &server.secret_key);
+    (bucket, credentials)
+}
+
+/// The headers the store serves `key` with: what a CDN in front of the
+/// bucket passes on to browsers.
+async fn stored_headers(app: &TestApp, key: &str) -> reqwest::header::HeaderMap {
+    let (bucket, credentials) = store_access(app);
+    let url = rusty_s3::S3Action::sign(
+        &bucket.head_object(Some(&credentials), key),
+        std::time::Duration::from_secs(60),
+    );
+    let resp = reqwest::Client::new().head(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200, "HEAD {key}");
+    resp.headers().clone()
+}
+
 async fn pending_rows(app: &TestApp, id: &str) -> i64 {
     app.query::<i64>("SELECT COUNT(*) FROM pending_uploads WHERE id = ?", (id,))
         .await[0]
@@ -508,5 +536,108 @@ async fn a_store_that_is_down_is_503_and_loses_nothing() {
         .await
         .unwrap();
     assert_problem(resp, 503, "unavailable").await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_presigned_put_with_another_content_type_is_refused_by_the_store() {
+    let app = s3_app(None, vec![]).await;
+    let (_, token) = app.new_user().await;
+    let html = b"<html><script>alert(document.domain)</script></html>".to_vec();
+    let presigned = presign(&app, &token, "page.txt", &html).await;
+    assert_eq!(
+        presigned["headers"]["content-type"],
+        "application/octet-stream"
+    );
+    let mut req = reqwest::Client::new()
+        .put(presigned["url"].as_str().unwrap())
+        .body(html);
+    for (name, value) in presigned["headers"].as_object().unwrap() {
+        if name != "content-type" {
+            req = req.header(name, value.as_str().unwrap());
+        }
+    }
+    let resp = req
+        .header("content-type", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "the content type is signed");
+    assert!(keys(&app).is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_direct_upload_is_stored_with_the_detected_type_whatever_type_the_client_put() {
+    let cdn = "https://cdn.example.test/uploads";
+    let app = s3_app(Some(cdn), vec![]).await;
+    let (_, token) = app.new_user().await;
+    let html = format!(
+        "<html><script>alert(document.domain)</script>{}</html>",
+        unique("")
+    );
+    let presigned = app
+        .http
+        .post(app.url("/api/v1/uploads/presign"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "filename": "page.txt",
+            "size": html.len(),
+            "sha256": sha256_hex(html.as_bytes()),
+            "visibility": "public",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(presigned.status(), 200);
+    let presigned: Value = presigned.json().await.unwrap();
+    let id = presigned["id"].as_str().unwrap();
+    // A store that does not hold the client to the signed type (simulated
+    // with the component's own credentials): the client's object says HTML.
+    let (bucket, credentials) = store_access(&app);
+    let incoming = format!("incoming/{id}");
+    let mut action = bucket.put_object(Some(&credentials), &incoming);
+    rusty_s3::S3Action::headers_mut(&mut action).insert("content-type", "text/html");
+    let url = rusty_s3::S3Action::sign(&action, std::time::Duration::from_secs(60));
+    let resp = reqwest::Client::new()
+        .put(url)
+        .header("content-type", "text/html")
+        .body(html.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        stored_headers(&app, &format!("incoming/{id}")).await["content-type"],
+        "text/html"
+    );
+
+    assert_eq!(complete(&app, &token, id).await.status(), 201);
+    let redirect = content(&app, id, None).await;
+    assert_eq!(redirect.status(), 302);
+    let location = redirect.headers()["location"].to_str().unwrap();
+    let key = location
+        .strip_prefix(&format!("{cdn}/"))
+        .unwrap_or_else(|| panic!("through the CDN: {location}"));
+    assert_eq!(keys(&app), vec![key.to_string()]);
+    let served = stored_headers(&app, key).await;
+    assert_eq!(served["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(served["content-disposition"], "attachment");
+    assert_eq!(
+        served["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_raw_upload_to_the_bucket_is_stored_with_the_headers_decided() {
+    let app = s3_app(None, vec![]).await;
+    let (_, token) = app.new_user().await;
+    let id = upload(&app, &token, "?filename=p.png", png(1_000)).await;
+    let served = stored_headers(&app, &format!("objects/{id}")).await;
+    assert_eq!(served["content-type"], "image/png");
+    assert_eq!(served["content-disposition"], "inline");
+    assert_eq!(served["cache-control"], "private, no-cache");
     app.stop().await;
 }

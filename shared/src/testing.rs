@@ -57,3 +57,64 @@ impl Sql for PingOnlySql {
         }
     }
 }
+
+/// Text a hostile client sends: any Unicode, and often the characters that
+/// break code written for ASCII (multi-byte, combining marks, right-to-left
+/// overrides and marks, zero-width characters, NUL and other controls,
+/// surrogate-adjacent and private-use code points) mixed with ASCII
+/// punctuation that parsers split on. For property tests (proptest).
+pub fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let tricky = prop::sample::select(vec![
+        '\u{0}',
+        '\u{7}',
+        '\r',
+        '\n',
+        '\t',
+        '\u{7f}',
+        '\u{85}',
+        '\u{a0}',
+        'é',
+        'ß',
+        'İ',
+        '\u{301}',
+        '\u{308}',
+        '\u{200b}',
+        '\u{200d}',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{feff}',
+        '\u{fffd}',
+        '\u{d7ff}',
+        '\u{e000}',
+        '\u{10ffff}',
+        'ע',
+        'م',
+        '李',
+        '🦀',
+        '👩',
+        '/',
+        '\\',
+        '.',
+        '"',
+        '\'',
+        ';',
+        ',',
+        '=',
+        '%',
+        '@',
+        ':',
+        '?',
+        '#',
+        '&',
+        ' ',
+        '*',
+        '-',
+    ]);
+    let piece = prop_oneof![
+        3 => any::<char>().prop_map(String::from),
+        5 => tricky.prop_map(String::from),
+        2 => "[a-zA-Z0-9]{1,8}",
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
+}

@@ -154,7 +154,8 @@ impl std::fmt::Debug for TokenConfig {
 
 impl TokenConfig {
     /// Checks the configuration: a secret shorter than [`MIN_SECRET_BYTES`] or
-    /// a non-positive lifetime is a deployment error (500, logged).
+    /// a lifetime that is not positive or exceeds
+    /// [`crate::config::MAX_DURATION_SECS`] is a deployment error (500, logged).
     pub fn new(
         secret: &str,
         issuer: &str,
@@ -170,6 +171,15 @@ impl TokenConfig {
             return Err(ApiError::Internal(
                 "configuration: access token lifetime must be positive".into(),
             ));
+        }
+        // Bounded: `issue` adds the lifetime to the clock, and revocation
+        // marks live `(lifetime + leeway) * 1000` ms; an unbounded one
+        // overflows `i64` (a panic traps the component).
+        if access_ttl_secs > crate::config::MAX_DURATION_SECS {
+            return Err(ApiError::Internal(format!(
+                "configuration: access token lifetime must be at most {} seconds",
+                crate::config::MAX_DURATION_SECS
+            )));
         }
         hs256::install();
         Ok(Self {
@@ -236,7 +246,9 @@ impl TokenConfig {
         if claims.iss != self.issuer
             || claims.aud != self.audience
             // Expiry against the request's clock, so tests can fix time.
-            || claims.exp + LEEWAY_SECS <= now_ms.div_euclid(1000)
+            // Saturating: `exp` is whatever a signed token says, and near
+            // `i64::MAX` the sum would overflow (a panic traps the component).
+            || claims.exp.saturating_add(LEEWAY_SECS) <= now_ms.div_euclid(1000)
         {
             return Err(ApiError::InvalidToken);
         }
@@ -773,5 +785,167 @@ mod tests {
                 .unwrap_err(),
             ApiError::InvalidToken
         );
+    }
+
+    #[test]
+    fn a_signed_token_expiring_at_the_end_of_time_does_not_overflow() {
+        // Found by `tokens_signed_with_our_secret_verify_whatever_their_times`:
+        // `exp + LEEWAY_SECS` overflowed (a panic) for `exp` near `i64::MAX`.
+        let mut claims = claims_json(NOW / 1000);
+        claims["exp"] = (i64::MAX - 29).into();
+        let claims = config().verify(&foreign_token(&claims), NOW).unwrap();
+        assert_eq!(claims.exp, i64::MAX - 29);
+    }
+
+    #[test]
+    fn a_lifetime_too_long_for_milliseconds_is_a_configuration_error() {
+        // Found by `any_accepted_configuration_issues_verifies_and_revokes_at_any_time`:
+        // a lifetime near `i64::MAX` was accepted, and ending a session then
+        // overflowed computing how long its mark lives.
+        let secret = "s".repeat(32);
+        let err = TokenConfig::new(&secret, "i", "a", 9_223_372_036_854_775_707).unwrap_err();
+        assert_eq!(err.status(), 500);
+        let longest = crate::config::MAX_DURATION_SECS;
+        let config = TokenConfig::new(&secret, "i", "a", longest).unwrap();
+        assert!(end_session(&MemoryKv::new(), &config, "s1", NOW).is_ok());
+    }
+
+    use crate::testing::hostile_text;
+    use proptest::prelude::*;
+
+    /// Token-shaped text: dot-separated base64url-ish parts, our own header,
+    /// or hostile text.
+    fn token_like() -> impl Strategy<Value = String> {
+        let part = prop_oneof![
+            "[A-Za-z0-9_-]{0,60}",
+            Just(HEADER.to_string()),
+            hostile_text(),
+        ];
+        prop::collection::vec(part, 1..5).prop_map(|parts| parts.join("."))
+    }
+
+    /// The last millisecond of year 9999, the latest time the API shows.
+    const LAST_MS: i64 = 253_402_300_799_999;
+
+    /// Any `i64`, often at or near its ends, where arithmetic overflows.
+    fn extreme_i64() -> impl Strategy<Value = i64> {
+        prop_oneof![
+            any::<i64>(),
+            Just(NOW / 1000),
+            Just(NOW),
+            i64::MAX - 100..=i64::MAX,
+            i64::MIN..=i64::MIN + 100,
+        ]
+    }
+
+    /// One change to `token`: a character replaced, removed or inserted.
+    fn altered(token: &str, index: usize, edit: u8, c: char) -> Option<String> {
+        let chars: Vec<char> = token.chars().collect();
+        let at = index % (chars.len() + 1);
+        let mut out = chars.clone();
+        match edit % 3 {
+            0 if at < chars.len() && chars[at] != c => out[at] = c,
+            1 if at < chars.len() => {
+                out.remove(at);
+            }
+            2 => out.insert(at, c),
+            _ => return None,
+        }
+        Some(out.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn bearer_extraction_of_any_header_is_a_trimmed_token_or_invalid_token(
+            value in prop_oneof![
+                hostile_text(),
+                hostile_text().prop_map(|t| format!("Bearer {t}")),
+                hostile_text().prop_map(|t| format!("bEaReR  {t} ")),
+            ]
+        ) {
+            let request = Request::new(Method::Get, "/").with_header("Authorization", &value);
+            match bearer_token(&request) {
+                Ok(token) => {
+                    prop_assert!(!token.is_empty());
+                    prop_assert_eq!(token, token.trim());
+                    let (scheme, rest) = value.split_once(' ').unwrap();
+                    prop_assert!(scheme.eq_ignore_ascii_case("bearer"));
+                    prop_assert_eq!(rest.trim(), token);
+                }
+                Err(e) => prop_assert_eq!(e, ApiError::InvalidToken),
+            }
+        }
+
+        #[test]
+        fn no_arbitrary_string_is_a_valid_token(
+            token in prop_oneof![token_like(), hostile_text(), any::<String>()],
+            now_ms in prop_oneof![Just(NOW), any::<i64>()],
+        ) {
+            prop_assert_eq!(config().verify(&token, now_ms), Err(ApiError::InvalidToken));
+        }
+
+        #[test]
+        fn a_token_altered_by_one_character_is_refused(
+            index in any::<usize>(),
+            edit in any::<u8>(),
+            c in prop_oneof![prop::sample::select(vec!['A', 'a', '0', '-', '_', '.', '=']), any::<char>()],
+        ) {
+            let (token, _) = config().issue("u1", Role::User, "s1", NOW, OPEN).unwrap();
+            if let Some(forged) = altered(&token, index, edit, c) {
+                prop_assert_eq!(config().verify(&forged, NOW), Err(ApiError::InvalidToken), "{}", forged);
+            }
+        }
+
+        #[test]
+        fn tokens_signed_with_our_secret_verify_whatever_their_times(
+            iat in extreme_i64(),
+            exp in extreme_i64(),
+            now_ms in extreme_i64(),
+        ) {
+            let mut claims = claims_json(0);
+            claims["iat"] = iat.into();
+            claims["exp"] = exp.into();
+            let token = foreign_token(&claims);
+            match config().verify(&token, now_ms) {
+                Ok(verified) => {
+                    prop_assert_eq!(verified.exp, exp);
+                    prop_assert!(i128::from(exp) + i128::from(LEEWAY_SECS) > i128::from(now_ms.div_euclid(1000)));
+                }
+                Err(e) => prop_assert_eq!(e, ApiError::InvalidToken),
+            }
+        }
+
+        #[test]
+        fn any_accepted_configuration_issues_verifies_and_revokes_at_any_time(
+            secret in prop_oneof![hostile_text(), "[a-z]{32,40}"],
+            issuer in hostile_text(),
+            ttl in extreme_i64(),
+            now_ms in 0..=LAST_MS,
+            session_ends_at_ms in extreme_i64(),
+        ) {
+            let Ok(config) = TokenConfig::new(&secret, &issuer, "aud", ttl) else {
+                return Ok(());
+            };
+            match config.issue("u1", Role::User, "s1", now_ms, session_ends_at_ms) {
+                Ok((token, claims)) => {
+                    prop_assert!(claims.iat < claims.exp);
+                    prop_assert_eq!(config.verify(&token, now_ms), Ok(claims));
+                }
+                Err(e) => prop_assert_eq!(e, ApiError::InvalidToken),
+            }
+            let kv = MemoryKv::new();
+            prop_assert!(end_session(&kv, &config, "s1", now_ms).is_ok());
+            prop_assert!(void_session_tokens(&kv, &config, "s1", now_ms).is_ok());
+        }
+
+        #[test]
+        fn role_names_parse_back_to_themselves_and_nothing_else_is_a_role(
+            name in prop_oneof![Just("user".to_string()), Just("admin".to_string()), hostile_text()]
+        ) {
+            match Role::parse(&name) {
+                Some(role) => prop_assert_eq!(role.as_str(), name.as_str()),
+                None => prop_assert!(name != "user" && name != "admin"),
+            }
+        }
     }
 }

@@ -383,4 +383,164 @@ mod tests {
         assert_eq!(line["error"], "health: database: timed out");
         assert_eq!(line["warnings"][0], "health: database: timed out");
     }
+
+    use crate::testing::hostile_text;
+    use proptest::prelude::*;
+
+    fn is_acceptable_request_id(id: &str) -> bool {
+        (1..=128).contains(&id.chars().count())
+            && id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    }
+
+    /// An address as a header may carry it: IPv4 or IPv6, with or without a
+    /// port (IPv6 with a port in brackets), or hostile text.
+    fn address() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<std::net::Ipv4Addr>().prop_map(|ip| ip.to_string()),
+            any::<std::net::Ipv6Addr>().prop_map(|ip| ip.to_string()),
+            any::<std::net::SocketAddr>().prop_map(|a| a.to_string()),
+            // Addresses inside the trusted network of the tests below.
+            (0u8..=255, any::<u16>()).prop_map(|(last, port)| format!("10.0.0.{last}:{port}")),
+            (0u8..=255).prop_map(|last| format!("10.9.9.{last}")),
+            hostile_text(),
+        ]
+    }
+
+    /// An `X-Forwarded-For` value: addresses and junk, comma-separated,
+    /// with stray spaces.
+    fn forwarded_for() -> impl Strategy<Value = String> {
+        prop::collection::vec((address(), " {0,2}", " {0,2}"), 0..6).prop_map(|entries| {
+            entries
+                .into_iter()
+                .map(|(a, before, after)| format!("{before}{a}{after}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn request_ids_are_kept_only_when_acceptable_and_always_come_out_acceptable(
+            candidate in prop::option::of(prop_oneof![
+                hostile_text(),
+                "[A-Za-z0-9._-]{0,130}",
+                "[A-Za-z0-9._\\-é]{1,130}",
+            ])
+        ) {
+            let id = request_id(candidate.as_deref());
+            prop_assert!(is_acceptable_request_id(&id), "{id:?}");
+            match candidate.as_deref() {
+                Some(c) if is_acceptable_request_id(c) => prop_assert_eq!(id.as_str(), c),
+                // A fresh id: 32 hex characters.
+                _ => prop_assert!(crate::id::is_valid_id(&id), "{id:?}"),
+            }
+        }
+
+        #[test]
+        fn the_client_ip_is_what_spin_client_addr_names_or_none(
+            header in address(),
+            forged in prop::option::of(address()),
+        ) {
+            let mut request = Request::new(Method::Get, "/");
+            if let Some(forged) = &forged {
+                request = request.with_header("spin-client-addr", forged);
+            }
+            let request = request.with_header("Spin-Client-Addr", &header);
+            let ctx = RequestContext::new(&request, 0);
+            let expected = header
+                .parse::<std::net::SocketAddr>()
+                .map(|a| a.ip())
+                .or_else(|_| header.parse::<IpAddr>())
+                .ok();
+            prop_assert_eq!(ctx.client_ip, expected);
+        }
+
+        #[test]
+        fn forwarded_for_never_moves_the_client_away_from_an_untrusted_peer(
+            peer in address(),
+            xff in prop::collection::vec(forwarded_for(), 0..3),
+            trusted in prop_oneof![Just(""), Just("10.0.0.0/8"), Just("0.0.0.0/0, ::/0")],
+        ) {
+            let trusted = TrustedProxies::parse(trusted).unwrap();
+            let mut request = Request::new(Method::Get, "/");
+            for value in &xff {
+                request = request.with_header("X-Forwarded-For", value);
+            }
+            let ctx = RequestContext::new(&request.with_header("spin-client-addr", &peer), 0);
+            let client = ctx.client_address(&trusted);
+            let bucket = ctx.client_bucket(&trusted);
+            let peer_ip = ctx.client_ip.map(|ip| ip.to_canonical());
+            match (peer_ip, client) {
+                (None, None) => prop_assert_eq!(bucket, "unknown"),
+                (Some(peer_ip), Some(client)) => {
+                    if !trusted.contains(peer_ip) {
+                        prop_assert_eq!(client, peer_ip);
+                    } else if client != peer_ip {
+                        // Only what a header listed can replace the peer.
+                        let listed = xff
+                            .iter()
+                            .flat_map(|v| v.split(','))
+                            .filter_map(|e| parse_client_addr(e.trim()))
+                            .any(|ip| ip.to_canonical() == client);
+                        prop_assert!(listed, "{client} is in no X-Forwarded-For entry");
+                    }
+                    match client {
+                        IpAddr::V4(v4) => prop_assert_eq!(bucket, v4.to_string()),
+                        IpAddr::V6(_) => {
+                            let network = bucket.parse::<IpNet>();
+                            prop_assert!(
+                                network.is_ok_and(|n| n.prefix_len() == 64 && n.contains(&client)),
+                                "{bucket} is not the /64 of {client}"
+                            );
+                        }
+                    }
+                }
+                (peer, client) => prop_assert!(false, "peer {peer:?}, client {client:?}"),
+            }
+        }
+
+        #[test]
+        fn without_trusted_proxies_the_peer_is_always_the_client(
+            peer in address(),
+            xff in forwarded_for(),
+        ) {
+            let request = Request::new(Method::Get, "/")
+                .with_header("x-forwarded-for", &xff)
+                .with_header("spin-client-addr", &peer);
+            let ctx = RequestContext::new(&request, 0);
+            prop_assert_eq!(
+                ctx.client_address(&TrustedProxies::default()),
+                ctx.client_ip.map(|ip| ip.to_canonical())
+            );
+        }
+
+        #[test]
+        fn trusted_proxies_of_any_text_parse_or_are_a_configuration_error(
+            text in prop_oneof![hostile_text(), any::<String>(), forwarded_for()]
+        ) {
+            let entries = text.split(',').filter(|e| !e.trim().is_empty()).count();
+            match TrustedProxies::parse(&text) {
+                // One network per entry: none dropped, none invented.
+                Ok(trusted) => prop_assert_eq!(trusted.0.len(), entries),
+                Err(e) => prop_assert_eq!(e.status(), 500),
+            }
+        }
+
+        #[test]
+        fn every_listed_proxy_address_is_trusted(
+            ips in prop::collection::vec(any::<IpAddr>(), 0..5),
+            padding in " {0,2}",
+        ) {
+            let text = ips
+                .iter()
+                .map(|ip| format!("{padding}{ip}{padding}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let trusted = TrustedProxies::parse(&text).unwrap();
+            prop_assert_eq!(trusted.0.len(), ips.len());
+            prop_assert!(ips.iter().all(|ip| trusted.contains(*ip)));
+        }
+    }
 }

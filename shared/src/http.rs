@@ -215,8 +215,11 @@ fn describe_json_error(
     let message = message
         .rsplit_once(" at line ")
         .map_or(message.as_str(), |(m, _)| m);
-    // What the target type expected: written by the API's types, not the client.
-    let expected = message.split_once(", expected ").map(|(_, x)| x);
+    // What the target type expected: written by the API's types, not the
+    // client. serde writes it last (`<what was found>, expected <what>`), and
+    // what was found may be the client's text holding ", expected " itself:
+    // split at the last occurrence, or the client's text would be echoed.
+    let expected = message.rsplit_once(", expected ").map(|(_, x)| x);
     let problem = if message.starts_with("invalid type") {
         "has the wrong type"
     } else if message.starts_with("invalid value") || message.starts_with("unknown variant") {
@@ -409,5 +412,185 @@ mod tests {
     fn query_params_are_percent_decoded() {
         let r = Request::new(Method::Get, "/x?filename=a%20b.png&x=1");
         assert_eq!(r.query_param("filename").as_deref(), Some("a b.png"));
+    }
+
+    use crate::auth::Role;
+    use crate::testing::hostile_text;
+    use proptest::prelude::*;
+
+    /// Text with the separators a JSON error message is split on mixed in,
+    /// as a client could write them in a value or a key.
+    fn text_with_message_separators() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            hostile_text(),
+            Just(", expected ".to_string()),
+            Just(" at line ".to_string()),
+            Just("`".to_string()),
+            Just("\"".to_string()),
+        ];
+        prop::collection::vec(piece, 0..6).prop_map(|pieces| pieces.concat())
+    }
+
+    /// A secret somewhere inside text a client sends.
+    fn with_secret() -> impl Strategy<Value = String> {
+        (
+            text_with_message_separators(),
+            text_with_message_separators(),
+        )
+            .prop_map(|(before, after)| format!("{before}hunter2{after}"))
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Typed {
+        n: u8,
+        role: Role,
+        tags: Vec<String>,
+    }
+
+    fn invalid_body_detail(body: &serde_json::Value) -> String {
+        let request = Request::new(Method::Post, "/x").with_json(body);
+        match request.json::<Typed>() {
+            Err(ApiError::InvalidBody(detail)) => detail,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn methods_parse_back_to_the_text_they_were_read_from(
+            name in prop_oneof![
+                prop::sample::select(vec!["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+                    .prop_map(String::from),
+                hostile_text(),
+            ]
+        ) {
+            let method = Method::parse(&name);
+            prop_assert_eq!(method.as_str(), name.as_str());
+            prop_assert_eq!(Method::parse(method.as_str()), method);
+        }
+
+        #[test]
+        fn a_request_line_splits_into_a_path_without_query_and_the_query(
+            path_and_query in prop_oneof![hostile_text(), any::<String>()]
+        ) {
+            let request = Request::new(Method::Get, &path_and_query);
+            prop_assert!(!request.path.contains('?'));
+            if path_and_query.contains('?') {
+                prop_assert_eq!(format!("{}?{}", request.path, request.query), path_and_query);
+            } else {
+                prop_assert_eq!(&request.path, &path_and_query);
+                prop_assert_eq!(request.query.as_str(), "");
+            }
+        }
+
+        #[test]
+        fn any_query_string_decodes_and_its_first_value_is_the_params(
+            query in prop_oneof![hostile_text(), any::<String>()],
+            name in prop_oneof![hostile_text(), Just("page".to_string())],
+        ) {
+            let request = Request { query, ..Request::new(Method::Get, "/x") };
+            let pairs = request.query_pairs();
+            let first = pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
+            prop_assert_eq!(request.query_param(&name), first);
+        }
+
+        #[test]
+        fn encoded_query_parameters_decode_to_what_was_encoded(
+            pairs in prop::collection::vec((hostile_text(), hostile_text()), 0..5)
+        ) {
+            let query = form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            let request = Request::new(Method::Get, &format!("/x?{query}"));
+            prop_assert_eq!(request.query_pairs(), pairs.clone());
+            for (name, _) in &pairs {
+                let first = pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+                prop_assert_eq!(request.query_param(name), first);
+            }
+        }
+
+        #[test]
+        fn header_lookups_ignore_ascii_case_and_pick_the_first_or_last_value(
+            headers in prop::collection::vec(
+                (prop_oneof![Just("X-Test".to_string()), hostile_text()], hostile_text()),
+                0..6,
+            ),
+            asked in prop_oneof![Just("x-TEST".to_string()), hostile_text()],
+        ) {
+            let mut request = Request::new(Method::Get, "/");
+            for (name, value) in &headers {
+                request = request.with_header(name, value);
+            }
+            let matching: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case(&asked))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            prop_assert_eq!(request.header(&asked), matching.first().copied());
+            prop_assert_eq!(request.last_header(&asked), matching.last().copied());
+        }
+
+        #[test]
+        fn any_bytes_as_a_json_body_are_a_value_or_a_client_error(
+            body in prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..200),
+                hostile_text().prop_map(String::into_bytes),
+                text_with_message_separators().prop_map(|t| format!("{{\"n\":{t}}}").into_bytes()),
+            ],
+            content_type in prop_oneof![
+                Just("application/json".to_string()),
+                Just("Application/JSON ; charset=utf-8".to_string()),
+                hostile_text(),
+            ],
+        ) {
+            let mut request = Request::new(Method::Post, "/x").with_header("content-type", &content_type);
+            request.body = body;
+            let json_type = content_type
+                .split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"));
+            match request.json::<Typed>() {
+                Ok(_) => prop_assert!(json_type),
+                Err(ApiError::InvalidBody(detail)) => {
+                    prop_assert!(json_type);
+                    prop_assert!(!detail.is_empty());
+                }
+                Err(ApiError::UnsupportedMediaType(_)) => prop_assert!(!json_type),
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn invalid_bodies_never_echo_what_the_client_sent(secret in with_secret()) {
+            for body in [
+                // A string where a number is expected.
+                serde_json::json!({ "n": secret, "role": "user", "tags": [] }),
+                // An enum variant that does not exist.
+                serde_json::json!({ "n": 1, "role": secret, "tags": [] }),
+                // An unknown field.
+                serde_json::json!({ "n": 1, "role": "user", "tags": [], secret.clone(): 1 }),
+                // A wrong type inside an array.
+                serde_json::json!({ "n": 1, "role": "user", "tags": ["a", { secret.clone(): secret }] }),
+            ] {
+                let detail = invalid_body_detail(&body);
+                prop_assert!(!detail.contains("hunter2"), "{}", detail);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_holding_the_expected_separator_is_not_echoed() {
+        // Found by `invalid_bodies_never_echo_what_the_client_sent`: the
+        // expectation was cut at the first ", expected ", which can be the
+        // client's own text.
+        let detail = invalid_body_detail(&serde_json::json!({
+            "n": "x, expected hunter2",
+            "role": "user",
+            "tags": [],
+        }));
+        assert!(!detail.contains("hunter2"), "{detail}");
+        assert!(detail.ends_with("expected u8."), "{detail}");
     }
 }

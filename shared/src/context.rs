@@ -141,7 +141,7 @@ impl RequestContext {
             None => None,
         };
         let line = crate::log::RequestLine {
-            time: crate::log::rfc3339_millis(now_ms),
+            time: crate::time::rfc3339(now_ms),
             level: if response.status >= 500 {
                 "error"
             } else {

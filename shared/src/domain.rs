@@ -121,10 +121,20 @@ pub fn is_format_character(c: char) -> bool {
         .any(|&(first, last)| (first..=last).contains(&c))
 }
 
-/// True for characters no name may contain: controls (`Cc`) and invisible
-/// format characters (`Cf`).
+/// Characters outside `Cc` and `Cf` that show as nothing, or break a line
+/// where a name has none: the line and paragraph separators (`Zl`, `Zp`),
+/// the Hangul fillers (letters by category, blank on screen: a name of
+/// fillers looks empty) and the combining grapheme joiner. Variation
+/// selectors stay allowed: emoji need them.
+const INVISIBLE_OTHERS: &[char] = &[
+    '\u{2028}', '\u{2029}', '\u{115F}', '\u{1160}', '\u{3164}', '\u{FFA0}', '\u{034F}',
+];
+
+/// True for characters no name may contain: controls (`Cc`), invisible
+/// format characters (`Cf`) and the other invisible ones of
+/// [`INVISIBLE_OTHERS`].
 pub fn is_hidden_character(c: char) -> bool {
-    c.is_control() || is_format_character(c)
+    c.is_control() || is_format_character(c) || INVISIBLE_OTHERS.contains(&c)
 }
 
 /// A display name: 1–100 characters after trimming, no control or invisible
@@ -331,8 +341,25 @@ mod tests {
     }
 
     #[test]
+    fn name_refuses_line_separators_hangul_fillers_and_the_grapheme_joiner() {
+        for bad in [
+            "Ann\u{2028}Bob",
+            "Ann\u{2029}Bob",
+            "\u{3164}\u{3164}",
+            "\u{115F}",
+            "Ann\u{FFA0}",
+            "A\u{034F}nn",
+        ] {
+            assert!(Name::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn name_keeps_visible_unicode() {
         assert!(Name::parse("Zoë Ångström 李小龍 محمد").is_ok());
+        // Emoji with a variation selector and a zero-width-joined family
+        // are refused only for the joiner, not for the selector.
+        assert!(Name::parse("I \u{2764}\u{FE0F} Rust").is_ok());
     }
 
     #[test]
@@ -472,6 +499,8 @@ mod tests {
         fn names_of_visible_characters_are_kept_trimmed(
             raw in r"[ \t]{0,2}[\p{L}\p{N}\p{So}][\p{L}\p{N}\p{So} '.-]{0,60}[ \t]{0,2}"
         ) {
+            // Letters by category, blank on screen: refused on purpose.
+            prop_assume!(!raw.chars().any(|c| INVISIBLE_OTHERS.contains(&c)));
             let name = Name::parse(&raw);
             prop_assert_eq!(name.map(|n| n.as_str().to_string()), Ok(raw.trim().to_string()));
         }

@@ -124,7 +124,7 @@ fn triggered_line(
         Err(e) => ("error", None, Some(crate::redact::redact(&e))),
     };
     serde_json::json!({
-        "time": rfc3339_millis(now),
+        "time": crate::time::rfc3339(now),
         "level": level,
         "request_id": crate::context::request_id(None),
         "component": component,
@@ -134,12 +134,6 @@ fn triggered_line(
         "error": error,
         "warnings": warnings,
     })
-}
-
-/// `ms` since the epoch as RFC 3339 UTC with milliseconds.
-pub(crate) fn rfc3339_millis(ms: i64) -> String {
-    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0).unsigned_abs());
-    humantime::format_rfc3339_millis(at).to_string()
 }
 
 #[cfg(test)]
@@ -185,7 +179,7 @@ mod tests {
     #[test]
     fn time_is_rfc3339_utc_with_milliseconds() {
         assert_eq!(
-            rfc3339_millis(1_800_000_000_123),
+            crate::time::rfc3339(1_800_000_000_123),
             "2027-01-15T08:00:00.123Z"
         );
     }

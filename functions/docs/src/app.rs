@@ -149,10 +149,13 @@ pub fn inflate(asset: &Asset) -> Vec<u8> {
     bytes
 }
 
-/// Whether an `Accept-Encoding` value allows gzip: `gzip`, `x-gzip` or `*`
-/// listed without `q=0`.
+/// Whether an `Accept-Encoding` value allows gzip: `gzip` or `x-gzip` listed
+/// without `q=0`, or, when neither is listed, `*` without `q=0`.
 fn accepts_gzip(header: &str) -> bool {
-    header.split(',').any(|item| {
+    // `Some(accepted)` once gzip is named, whatever `*` says.
+    let mut gzip: Option<bool> = None;
+    let mut wildcard = false;
+    for item in header.split(',') {
         let mut parts = item.split(';').map(str::trim);
         let coding = parts.next().unwrap_or_default().to_ascii_lowercase();
         let refused = parts.any(|p| {
@@ -161,22 +164,34 @@ fn accepts_gzip(header: &str) -> bool {
                     && v.trim().parse::<f32>().is_ok_and(|q| q <= 0.0)
             })
         });
-        matches!(coding.as_str(), "gzip" | "x-gzip" | "*") && !refused
-    })
+        match coding.as_str() {
+            "gzip" | "x-gzip" => gzip = Some(gzip.unwrap_or(false) || !refused),
+            "*" => wildcard |= !refused,
+            _ => {}
+        }
+    }
+    // `*` stands only for the codings the header does not name (RFC 9110
+    // §12.5.3): `gzip;q=0, *` refuses gzip, and must not get it.
+    gzip.unwrap_or(wildcard)
 }
 
 /// `If-None-Match` uses the weak comparison (RFC 9110 §13.1.2): `*`, or any
 /// listed tag equal to ours once a `W/` prefix is ignored.
 fn matches_etag(header: &str, etag: &str) -> bool {
-    header
-        .split(',')
-        .map(str::trim)
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
+    // `*` is a wildcard only as the whole value (`"*" / #entity-tag`): in a
+    // list of tags it is no tag, and `"stale", *` must not answer 304.
+    header.trim() == "*"
+        || header
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use shared::testing::hostile_text;
 
     fn call(req: &Request) -> Result<Response, ApiError> {
         handle(&RequestContext::new(req, 0), req)
@@ -367,6 +382,27 @@ mod tests {
     }
 
     #[test]
+    fn a_star_is_a_wildcard_only_as_the_whole_if_none_match() {
+        assert!(matches_etag(" * ", ETAG));
+        // Found by `text_without_our_tag_never_matches`.
+        assert!(!matches_etag("\"stale\", *", ETAG));
+        assert!(!matches_etag("*, W/*", ETAG));
+        let stale = get("/api/v1/openapi.json").with_header("if-none-match", "\"stale\", *");
+        assert_eq!(call(&stale).unwrap().status, 200);
+    }
+
+    #[test]
+    fn gzip_refused_by_name_is_not_sent_for_a_star() {
+        // Found by `gzip_refused_with_q_0_is_never_sent`.
+        assert!(!accepts_gzip("gzip;q=0, *"));
+        assert!(!accepts_gzip("*, x-gzip;q=0.0"));
+        assert!(accepts_gzip("br, *;q=0.5"));
+        assert!(!accepts_gzip("*;q=0"));
+        let req = get("/api/v1/docs/docs.js").with_header("accept-encoding", "gzip;q=0, *");
+        assert_eq!(call(&req).unwrap().header("content-encoding"), None);
+    }
+
+    #[test]
     fn accept_encoding_is_read_with_its_weights() {
         for yes in [
             "gzip",
@@ -387,6 +423,174 @@ mod tests {
             "gzipx",
         ] {
             assert!(!accepts_gzip(no), "{no}");
+        }
+    }
+
+    /// A strong entity tag as the build makes them: a quoted hex digest.
+    fn our_tag() -> impl Strategy<Value = String> {
+        "\"[0-9a-f]{32}\""
+    }
+
+    /// A well-formed entity tag other than ours, weak or strong, whose opaque
+    /// part is hostile text (commas, spaces, non-ASCII...) without a quote.
+    fn other_entity_tag() -> impl Strategy<Value = String> {
+        (any::<bool>(), hostile_text()).prop_map(|(weak, opaque)| {
+            let opaque: String = opaque.chars().filter(|&c| c != '"').collect();
+            format!("{}\"{opaque}\"", if weak { "W/" } else { "" })
+        })
+    }
+
+    /// What may stand between list members: optional whitespace around one
+    /// or more commas (RFC 9110 §5.6.1 allows empty list elements).
+    fn list_separator() -> impl Strategy<Value = String> {
+        "[ \\t]{0,2},([ \\t]{0,2},){0,2}[ \\t]{0,2}"
+    }
+
+    /// A list of members that are not our tag: hostile text, stars and
+    /// other entity tags.
+    fn junk_list() -> impl Strategy<Value = String> {
+        let member = prop_oneof![
+            3 => hostile_text(),
+            1 => prop::sample::select(vec!["*", " * ", "W/*", "\"*\""]).prop_map(String::from),
+            1 => other_entity_tag(),
+        ];
+        prop::collection::vec((member, list_separator()), 0..5)
+            .prop_map(|members| members.into_iter().map(|(m, s)| m + &s).collect::<String>())
+    }
+
+    /// An `Accept-Encoding` member that names neither gzip nor `*`, with
+    /// hostile parameters.
+    fn other_coding() -> impl Strategy<Value = String> {
+        (
+            prop::sample::select(vec!["br", "deflate", "identity", "zstd", "gzipx", ""]),
+            prop::option::of(hostile_text()),
+        )
+            .prop_map(|(coding, params)| {
+                let params: String = params
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|&c| c != ',')
+                    .collect();
+                format!("{coding};{params}")
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_if_none_match_is_read_without_panicking(header in hostile_text(), etag in our_tag()) {
+            let _ = matches_etag(&header, &etag);
+        }
+
+        #[test]
+        fn our_tag_matches_after_other_members(
+            before in prop::collection::vec((other_entity_tag(), list_separator()), 0..6),
+            lead in "[ \\t]{0,2}",
+            weak in any::<bool>(),
+            after in hostile_text(),
+            etag in our_tag(),
+        ) {
+            let mut header = lead;
+            for (tag, separator) in before {
+                header.push_str(&tag);
+                header.push_str(&separator);
+            }
+            header.push_str(if weak { "W/" } else { "" });
+            header.push_str(&etag);
+            header.push_str(", ");
+            header.push_str(&after);
+            prop_assert!(matches_etag(&header, &etag), "{:?}", header);
+        }
+
+        #[test]
+        fn text_without_our_tag_never_matches(header in junk_list(), etag in our_tag()) {
+            // `*` alone is the one value that matches every tag.
+            prop_assume!(header.trim() != "*" && !header.contains(&etag));
+            prop_assert!(!matches_etag(&header, &etag), "{:?}", header);
+        }
+
+        #[test]
+        fn any_accept_encoding_is_read_without_panicking(header in hostile_text()) {
+            let _ = accepts_gzip(&header);
+        }
+
+        #[test]
+        fn a_listed_gzip_is_accepted_among_other_codings(
+            before in prop::collection::vec(other_coding(), 0..4),
+            coding in prop::sample::select(vec!["gzip", "GZip", "x-gzip", "*"]),
+            q in prop::option::of("0\\.[0-9]{0,2}[1-9]|1(\\.0{0,3})?"),
+            after in prop::collection::vec(other_coding(), 0..4),
+        ) {
+            let member = match q {
+                Some(q) => format!("{coding} ; q={q}"),
+                None => coding.to_string(),
+            };
+            let header = [before, vec![member], after].concat().join(", ");
+            prop_assert!(accepts_gzip(&header), "{:?}", header);
+        }
+
+        #[test]
+        fn gzip_refused_with_q_0_is_never_sent(
+            others in prop::collection::vec(
+                prop_oneof![other_coding(), Just("*".to_string()), Just("*;q=0.5".to_string())],
+                0..6,
+            ),
+            zero in prop::sample::select(vec!["0", "0.0", "0.000", " 0 "]),
+            at in any::<prop::sample::Index>(),
+        ) {
+            let mut members = others;
+            let refusal = format!("gzip;q={zero}");
+            members.insert(at.index(members.len() + 1), refusal);
+            let header = members.join(", ");
+            prop_assert!(!accepts_gzip(&header), "{:?}", header);
+        }
+
+        #[test]
+        fn only_built_in_assets_are_served(name in hostile_text()) {
+            // The path as the host hands it over, query separator and all.
+            let mut req = get("/");
+            req.path = format!("/api/v1/docs/{name}");
+            match call(&req) {
+                Ok(resp) => {
+                    prop_assert_eq!(resp.status, 200);
+                    // The router forgives one trailing slash: `/api/v1/docs/` is the page.
+                    let asked = name.strip_suffix('/').unwrap_or(&name);
+                    prop_assert!(
+                        asked.is_empty()
+                            || ASSETS.iter().any(|a| a.name == asked && a.name != "index.html"),
+                        "{:?}", name
+                    );
+                }
+                Err(e) => prop_assert!(matches!(e.status(), 400 | 404), "{:?}", e),
+            }
+        }
+
+        #[test]
+        fn any_conditional_headers_get_a_well_formed_answer(
+            if_none_match in hostile_text(),
+            accept_encoding in hostile_text(),
+            which in any::<prop::sample::Index>(),
+        ) {
+            let asset = which.get(ASSETS);
+            let path = if asset.name == "index.html" {
+                "/api/v1/docs".to_string()
+            } else {
+                format!("/api/v1/docs/{}", asset.name)
+            };
+            let req = get(&path)
+                .with_header("if-none-match", &if_none_match)
+                .with_header("accept-encoding", &accept_encoding);
+            let resp = call(&req).unwrap();
+            prop_assert!(resp.status == 200 || resp.status == 304);
+            let etag = resp.header("etag").unwrap_or_default();
+            prop_assert!(etag.starts_with('"') && etag.ends_with('"'), "{:?}", etag);
+            if resp.status == 304 {
+                prop_assert!(resp.body.is_empty());
+            } else if resp.header("content-encoding") == Some("gzip") {
+                prop_assert!(accepts_gzip(&accept_encoding));
+                prop_assert_eq!(resp.body.as_slice(), asset.gzip);
+            } else {
+                prop_assert_eq!(resp.body.len(), asset.len);
+            }
         }
     }
 }

@@ -133,6 +133,8 @@ pub fn signature(secret: &[u8], timestamp_secs: i64, body: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use shared::testing::hostile_text;
 
     #[test]
     fn backoff_doubles_from_a_second_up_to_an_hour() {
@@ -164,5 +166,126 @@ mod tests {
             assert_eq!(State::parse(s.as_str()), Some(s));
         }
         assert_eq!(State::parse("lost"), None);
+    }
+
+    /// The signature's HMAC, hex, after `v1=`.
+    fn mac_of(header: &str) -> &str {
+        header.split_once(",v1=").map_or("", |(_, mac)| mac)
+    }
+
+    fn any_state() -> impl Strategy<Value = State> {
+        prop::sample::select(vec![State::Pending, State::Delivered, State::Failed])
+    }
+
+    /// Epoch milliseconds from 1970 to the year 9999 (what `rfc3339` formats).
+    fn any_time_ms() -> impl Strategy<Value = i64> {
+        0..253_402_300_799_000_i64
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_parses_to_a_state_or_none_without_panicking(text in hostile_text()) {
+            if let Some(state) = State::parse(&text) {
+                prop_assert_eq!(state.as_str(), text);
+            }
+        }
+
+        #[test]
+        fn a_state_with_anything_around_it_is_not_a_state(
+            state in any_state(),
+            before in hostile_text(),
+            after in hostile_text(),
+        ) {
+            prop_assume!(!before.is_empty() || !after.is_empty());
+            let text = format!("{before}{}{after}", state.as_str());
+            prop_assert_eq!(State::parse(&text), None);
+        }
+
+        #[test]
+        fn any_signature_is_a_valid_header_value_of_the_documented_form(
+            secret in any::<Vec<u8>>(),
+            timestamp_secs in any::<i64>(),
+            body in any::<Vec<u8>>(),
+        ) {
+            let header = signature(&secret, timestamp_secs, &body);
+            prop_assert!(header.bytes().all(|b| b.is_ascii_graphic()), "{:?}", header);
+            let prefix = format!("t={timestamp_secs},v1=");
+            prop_assert!(header.starts_with(&prefix), "{:?}", header);
+            let mac = mac_of(&header);
+            prop_assert_eq!(mac.len(), 64);
+            prop_assert!(mac.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        }
+
+        #[test]
+        fn a_different_timestamp_or_body_signs_differently(
+            secret in any::<Vec<u8>>(),
+            a in (any::<i64>(), hostile_text()),
+            b in (any::<i64>(), hostile_text()),
+        ) {
+            // The signed text `<t>.<body>` must tell every pair apart: a
+            // receiver checking the MAC alone must not accept another pair.
+            prop_assume!(a != b);
+            let first = signature(&secret, a.0, a.1.as_bytes());
+            let second = signature(&secret, b.0, b.1.as_bytes());
+            prop_assert_ne!(mac_of(&first), mac_of(&second));
+        }
+
+        #[test]
+        fn another_secret_signs_differently(
+            a in prop::collection::vec(1..=u8::MAX, 0..=64),
+            b in prop::collection::vec(1..=u8::MAX, 0..=64),
+            timestamp_secs in any::<i64>(),
+            body in hostile_text(),
+        ) {
+            // HMAC pads keys to 64 bytes with zeros (and hashes longer ones):
+            // keys without NUL of at most 64 bytes are all told apart.
+            prop_assume!(a != b);
+            prop_assert_ne!(
+                signature(&a, timestamp_secs, body.as_bytes()),
+                signature(&b, timestamp_secs, body.as_bytes())
+            );
+        }
+
+        #[test]
+        fn backoff_grows_from_a_second_to_at_most_an_hour(attempts in any::<u32>()) {
+            let wait = backoff_ms(attempts);
+            prop_assert!((1_000..=MAX_BACKOFF_MS).contains(&wait));
+            prop_assert!(wait <= backoff_ms(attempts.saturating_add(1)));
+        }
+
+        #[test]
+        fn any_stored_event_has_a_json_view(
+            id in hostile_text(),
+            event_type in hostile_text(),
+            order_id in hostile_text(),
+            state in any_state(),
+            attempts in any::<u32>(),
+            times in (any_time_ms(), any_time_ms(), prop::option::of(any_time_ms())),
+            last_status in any::<Option<u16>>(),
+            last_error in prop::option::of(hostile_text()),
+        ) {
+            let event = Event {
+                id,
+                seq: 1,
+                event_type,
+                order_id,
+                payload: "{}".into(),
+                created_at_ms: times.0,
+                state,
+                attempts,
+                next_attempt_at_ms: times.1,
+                delivered_at_ms: times.2,
+                last_status,
+                last_error,
+            };
+            let json = serde_json::to_value(event.view());
+            prop_assert!(json.is_ok());
+            let json = json.unwrap_or_default();
+            prop_assert_eq!(json["id"].as_str(), Some(event.id.as_str()));
+            prop_assert_eq!(json["type"].as_str(), Some(event.event_type.as_str()));
+            prop_assert_eq!(json["state"].as_str(), Some(event.state.as_str()));
+            prop_assert_eq!(json["last_error"].as_str(), event.last_error.as_deref());
+            prop_assert_eq!(json.get("next_attempt_at").is_some(), event.state == State::Pending);
+        }
     }
 }

@@ -18,6 +18,10 @@ pub const DEFAULT_CACHE_TTL_SECS: i64 = 300;
 /// Default `presign_ttl_secs`: presigned URLs live 5 minutes.
 pub const DEFAULT_PRESIGN_TTL_SECS: i64 = 300;
 
+/// Longest `presign_ttl_secs`: SigV4 caps a presigned URL's `X-Amz-Expires`
+/// at 7 days, and S3 (and MinIO) refuse a URL that asks for more.
+pub const MAX_PRESIGN_TTL_SECS: i64 = 7 * 24 * 60 * 60;
+
 /// Default `upload_quota_bytes`: 100 MiB per user.
 pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 
@@ -109,6 +113,15 @@ impl Storage {
                         "cdn_base_url must be an http(s):// URL".into(),
                     ));
                 }
+                let url_ttl_secs =
+                    vars.positive_secs("presign_ttl_secs", DEFAULT_PRESIGN_TTL_SECS)?;
+                // Checked here, not when the first URL is refused: a longer
+                // lifetime would make every direct upload and redirect fail.
+                if url_ttl_secs > MAX_PRESIGN_TTL_SECS {
+                    return Err(config_error(format!(
+                        "presign_ttl_secs must be at most {MAX_PRESIGN_TTL_SECS} (7 days)"
+                    )));
+                }
                 Ok(Storage::S3(S3Settings {
                     endpoint,
                     region: vars.required("s3_region")?.trim().to_string(),
@@ -116,9 +129,7 @@ impl Storage {
                     access_key: vars.required("s3_access_key")?.trim().to_string(),
                     secret_key: vars.required("s3_secret_key")?.trim().to_string(),
                     cdn_base_url,
-                    url_ttl_secs: vars
-                        .positive_secs("presign_ttl_secs", DEFAULT_PRESIGN_TTL_SECS)?
-                        .unsigned_abs(),
+                    url_ttl_secs: url_ttl_secs.unsigned_abs(),
                 }))
             }
             Some(other) => Err(config_error(format!(
@@ -175,6 +186,8 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use shared::testing::hostile_text;
 
     fn secret_and(name: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
         move |n| match n {
@@ -236,11 +249,24 @@ mod tests {
             ("s3_bucket", ""),
             ("cdn_base_url", "cdn.example.com"),
             ("presign_ttl_secs", "0"),
+            // Found by `an_accepted_s3_storage_is_an_http_origin_and_complete`:
+            // a presigned URL of more than 7 days is refused by S3.
+            ("presign_ttl_secs", "605000"),
         ] {
             let get = s3_vars(name, value);
             let err = Config::from_vars(&Vars::new(&get)).unwrap_err();
             assert_eq!(err.status(), 500, "{name}={value}");
         }
+    }
+
+    #[test]
+    fn presigned_urls_may_live_up_to_seven_days() {
+        let get = s3_vars("presign_ttl_secs", "604800");
+        let config = Config::from_vars(&Vars::new(&get)).unwrap();
+        let Storage::S3(s3) = &config.storage else {
+            panic!("s3 storage")
+        };
+        assert_eq!(s3.url_ttl_secs, 604_800);
     }
 
     #[test]
@@ -252,5 +278,174 @@ mod tests {
             Config::body_limit_of(&vars),
             DEFAULT_MAX_UPLOAD_BYTES + MULTIPART_ALLOWANCE
         );
+    }
+
+    /// Every variable the component reads.
+    const NAMES: [&str; 15] = [
+        "jwt_secret",
+        "jwt_issuer",
+        "jwt_audience",
+        "access_token_ttl_secs",
+        "upload_max_bytes",
+        "cache_ttl_secs",
+        "upload_quota_bytes",
+        "upload_storage",
+        "s3_endpoint",
+        "s3_region",
+        "s3_bucket",
+        "s3_access_key",
+        "s3_secret_key",
+        "cdn_base_url",
+        "presign_ttl_secs",
+    ];
+
+    /// A value an operator may set: hostile text, a number (huge, negative,
+    /// padded), a plausible setting, or an http(s) prefix before junk.
+    fn any_value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            3 => hostile_text(),
+            2 => "[ \\t]{0,2}-?[0-9]{1,22}[ \\t]{0,2}",
+            2 => prop::sample::select(vec![
+                "s".repeat(32),
+                "s3".into(),
+                " s3 ".into(),
+                "mysql".into(),
+                "http://127.0.0.1:9000".into(),
+                "https://cdn.example.com/".into(),
+                "us-east-1".into(),
+                "0".into(),
+                "1".into(),
+            ]),
+            1 => (prop::sample::select(vec!["http://", "https://", " https://"]), hostile_text())
+                .prop_map(|(scheme, rest)| format!("{scheme}{rest}")),
+        ]
+    }
+
+    /// Values for [`NAMES`], each unset or any value; storage is often s3
+    /// and the JWT secret often valid, so the later checks are reached.
+    fn any_variables() -> impl Strategy<Value = Variables> {
+        let values = prop::collection::vec(prop::option::weighted(0.7, any_value()), NAMES.len());
+        let storage = prop::option::of(prop::sample::select(vec!["s3", "mysql"]));
+        let secret = prop::option::weighted(0.8, Just("s".repeat(32)));
+        (values, storage, secret).prop_map(|(values, storage, secret)| {
+            let mut vars: Variables = NAMES.iter().copied().zip(values).collect();
+            if let Some(storage) = storage {
+                vars[7].1 = Some(storage.to_string());
+            }
+            if secret.is_some() {
+                vars[0].1 = secret;
+            }
+            vars
+        })
+    }
+
+    /// A working S3 configuration with one to three variables unset or
+    /// changed to any value: most checks pass, the changed ones are tried.
+    fn varied_s3_variables() -> impl Strategy<Value = Variables> {
+        let change = (
+            0..NAMES.len(),
+            prop::option::weighted(0.9, prop_oneof![any_value(), "[0-9]{1,9}"]),
+        );
+        prop::collection::vec(change, 1..4).prop_map(|changes| {
+            let mut vars: Variables = NAMES
+                .iter()
+                .map(|&name| {
+                    let value = match name {
+                        "jwt_secret" => Some("s".repeat(32)),
+                        "upload_storage" => Some("s3".into()),
+                        "s3_endpoint" => Some("https://s3.example.com".into()),
+                        n if n.starts_with("s3_") => Some("value".into()),
+                        _ => None,
+                    };
+                    (name, value)
+                })
+                .collect();
+            for (at, value) in changes {
+                vars[at].1 = value;
+            }
+            vars
+        })
+    }
+
+    type Variables = Vec<(&'static str, Option<String>)>;
+
+    fn lookup(vars: &Variables) -> impl Fn(&str) -> Option<String> + '_ {
+        move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .and_then(|(_, v)| v.clone())
+        }
+    }
+
+    fn is_http_origin(endpoint: &str) -> bool {
+        endpoint
+            .strip_prefix("https://")
+            .or_else(|| endpoint.strip_prefix("http://"))
+            .is_some_and(|origin| !origin.is_empty() && !origin.contains('/'))
+    }
+
+    proptest! {
+        #[test]
+        fn any_variables_give_a_config_or_a_configuration_error(
+            vars in prop_oneof![any_variables(), varied_s3_variables()],
+        ) {
+            let get = lookup(&vars);
+            match Config::from_vars(&Vars::new(&get)) {
+                Ok(_) => {}
+                Err(ApiError::Internal(m)) => {
+                    prop_assert!(m.starts_with("configuration: "), "{}", m)
+                }
+                Err(e) => prop_assert!(false, "{:?}", e),
+            }
+        }
+
+        #[test]
+        fn an_accepted_s3_storage_is_an_http_origin_and_complete(
+            vars in prop_oneof![any_variables(), varied_s3_variables()],
+        ) {
+            let get = lookup(&vars);
+            if let Ok(Config { storage: Storage::S3(s3), .. }) = Config::from_vars(&Vars::new(&get)) {
+                prop_assert!(is_http_origin(&s3.endpoint), "{:?}", s3.endpoint);
+                for value in [&s3.endpoint, &s3.region, &s3.bucket, &s3.access_key, &s3.secret_key] {
+                    prop_assert!(!value.is_empty() && value.trim() == value.as_str(), "{:?}", value);
+                }
+                if let Some(cdn) = &s3.cdn_base_url {
+                    prop_assert!(cdn.starts_with("https://") || cdn.starts_with("http://"), "{:?}", cdn);
+                    prop_assert!(!cdn.ends_with('/'), "{:?}", cdn);
+                }
+                // SigV4 caps `X-Amz-Expires` at 7 days: S3 refuses longer-lived URLs.
+                prop_assert!(
+                    (1..=MAX_PRESIGN_TTL_SECS.unsigned_abs()).contains(&s3.url_ttl_secs),
+                    "{}", s3.url_ttl_secs
+                );
+            }
+        }
+
+        #[test]
+        fn the_body_limit_is_read_whatever_the_variables(vars in any_variables()) {
+            let get = lookup(&vars);
+            let vars = Vars::new(&get);
+            let limit = Config::body_limit_of(&vars);
+            prop_assert!(limit >= MULTIPART_ALLOWANCE);
+            if let Ok(config) = Config::from_vars(&vars) {
+                prop_assert_eq!(limit, Config::body_limit(config.max_upload_bytes));
+            }
+        }
+
+        #[test]
+        fn the_s3_secret_never_shows_in_the_debug_output(
+            vars in any_variables(),
+            secret in "[A-Z]{24}",
+        ) {
+            let mut vars = vars;
+            vars[7].1 = Some("s3".into());
+            vars[8].1 = Some("https://s3.example.com".into());
+            vars[12].1 = Some(secret.clone());
+            let get = lookup(&vars);
+            if let Ok(config) = Config::from_vars(&Vars::new(&get)) {
+                let debug = format!("{config:?}");
+                prop_assert!(!debug.contains(&secret), "{}", debug);
+            }
+        }
     }
 }

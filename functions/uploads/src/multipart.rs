@@ -132,6 +132,8 @@ fn run_ready<F: Future>(future: F) -> Option<F::Output> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use shared::testing::hostile_text;
 
     const B: &str = "X-BOUNDARY-123";
 
@@ -227,5 +229,101 @@ mod tests {
         let body = form(&[("file", None, None, b"hello world")]);
         let cut = &body[..body.len() - 20];
         assert_eq!(parse(cut, B, 100).unwrap_err().status(), 400);
+    }
+
+    /// A boundary as a hostile client may declare it: hostile text, printable
+    /// ASCII, or the `B` the well-formed bodies of these tests use.
+    fn any_boundary() -> impl Strategy<Value = String> {
+        prop_oneof![hostile_text(), "[ -~]{0,72}", Just(B.to_string()),]
+    }
+
+    /// A body a hostile client may send: random bytes, or a form whose
+    /// pieces are cut, spliced and mixed with random bytes.
+    fn any_body() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            any::<Vec<u8>>(),
+            hostile_text().prop_map(String::into_bytes),
+            Just(format!("--{B}\r\n").into_bytes()),
+            Just(format!("\r\n--{B}--\r\n").into_bytes()),
+            Just(b"Content-Disposition: form-data; name=\"file\"; filename=\"".to_vec()),
+            Just(b"Content-Type: ".to_vec()),
+            Just(b"\r\n\r\n".to_vec()),
+        ];
+        prop::collection::vec(piece, 0..12).prop_map(|pieces| pieces.concat())
+    }
+
+    fn is_client_error(e: &ApiError) -> bool {
+        matches!(e.status(), 400 | 413 | 415)
+    }
+
+    proptest! {
+        #[test]
+        fn any_content_type_is_read_without_panicking(content_type in hostile_text()) {
+            let _ = boundary(Some(&content_type));
+        }
+
+        #[test]
+        fn a_declared_boundary_is_found_or_refused_with_400(
+            params in hostile_text(),
+            essence in prop::sample::select(vec![
+                "multipart/form-data",
+                "Multipart/Form-Data",
+                " multipart/form-data ",
+            ]),
+        ) {
+            let content_type = format!("{essence};{params}");
+            match boundary(Some(&content_type)) {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => prop_assert_eq!(e.status(), 400),
+                None => prop_assert!(false, "{:?} is multipart", content_type),
+            }
+        }
+
+        #[test]
+        fn any_body_with_any_boundary_is_parsed_or_refused_without_panicking(
+            body in any_body(),
+            boundary in any_boundary(),
+            max in prop_oneof![0..64usize, Just(1usize << 20)],
+        ) {
+            match parse(&body, &boundary, max) {
+                Ok(part) => prop_assert!(part.bytes.len() <= max),
+                Err(e) => prop_assert!(is_client_error(&e), "{:?}", e),
+            }
+        }
+
+        #[test]
+        fn a_non_ascii_filename_and_any_bytes_round_trip(
+            name in hostile_text(),
+            non_ascii in "[\\u{80}-\\u{10ffff}]",
+            data in any::<Vec<u8>>(),
+            content_type in prop::sample::select(vec!["image/png", "Text/Plain", "application/pdf"]),
+        ) {
+            // As browsers send it (WHATWG HTML, multipart/form-data encoding):
+            // UTF-8 as is; they percent-encode `"` and line breaks, so no
+            // quote, backslash (it would escape the closing quote) or
+            // control character stands in the quoted name.
+            let name: String = format!("{non_ascii}{name}")
+                .chars()
+                .filter(|c| !c.is_control() && !matches!(c, '"' | '\\'))
+                .collect();
+            let body = form(&[("file", Some(&name), Some(content_type), &data)]);
+            let part = parse(&body, B, data.len()).unwrap();
+            prop_assert_eq!(part.filename, Some(name));
+            prop_assert_eq!(part.content_type, Some(content_type.to_ascii_lowercase()));
+            prop_assert_eq!(part.bytes, data);
+        }
+
+        #[test]
+        fn a_file_over_the_limit_is_413_whatever_its_bytes(
+            data in prop::collection::vec(any::<u8>(), 1..512),
+            short_by in 1..512usize,
+        ) {
+            let max = data.len().saturating_sub(short_by);
+            let body = form(&[("file", Some("a.bin"), None, &data)]);
+            prop_assert_eq!(
+                parse(&body, B, max).unwrap_err(),
+                ApiError::PayloadTooLarge { limit: max as u64 }
+            );
+        }
     }
 }

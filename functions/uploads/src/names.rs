@@ -179,6 +179,8 @@ pub fn if_none_match_matches(header: &str, sha256: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+    use shared::testing::hostile_text;
 
     #[test]
     fn path_components_are_stripped() {
@@ -269,5 +271,188 @@ mod tests {
         assert!(!if_none_match_matches("", sha));
         assert!(!if_none_match_matches("\"ab12", sha));
         assert_eq!(etag(sha), "\"ab12\"");
+    }
+
+    /// Hostile names, some long enough to be cut to [`MAX_FILENAME_BYTES`]:
+    /// repeated hostile text, and long stems with a short or long extension.
+    fn hostile_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => hostile_text(),
+            2 => (hostile_text(), 1..16usize).prop_map(|(s, n)| s.repeat(n)),
+            2 => (hostile_text(), 1..16usize, hostile_text())
+                .prop_map(|(stem, n, ext)| format!("{}.{ext}", stem.repeat(n))),
+            1 => any::<String>(),
+        ]
+    }
+
+    /// A strong ETag's opaque value as the app makes it: SHA-256 hex.
+    fn sha256_hex() -> impl Strategy<Value = String> {
+        "[0-9a-f]{64}"
+    }
+
+    /// A well-formed entity tag other than ours, weak or strong, whose opaque
+    /// part is hostile text (commas, spaces, non-ASCII...) without a quote.
+    fn other_entity_tag() -> impl Strategy<Value = String> {
+        (any::<bool>(), hostile_text()).prop_map(|(weak, opaque)| {
+            let opaque: String = opaque.chars().filter(|&c| c != '"').collect();
+            format!("{}\"{opaque}\"", if weak { "W/" } else { "" })
+        })
+    }
+
+    /// What may stand between list members: optional whitespace around one
+    /// or more commas (RFC 9110 §5.6.1 allows empty list elements).
+    fn list_separator() -> impl Strategy<Value = String> {
+        "[ \\t]{0,2},([ \\t]{0,2},){0,2}[ \\t]{0,2}"
+    }
+
+    /// A list of members that are not our tag: hostile text, stars and
+    /// other entity tags.
+    fn junk_list() -> impl Strategy<Value = String> {
+        let member = prop_oneof![
+            3 => hostile_text(),
+            1 => prop::sample::select(vec!["*", " * ", "W/*", "\"*\""]).prop_map(String::from),
+            1 => other_entity_tag(),
+        ];
+        prop::collection::vec((member, list_separator()), 0..5)
+            .prop_map(|members| members.into_iter().map(|(m, s)| m + &s).collect::<String>())
+    }
+
+    /// The quoted `filename*=UTF-8''…` value of a `Content-Disposition`, decoded.
+    fn decoded_filename_star(header: &str) -> Option<String> {
+        let (_, encoded) = header.split_once("; filename*=UTF-8''")?;
+        percent_encoding::percent_decode_str(encoded)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
+    }
+
+    proptest! {
+        #[test]
+        fn any_name_is_sanitized_without_panicking(raw in hostile_name()) {
+            let _ = clean(&raw);
+            let _ = sanitize(&raw);
+        }
+
+        #[test]
+        fn sanitizing_twice_changes_nothing(raw in hostile_name()) {
+            let once = sanitize(&raw);
+            prop_assert_eq!(sanitize(&once), once.clone(), "from {:?}", raw);
+            prop_assert_eq!(clean(&once), Some(once));
+        }
+
+        #[test]
+        fn a_sanitized_name_is_one_harmless_segment(raw in hostile_name()) {
+            let name = sanitize(&raw);
+            prop_assert!(!name.is_empty());
+            prop_assert!(name.len() <= MAX_FILENAME_BYTES, "{} bytes: {:?}", name.len(), name);
+            prop_assert!(!name.contains(['/', '\\']), "{:?}", name);
+            for c in name.chars() {
+                prop_assert!(!shared::domain::is_hidden_character(c), "{:?} in {:?}", c, name);
+                prop_assert!(!UNSAFE.contains(&c), "{:?} in {:?}", c, name);
+                prop_assert!(c == ' ' || !c.is_whitespace(), "{:?} in {:?}", c, name);
+            }
+            prop_assert!(!name.starts_with(['.', ' ']), "{:?}", name);
+            prop_assert!(!name.ends_with(['.', ' ']), "{:?}", name);
+            prop_assert!(!name.contains("  "), "{:?}", name);
+        }
+
+        #[test]
+        fn clean_is_sanitize_without_the_default(raw in hostile_name()) {
+            match clean(&raw) {
+                Some(name) => prop_assert_eq!(sanitize(&raw), name),
+                None => prop_assert_eq!(sanitize(&raw), DEFAULT_FILENAME),
+            }
+        }
+
+        #[test]
+        fn a_short_extension_survives_shortening(
+            stem in "[a-zA-Z0-9\\u{e9}\\u{674e}\\u{1f980}]{200,300}",
+            ext in "[a-z0-9]{1,16}",
+        ) {
+            let name = sanitize(&format!("{stem}.{ext}"));
+            prop_assert!(name.len() <= MAX_FILENAME_BYTES);
+            let suffix = format!(".{ext}");
+            prop_assert!(name.ends_with(&suffix), "{:?}", name);
+        }
+
+        #[test]
+        fn content_disposition_is_always_a_valid_header_value(
+            raw in hostile_name(),
+            inline in any::<bool>(),
+        ) {
+            for name in [raw.clone(), sanitize(&raw)] {
+                let header = content_disposition(&name, inline);
+                prop_assert!(
+                    header.bytes().all(|b| b == b' ' || b.is_ascii_graphic()),
+                    "{:?} gave {:?}", name, header
+                );
+                let disposition = if inline { "inline; " } else { "attachment; " };
+                prop_assert!(header.starts_with(disposition), "{:?}", header);
+            }
+        }
+
+        #[test]
+        fn filename_star_decodes_back_to_a_non_ascii_name(
+            raw in hostile_name(),
+            inline in any::<bool>(),
+        ) {
+            let name = sanitize(&raw);
+            let header = content_disposition(&name, inline);
+            if name.is_ascii() {
+                let disposition = if inline { "inline" } else { "attachment" };
+                prop_assert_eq!(header, format!("{disposition}; filename=\"{name}\""));
+            } else {
+                prop_assert_eq!(decoded_filename_star(&header), Some(name));
+            }
+        }
+
+        #[test]
+        fn filename_star_decodes_back_to_any_non_ascii_text(
+            before in any::<String>(),
+            non_ascii in "[\\u{80}-\\u{10ffff}]",
+            after in hostile_text(),
+        ) {
+            let text = format!("{before}{non_ascii}{after}");
+            let header = content_disposition(&text, false);
+            prop_assert_eq!(decoded_filename_star(&header), Some(text));
+        }
+
+        #[test]
+        fn any_if_none_match_is_read_without_panicking(
+            header in hostile_text(),
+            sha in sha256_hex(),
+        ) {
+            let _ = if_none_match_matches(&header, &sha);
+        }
+
+        #[test]
+        fn our_tag_matches_after_other_members(
+            before in prop::collection::vec((other_entity_tag(), list_separator()), 0..6),
+            lead in "[ \\t]{0,2}",
+            weak in any::<bool>(),
+            after in hostile_text(),
+            sha in sha256_hex(),
+        ) {
+            let mut header = lead;
+            for (tag, separator) in before {
+                header.push_str(&tag);
+                header.push_str(&separator);
+            }
+            header.push_str(if weak { "W/" } else { "" });
+            header.push_str(&etag(&sha));
+            header.push_str(", ");
+            header.push_str(&after);
+            prop_assert!(if_none_match_matches(&header, &sha), "{:?}", header);
+        }
+
+        #[test]
+        fn text_without_our_tag_never_matches(
+            header in junk_list(),
+            sha in sha256_hex(),
+        ) {
+            // `*` alone is the one value that matches every tag.
+            prop_assume!(header.trim() != "*" && !header.contains(&sha));
+            prop_assert!(!if_none_match_matches(&header, &sha), "{:?}", header);
+        }
     }
 }

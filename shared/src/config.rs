@@ -68,10 +68,22 @@ impl<'a> Vars<'a> {
     /// `name` as a positive number of seconds, at most
     /// [`MAX_DURATION_SECS`], `default` when unset.
     pub fn positive_secs(&self, name: &str, default: i64) -> Result<i64, ApiError> {
-        let secs: i64 = self.number(name, default)?;
-        if secs <= 0 {
+        let secs = self.secs(name, default)?;
+        if secs == 0 {
             return Err(ApiError::Internal(format!(
                 "configuration: {name} must be positive"
+            )));
+        }
+        Ok(secs)
+    }
+
+    /// `name` as a number of seconds from 0 (e.g. a cache TTL of 0: no
+    /// caching) to [`MAX_DURATION_SECS`], `default` when unset.
+    pub fn secs(&self, name: &str, default: i64) -> Result<i64, ApiError> {
+        let secs: i64 = self.number(name, default)?;
+        if secs < 0 {
+            return Err(ApiError::Internal(format!(
+                "configuration: {name} must not be negative"
             )));
         }
         // Bounded so that `secs * 1000` added to any time cannot overflow.

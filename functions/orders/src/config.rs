@@ -25,7 +25,7 @@ pub const DEFAULT_EVENTS_CHANNEL: &str = "order-events";
 impl Config {
     /// Reads and checks every variable; a bad value is a configuration error (500, logged).
     pub fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
-        let cache_ttl_secs: i64 = vars.number("cache_ttl_secs", 300)?;
+        let cache_ttl_secs = vars.secs("cache_ttl_secs", 300)?;
         let redis_url = vars.optional("redis_url").filter(|u| !u.trim().is_empty());
         if let Some(url) = &redis_url {
             if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
@@ -36,7 +36,7 @@ impl Config {
         }
         Ok(Self {
             tokens: vars.tokens()?,
-            cache_ttl_ms: cache_ttl_secs.max(0) * 1000,
+            cache_ttl_ms: cache_ttl_secs * 1000,
             redis_url,
             events_channel: vars
                 .optional("events_channel")
@@ -66,5 +66,21 @@ mod tests {
             Config::from_vars(&Vars::new(&bad)).unwrap_err().status(),
             500
         );
+    }
+
+    #[test]
+    fn a_negative_or_overflowing_cache_lifetime_is_a_configuration_error() {
+        for value in ["-1", "9223372036854775807"] {
+            let get = |n: &str| match n {
+                "jwt_secret" => Some("s".repeat(32)),
+                "cache_ttl_secs" => Some(value.to_string()),
+                _ => None,
+            };
+            assert_eq!(
+                Config::from_vars(&Vars::new(&get)).unwrap_err().status(),
+                500,
+                "{value}"
+            );
+        }
     }
 }

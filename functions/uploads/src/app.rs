@@ -777,8 +777,15 @@ fn check_object(
             pending.size
         )));
     }
-    let mut kind =
-        Kind::detect_prefix(&store.read_prefix(key, SNIFF_BYTES)?).ok_or_else(unsupported_type)?;
+    let prefix = store.read_prefix(key, SNIFF_BYTES)?;
+    // A file no longer than the prefix is all there: judged whole, so text
+    // cut inside a multi-byte character is not text (a prefix may end there).
+    let mut kind = if size <= SNIFF_BYTES {
+        Kind::detect(&prefix)
+    } else {
+        Kind::detect_prefix(&prefix)
+    }
+    .ok_or_else(unsupported_type)?;
     let sha256 = match sha256 {
         Some(sha256) => sha256,
         None => store.sha256(key)?,

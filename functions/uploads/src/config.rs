@@ -160,7 +160,7 @@ impl Config {
         Ok(Self {
             tokens: vars.tokens()?,
             max_upload_bytes: vars.number("upload_max_bytes", DEFAULT_MAX_UPLOAD_BYTES)?,
-            cache_ttl_secs: vars.number("cache_ttl_secs", DEFAULT_CACHE_TTL_SECS)?,
+            cache_ttl_secs: vars.secs("cache_ttl_secs", DEFAULT_CACHE_TTL_SECS)?,
             quota_bytes: vars.number("upload_quota_bytes", DEFAULT_QUOTA_BYTES)?,
             storage: Storage::from_vars(vars)?,
         })

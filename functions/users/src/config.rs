@@ -30,7 +30,7 @@ pub struct Config {
 impl Config {
     /// Reads and checks every variable; a bad value is a configuration error (500, logged).
     pub fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
-        let cache_ttl_secs: i64 = vars.number("cache_ttl_secs", 300)?;
+        let cache_ttl_secs = vars.secs("cache_ttl_secs", 300)?;
         let admin_email = vars
             .optional("admin_email")
             .map(|e| {
@@ -41,7 +41,7 @@ impl Config {
             .transpose()?;
         Ok(Self {
             tokens: vars.tokens()?,
-            cache_ttl_ms: cache_ttl_secs.saturating_mul(1000),
+            cache_ttl_ms: cache_ttl_secs * 1000,
             registration: Limit::new(
                 "register_max_per_address",
                 vars.number("register_max_per_address", 20)?,

@@ -1089,3 +1089,14 @@ fn presign_signs_a_neutral_content_type_into_the_put() {
         "application/octet-stream"
     );
 }
+
+#[test]
+fn a_small_direct_upload_ending_inside_a_utf8_character_is_not_text() {
+    let w = s3_world(None);
+    // "é" is C3 A9: the file ends after C3.
+    let cut = b"caf\xc3";
+    let (_, resp) = w.direct(ALICE, "menu.txt", cut, cut);
+    assert_eq!(resp.status, 415, "{}", String::from_utf8_lossy(&resp.body));
+    assert!(w.bucket().keys().is_empty());
+    assert!(w.repo.rows().is_empty());
+}

@@ -136,6 +136,13 @@ pub struct TestApp {
     pub kv_prefix: String,
     /// The bucket, when the app stores uploads in S3 ([`AppOptions::storage`]).
     pub s3: Option<s3::S3Server>,
+    /// The events app (`spin-events.toml`) beside the API, when
+    /// [`AppOptions::events_app`] asked for it: a host of its own that ends
+    /// when its Redis trigger is lost, as on Spin.
+    pub events: Option<RunningHost>,
+    /// How the events app is started, to start it again
+    /// ([`TestApp::restart_events_app`]) as SpinKube restarts its pod.
+    events_config: Option<HostConfig>,
 }
 
 /// Options for [`TestApp::start_with`].
@@ -153,6 +160,9 @@ pub struct AppOptions {
     pub database: Option<String>,
     /// Where uploads are stored.
     pub storage: Storage,
+    /// Also start the events app (`spin-events.toml`: the Redis-triggered
+    /// webhook delivery) with the same variables and key-value store.
+    pub events_app: bool,
 }
 
 /// Where a test app stores uploads.
@@ -269,7 +279,17 @@ impl TestApp {
         // The host's metrics count each component's key-value calls, which
         // is how tests see how many round trips a route makes.
         config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+        let events_config = options.events_app.then(|| {
+            let mut events = config.clone();
+            events.manifest = root.join("spin-events.toml");
+            events.metrics_listen = None;
+            events
+        });
         let host = RunningHost::start(config).await?;
+        let events = match &events_config {
+            Some(config) => Some(RunningHost::start(config.clone()).await?),
+            None => None,
+        };
         let base = host.base_url();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -283,7 +303,19 @@ impl TestApp {
             db,
             kv_prefix,
             s3,
+            events,
+            events_config,
         })
+    }
+
+    /// Starts the events app again (after a lost Redis ended it), as
+    /// SpinKube restarts a pod whose app exited.
+    pub async fn restart_events_app(&mut self) {
+        let config = self.events_config.clone().expect("started with events_app");
+        if let Some(old) = self.events.take() {
+            old.stop().await;
+        }
+        self.events = Some(RunningHost::start(config).await.expect("events app starts"));
     }
 
     /// `base + path`.
@@ -443,6 +475,9 @@ impl TestApp {
 
     /// Stops the host.
     pub async fn stop(self) {
+        if let Some(events) = self.events {
+            events.stop().await;
+        }
         self.host.stop().await;
         let _ = self.db.disconnect().await;
     }

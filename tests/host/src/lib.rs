@@ -80,6 +80,19 @@ pub enum KeyValueBackend {
     },
 }
 
+/// What the host does when a Redis trigger's subscription ends (its server
+/// could not be reached at start, or the connection dropped).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TriggerLoss {
+    /// As Spin 4.0.2: the whole app ends ("A trigger exited unexpectedly.
+    /// Terminating."), its HTTP routes included. One manifest's triggers
+    /// live and die together, so tests see what users of `spin up` see.
+    #[default]
+    EndApp,
+    /// Log it, end that subscription only, and keep serving HTTP.
+    KeepServing,
+}
+
 /// How to start a host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -98,6 +111,8 @@ pub struct HostConfig {
     /// A directory for each component's `{id}_stdout.txt` and
     /// `{id}_stderr.txt`, as `spin up --log-dir`; lines also go to the log.
     pub log_dir: Option<PathBuf>,
+    /// What a lost Redis trigger does to the app (Spin's way by default).
+    pub trigger_loss: TriggerLoss,
 }
 
 impl HostConfig {
@@ -111,6 +126,7 @@ impl HostConfig {
             limits: Limits::default(),
             metrics_listen: None,
             log_dir: None,
+            trigger_loss: TriggerLoss::default(),
         }
     }
 }
@@ -122,7 +138,11 @@ pub struct RunningHost {
     metrics_task: Option<JoinHandle<()>>,
     /// One subscription task per Redis server of `[[trigger.redis]]`.
     redis_tasks: Vec<JoinHandle<()>>,
-    shutdown: Option<oneshot::Sender<Duration>>,
+    /// Taken by whoever stops the server first: [`RunningHost::shutdown`],
+    /// or a lost trigger ([`TriggerLoss::EndApp`]).
+    shutdown: Arc<Mutex<Option<oneshot::Sender<Duration>>>>,
+    /// Becomes true when a lost trigger ended the app.
+    ended: tokio::sync::watch::Receiver<bool>,
     task: Option<JoinHandle<ShutdownReport>>,
 }
 
@@ -273,20 +293,36 @@ impl RunningHost {
             }
             None => (None, None),
         };
+        let (tx, rx) = oneshot::channel();
+        let shutdown = Arc::new(Mutex::new(Some(tx)));
+        let (ended_tx, ended) = tokio::sync::watch::channel(false);
+        let ended_tx = Arc::new(ended_tx);
         let redis_tasks = subscriptions
             .into_iter()
             .map(|(address, channels)| {
-                tokio::spawn(redis_host::subscribe(app.clone(), address, channels))
+                let subscription = redis_host::subscribe(app.clone(), address, channels);
+                let (shutdown, ended_tx) = (shutdown.clone(), ended_tx.clone());
+                let loss = config.trigger_loss;
+                tokio::spawn(async move {
+                    subscription.await;
+                    if loss == TriggerLoss::EndApp {
+                        tracing::error!("A trigger exited unexpectedly. Terminating.");
+                        ended_tx.send_replace(true);
+                        if let Some(tx) = take_sender(&shutdown) {
+                            let _ = tx.send(Duration::ZERO);
+                        }
+                    }
+                })
             })
             .collect();
-        let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(server::serve(app, listener, rx));
         Ok(RunningHost {
             addr,
             metrics_addr,
             metrics_task,
             redis_tasks,
-            shutdown: Some(tx),
+            shutdown,
+            ended,
             task: Some(task),
         })
     }
@@ -306,6 +342,21 @@ impl RunningHost {
         self.metrics_addr
     }
 
+    /// Resolves when a lost Redis trigger has ended the app
+    /// ([`TriggerLoss::EndApp`]); never, otherwise.
+    pub async fn ended(&self) {
+        let mut ended = self.ended.clone();
+        let _ = ended.wait_for(|ended| *ended).await;
+        if !*ended.borrow() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// True once a lost Redis trigger has ended the app.
+    pub fn has_ended(&self) -> bool {
+        *self.ended.borrow()
+    }
+
     /// Stops accepting, closes open connections and frees the port.
     pub async fn stop(self) {
         self.shutdown(Duration::ZERO).await;
@@ -320,7 +371,7 @@ impl RunningHost {
         for task in self.redis_tasks.drain(..) {
             task.abort();
         }
-        if let Some(tx) = self.shutdown.take() {
+        if let Some(tx) = take_sender(&self.shutdown) {
             let _ = tx.send(grace);
         }
         match self.task.take() {
@@ -339,10 +390,17 @@ impl Drop for RunningHost {
         for task in self.redis_tasks.drain(..) {
             task.abort();
         }
-        if let Some(tx) = self.shutdown.take() {
+        if let Some(tx) = take_sender(&self.shutdown) {
             let _ = tx.send(Duration::ZERO);
         }
     }
+}
+
+/// The server's stop sender, for whoever asks first.
+fn take_sender(
+    shutdown: &Mutex<Option<oneshot::Sender<Duration>>>,
+) -> Option<oneshot::Sender<Duration>> {
+    shutdown.lock().map(|mut s| s.take()).unwrap_or(None)
 }
 
 /// One engine per process and pool shape: hosts started by one test binary

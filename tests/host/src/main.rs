@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser;
-use spin_test_host::{HostConfig, KeyValueBackend, Limits, RunningHost};
+use spin_test_host::{HostConfig, KeyValueBackend, Limits, RunningHost, TriggerLoss};
 use tokio::signal::unix::{signal, SignalKind};
 
 #[derive(Parser, Debug)]
@@ -78,6 +78,11 @@ struct Args {
     /// `DIR/{component}_stdout.txt` and `_stderr.txt`, as `spin up --log-dir`.
     #[arg(long, value_name = "DIR")]
     log_dir: Option<PathBuf>,
+    /// When a Redis trigger's connection is lost (or never made), end only
+    /// that subscription and keep serving HTTP. Without it the app ends, as
+    /// Spin 4.0.2's does.
+    #[arg(long)]
+    keep_serving_without_redis_trigger: bool,
 }
 
 /// `30s`, `1.5s`, `500ms`, or a bare number of seconds.
@@ -128,6 +133,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.metrics_listen = args.metrics_listen;
     config.log_dir = args.log_dir;
+    if args.keep_serving_without_redis_trigger {
+        config.trigger_loss = TriggerLoss::KeepServing;
+    }
     config.variables = args
         .variables
         .iter()
@@ -163,6 +171,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let received = tokio::select! {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
+        // As `spin up`: a lost Redis trigger ends the process, with an error.
+        _ = host.ended() => {
+            host.stop().await;
+            anyhow::bail!("A trigger exited unexpectedly. Terminating.");
+        }
     };
     tracing::info!(
         "{received}: no new connections; finishing requests in flight (up to {grace:?})"

@@ -9,10 +9,11 @@
 //! * The trigger subscribes once per server address (`SUBSCRIBE` per
 //!   channel) and handles messages one at a time, each in a fresh instance
 //!   of every component on that channel. A handler's error or trap is
-//!   logged and the next message handled. When the server connection drops,
-//!   Spin ends the whole app; this host logs the error and ends that
-//!   subscription only, so its HTTP routes keep serving (events wait in the
-//!   outbox for a delivery run, e.g. `POST /api/v1/events/deliver`).
+//!   logged and the next message handled. When the server cannot be
+//!   reached at start, or the connection drops, the subscription ends, and
+//!   with it (as on Spin) the whole app, HTTP routes included
+//!   ([`crate::TriggerLoss`]; `--keep-serving-without-redis-trigger` keeps
+//!   the routes up instead).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -252,7 +253,7 @@ pub async fn subscribe(app: Arc<App>, address: String, subscriptions: Subscripti
             }
         }
     }
-    tracing::error!("redis trigger: disconnected from {shown}; no more messages are handled");
+    tracing::error!("redis trigger: disconnected from {shown}");
 }
 
 /// Runs `component`'s handler on one message in a fresh instance, under

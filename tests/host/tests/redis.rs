@@ -195,3 +195,107 @@ source = "{wasm}"
         .expect("refused");
     assert!(format!("{err:#}").contains("no address"), "{err:#}");
 }
+
+/// A manifest whose Redis trigger points at `address`, beside an HTTP route.
+fn manifest_with_trigger_at(address: &str) -> std::path::PathBuf {
+    temp_manifest(&format!(
+        r#"
+spin_manifest_version = 2
+[application]
+name = "trigger-loss"
+[application.trigger.redis]
+address = "{address}"
+[[trigger.redis]]
+channel = "c"
+component = "fixture"
+[[trigger.http]]
+route = "/api/..."
+component = "fixture"
+[component.fixture]
+source = "{{wasm}}"
+key_value_stores = ["default"]
+"#
+    ))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn answers(base_url: &str) -> bool {
+    client()
+        .get(format!("{base_url}/api/kv/default/k"))
+        .send()
+        .await
+        .is_ok()
+}
+
+#[tokio::test]
+async fn an_unreachable_trigger_server_ends_the_whole_app_as_on_spin() {
+    let manifest = manifest_with_trigger_at(&format!("redis://127.0.0.1:{}", free_port()));
+    let host = RunningHost::start(HostConfig::new(manifest)).await.unwrap();
+    let base = host.base_url();
+    tokio::time::timeout(Duration::from_secs(10), host.ended())
+        .await
+        .expect("the app ends");
+    assert!(host.has_ended());
+    assert!(!answers(&base).await, "its HTTP routes are gone too");
+}
+
+#[tokio::test]
+async fn a_lost_trigger_connection_ends_the_whole_app_as_on_spin() {
+    let port = free_port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server is installed (scripts/setup.sh)");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let manifest = manifest_with_trigger_at(&format!("redis://127.0.0.1:{port}"));
+    let host = RunningHost::start(HostConfig::new(manifest)).await.unwrap();
+    let base = host.base_url();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(answers(&base).await);
+    assert!(!host.has_ended());
+    let _ = redis.kill();
+    let _ = redis.wait();
+    tokio::time::timeout(Duration::from_secs(10), host.ended())
+        .await
+        .expect("the app ends");
+    assert!(!answers(&base).await, "its HTTP routes are gone too");
+}
+
+#[tokio::test]
+async fn keep_serving_leaves_the_http_routes_up_when_the_trigger_is_lost() {
+    let manifest = manifest_with_trigger_at(&format!("redis://127.0.0.1:{}", free_port()));
+    let mut config = HostConfig::new(manifest);
+    config.trigger_loss = spin_test_host::TriggerLoss::KeepServing;
+    let host = RunningHost::start(config).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!host.has_ended());
+    assert!(answers(&host.base_url()).await);
+    host.stop().await;
+}
+
+#[test]
+fn the_binary_exits_with_an_error_when_its_trigger_is_lost() {
+    let manifest = manifest_with_trigger_at(&format!("redis://127.0.0.1:{}", free_port()));
+    let token = format!("api_token={API_TOKEN}");
+    let (code, stderr) =
+        run_host_to_exit(&["--from", manifest.to_str().unwrap(), "--variable", &token]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("A trigger exited unexpectedly. Terminating."),
+        "{stderr}"
+    );
+}

@@ -48,6 +48,21 @@ setup_browser_tests() {
   fi
 }
 
+# The Standard Webhooks reference library (PyPI, pinned in
+# tests/webhooks/requirements.txt) in a venv of its own, for the order events
+# tests, which verify real deliveries with it (tests/webhooks/verify.py).
+setup_webhook_tests() {
+  step "webhook tests: standardwebhooks"
+  local venv=target/webhooks-venv stamp want
+  stamp="$venv/.requirements.sha256"
+  want="$(sha256sum tests/webhooks/requirements.txt | cut -d' ' -f1)"
+  if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/webhooks/requirements.txt
+    echo "$want" > "$stamp"
+  fi
+}
+
 # Debian's Prometheus server and promtool for tests/api/tests/observe.rs,
 # which scrapes the host with a real Prometheus and checks the alert rules.
 setup_observability_tests() {

@@ -67,7 +67,7 @@ pub fn deliver_now(config: &Config, ports: &Ports<'_>) -> Result<Summary, ApiErr
         ports.clock,
         &Delivery {
             url: &webhook.url,
-            secret: webhook.secret.as_bytes(),
+            keys: &webhook.keys,
             max_attempts: config.max_attempts,
             budget_ms: RUN_BUDGET_MS,
         },

@@ -1,6 +1,7 @@
 //! The events component's configuration, from Spin variables (defaults here,
 //! in one place; `spin.toml` documents the same values).
 
+use crate::model::SigningKey;
 use shared::auth::TokenConfig;
 use shared::config::Vars;
 use shared::ApiError;
@@ -10,8 +11,8 @@ use shared::ApiError;
 pub struct WebhookConfig {
     /// `webhook_url`: the receiver, `http://` or `https://`.
     pub url: String,
-    /// `webhook_secret`: the HMAC-SHA256 signing key.
-    pub secret: String,
+    /// `webhook_secret`: the signing keys (several during a rotation).
+    pub keys: Vec<SigningKey>,
 }
 
 /// Configuration from Spin variables.
@@ -24,9 +25,6 @@ pub struct Config {
     /// `webhook_max_attempts`: attempts before an event is given up.
     pub max_attempts: u32,
 }
-
-/// The shortest `webhook_secret` accepted: 128 bits of a random string.
-pub const MIN_SECRET_LEN: usize = 16;
 
 impl Config {
     /// Reads and checks every variable; a bad value is a configuration error (500, logged).
@@ -42,12 +40,14 @@ impl Config {
                     return Err(config_error("webhook_url must be an http(s):// URL"));
                 }
                 let secret = vars.optional("webhook_secret").unwrap_or_default();
-                if secret.len() < MIN_SECRET_LEN {
-                    return Err(config_error(
-                        "webhook_secret must have at least 16 characters when webhook_url is set",
-                    ));
-                }
-                Some(WebhookConfig { url, secret })
+                let keys = SigningKey::parse_all(&secret).ok_or_else(|| {
+                    config_error(
+                        "webhook_secret must be a base64 key of at least 16 bytes \
+                         (whsec_… as Standard Webhooks writes them; several \
+                         space-separated while rotating) when webhook_url is set",
+                    )
+                })?;
+                Some(WebhookConfig { url, keys })
             }
         };
         let max_attempts: u32 = vars.number("webhook_max_attempts", 15)?;
@@ -78,6 +78,8 @@ mod tests {
         Config::from_vars(&Vars::new(&get))
     }
 
+    const KEY: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
     #[test]
     fn no_webhook_url_means_no_deliveries() {
         let c = config(&[]).unwrap();
@@ -95,12 +97,20 @@ mod tests {
         .is_err());
         assert!(config(&[
             ("webhook_url", "ftp://hooks.test/x"),
-            ("webhook_secret", "a-long-enough-secret")
+            ("webhook_secret", KEY)
         ])
         .is_err());
+        assert!(
+            config(&[
+                ("webhook_url", "https://hooks.test/x"),
+                ("webhook_secret", "a-long-enough-secret-but-not-base64")
+            ])
+            .is_err(),
+            "Standard Webhooks keys are base64"
+        );
         let c = config(&[
             ("webhook_url", "https://hooks.test/x"),
-            ("webhook_secret", "a-long-enough-secret"),
+            ("webhook_secret", KEY),
         ])
         .unwrap();
         assert_eq!(c.webhook.unwrap().url, "https://hooks.test/x");
@@ -132,6 +142,7 @@ mod tests {
                 " Root@Example.com ".into(),
                 "a-long-enough-password".into(),
                 "https://hooks.example.com/x".into(),
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
             ]),
             1 => (prop::sample::select(vec!["http://", "https://", " https://"]), hostile_text())
                 .prop_map(|(scheme, rest)| format!("{scheme}{rest}")),
@@ -200,7 +211,7 @@ mod tests {
                         webhook.url.starts_with("https://") || webhook.url.starts_with("http://"),
                         "{:?}", webhook.url
                     );
-                    prop_assert!(webhook.secret.len() >= MIN_SECRET_LEN);
+                    prop_assert!(!webhook.keys.is_empty());
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! * **At least once.** An event leaves `pending` only when a webhook
 //!   answered 2xx (or its attempts ran out). A run that dies mid-send leaves
 //!   its claim to expire, and a later run sends the event again; receivers
-//!   deduplicate on `Webhook-Id`.
+//!   deduplicate on `webhook-id`.
 //! * **In order.** A run stops at the first event it cannot send now — one
 //!   another run holds, or one waiting out its backoff beyond this run's
 //!   budget — so a later event never overtakes an earlier one (an order's
@@ -18,7 +18,7 @@
 
 use shared::error::ApiError;
 
-use crate::model::{backoff_ms, signature, Event};
+use crate::model::{backoff_ms, signature, Event, SigningKey};
 use crate::repo::{EventStore, FailedAttempt};
 
 /// How long a run holds an event it is sending: past the host's request
@@ -48,8 +48,8 @@ pub trait Clock {
 pub struct Delivery<'a> {
     /// The receiver (`webhook_url`).
     pub url: &'a str,
-    /// The signing secret (`webhook_secret`).
-    pub secret: &'a [u8],
+    /// The signing keys (`webhook_secret`).
+    pub keys: &'a [SigningKey],
     /// Attempts before an event is given up as `failed`.
     pub max_attempts: u32,
     /// How long one run may keep sending and waiting.
@@ -131,12 +131,16 @@ fn send(
     now_ms: i64,
 ) -> Result<u16, (Option<u16>, String)> {
     let body = event.payload.as_bytes();
+    // Standard Webhooks' three headers: the id (stable across retries, for
+    // deduplication), when this attempt was signed, and the signatures.
+    let timestamp = now_ms.div_euclid(1000);
     let headers = [
         ("content-type", "application/json".to_string()),
         ("webhook-id", event.id.clone()),
+        ("webhook-timestamp", timestamp.to_string()),
         (
             "webhook-signature",
-            signature(delivery.secret, now_ms / 1000, body),
+            signature(delivery.keys, &event.id, timestamp, body),
         ),
     ];
     match webhook.post(delivery.url, &headers, body) {

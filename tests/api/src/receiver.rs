@@ -1,6 +1,7 @@
 //! A webhook receiver for the order events tests: a local HTTP server that
 //! records every delivery and answers from a script (e.g. 503 twice, then
-//! 200), and the signature check README tells receivers to make.
+//! 200), and the check of deliveries with the Standard Webhooks reference
+//! library ([`verify_with_reference_library`]), never with our own code.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -9,19 +10,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt as _, Full};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sha2::Sha256;
 use tokio::task::JoinHandle;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
 pub struct Delivery {
-    /// `Webhook-Id`.
+    /// `webhook-id`.
     pub id: String,
-    /// `Webhook-Signature`.
+    /// `webhook-timestamp`.
+    pub timestamp: String,
+    /// `webhook-signature`.
     pub signature: String,
     /// The body, as received.
     pub body: Vec<u8>,
@@ -69,8 +70,11 @@ impl Receiver {
                                         .unwrap_or("")
                                         .to_owned()
                                 };
-                                let (id, signature) =
-                                    (header("webhook-id"), header("webhook-signature"));
+                                let (id, timestamp, signature) = (
+                                    header("webhook-id"),
+                                    header("webhook-timestamp"),
+                                    header("webhook-signature"),
+                                );
                                 let body = req
                                     .into_body()
                                     .collect()
@@ -81,6 +85,7 @@ impl Receiver {
                                 let answered = state.script.pop_front().unwrap_or(200);
                                 state.seen.push(Delivery {
                                     id,
+                                    timestamp,
                                     signature,
                                     body,
                                     answered,
@@ -148,46 +153,58 @@ impl Drop for Receiver {
     }
 }
 
-/// Why a delivery is refused.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
-    /// The header is not `t=<seconds>,v1=<hex>`.
-    Malformed,
-    /// The timestamp is further than the tolerance from `now`: a replay.
-    Stale,
-    /// The HMAC does not match: the body or timestamp was altered, or
-    /// another secret signed it.
-    BadSignature,
-}
-
-/// README's receiver check: parse `t` and `v1`, refuse a timestamp more than
-/// `tolerance_secs` from `now_secs`, then compare the HMAC-SHA256 of
-/// `"<t>.<body>"` in constant time.
-pub fn verify(
-    secret: &[u8],
-    header: &str,
-    body: &[u8],
-    now_secs: i64,
-    tolerance_secs: i64,
-) -> Result<(), Refused> {
-    let mut timestamp = None;
-    let mut signature = None;
-    for part in header.split(',') {
-        match part.split_once('=') {
-            Some(("t", t)) => timestamp = t.parse::<i64>().ok(),
-            Some(("v1", v)) => signature = hex::decode(v).ok(),
-            _ => {}
-        }
+/// Checks `deliveries` with the Standard Webhooks reference library (the
+/// `standardwebhooks` package from PyPI, in `target/webhooks-venv`, which
+/// `scripts/setup.sh` installs; `WEBHOOK_VERIFY_PYTHON` names another
+/// interpreter): `Ok` or the library's refusal, per delivery, in order.
+pub fn verify_with_reference_library(
+    secret: &str,
+    deliveries: &[Delivery],
+) -> Vec<Result<(), String>> {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let root = crate::workspace_root();
+    let python = std::env::var("WEBHOOK_VERIFY_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join("target/webhooks-venv/bin/python"));
+    let mut child = std::process::Command::new(&python)
+        .arg(root.join("tests/webhooks/verify.py"))
+        .arg(secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (run scripts/setup.sh's setup_webhook_tests)",
+                python.display()
+            )
+        });
+    let mut input = String::new();
+    for d in deliveries {
+        let line = serde_json::json!({
+            "headers": {
+                "webhook-id": d.id,
+                "webhook-timestamp": d.timestamp,
+                "webhook-signature": d.signature,
+            },
+            "body": base64::engine::general_purpose::STANDARD.encode(&d.body),
+        });
+        input.push_str(&line.to_string());
+        input.push('\n');
     }
-    let (Some(t), Some(signature)) = (timestamp, signature) else {
-        return Err(Refused::Malformed);
-    };
-    if (now_secs - t).abs() > tolerance_secs {
-        return Err(Refused::Stale);
-    }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| Refused::Malformed)?;
-    mac.update(format!("{t}.").as_bytes());
-    mac.update(body);
-    mac.verify_slice(&signature)
-        .map_err(|_| Refused::BadSignature)
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write deliveries");
+    let output = child.wait_with_output().expect("verify.py runs");
+    assert!(output.status.success(), "verify.py failed: {output:?}");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| match line {
+            "ok" => Ok(()),
+            refused => Err(refused.to_string()),
+        })
+        .collect()
 }

@@ -21,8 +21,13 @@ struct SpinVariable {
 }
 
 fn spin_variables() -> BTreeMap<String, SpinVariable> {
-    let text = std::fs::read_to_string(workspace_root().join("spin.toml")).unwrap();
-    let manifest: toml::Table = text.parse().expect("spin.toml parses");
+    spin_variables_of("spin.toml")
+}
+
+/// The `[variables]` of a Spin manifest at the repository's root.
+fn spin_variables_of(file: &str) -> BTreeMap<String, SpinVariable> {
+    let text = std::fs::read_to_string(workspace_root().join(file)).unwrap();
+    let manifest: toml::Table = text.parse().expect("the manifest parses");
     manifest["variables"]
         .as_table()
         .expect("[variables]")
@@ -117,9 +122,27 @@ fn loopback_default(variable: &SpinVariable) -> bool {
         .is_some_and(|d| d.contains("127.0.0.1") || d.contains("localhost"))
 }
 
+/// How an app's replicas are decided.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replicas {
+    /// By a HorizontalPodAutoscaler (the API).
+    Autoscaled,
+    /// Exactly one (the events app: one Redis subscriber).
+    One,
+}
+
 /// Everything wrong with `docs` (a SpinApp, its Secret template and its
 /// autoscaler) for an app declaring `variables`.
 fn check(variables: &BTreeMap<String, SpinVariable>, docs: &[Value]) -> Vec<String> {
+    check_app(variables, docs, Replicas::Autoscaled)
+}
+
+/// As [`check`], for an app whose replicas are decided as `replicas` says.
+fn check_app(
+    variables: &BTreeMap<String, SpinVariable>,
+    docs: &[Value],
+    replicas: Replicas,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let apps: Vec<&Value> = docs.iter().filter(|d| d["kind"] == "SpinApp").collect();
     let [app] = apps.as_slice() else {
@@ -192,6 +215,16 @@ fn check(variables: &BTreeMap<String, SpinVariable>, docs: &[Value]) -> Vec<Stri
         }
     }
 
+    if replicas == Replicas::One {
+        if spec["replicas"] != 1 || spec["enableAutoscaling"] == true {
+            problems.push(format!(
+                "expected exactly one replica, found replicas {} and enableAutoscaling {}",
+                spec["replicas"], spec["enableAutoscaling"]
+            ));
+        }
+        return problems;
+    }
+
     // Replicas: an autoscaler owns them.
     let name = app["metadata"]["name"].as_str().unwrap_or_default();
     if spec["enableAutoscaling"] != true {
@@ -233,6 +266,95 @@ fn manifests_bind_every_variable_and_take_secrets_from_the_secret() {
     assert!(variables["jwt_secret"].required && variables["jwt_secret"].secret);
     let problems = check(&variables, &all_manifests());
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The events app (spin-events.toml) is bound like the API, with one
+/// replica: every replica would receive every announcement.
+#[test]
+fn the_events_app_binds_every_variable_of_its_manifest_with_one_replica() {
+    let variables = spin_variables_of("spin-events.toml");
+    let mut docs = manifests("spinapp-events.yaml");
+    docs.extend(manifests("secret.example.yaml"));
+    let problems = check_app(&variables, &docs, Replicas::One);
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // And the checker is not blind: two replicas, or a literal secret, fail.
+    let app = docs.iter_mut().find(|d| d["kind"] == "SpinApp").unwrap();
+    app["spec"]["replicas"] = json!(2);
+    *variable_mut(app, "webhook_secret") = json!({"name": "webhook_secret", "value": "whsec_x"});
+    let problems = check_app(&variables, &docs, Replicas::One);
+    assert_caught(problems.clone(), "expected exactly one replica");
+    assert_caught(
+        problems,
+        "variable webhook_secret: a secret given as a literal value",
+    );
+}
+
+/// The API's manifest has HTTP triggers only: no Redis can take it down.
+#[test]
+fn the_api_manifest_has_no_redis_trigger_and_the_events_manifest_has_one() {
+    let read = |file: &str| -> toml::Table {
+        std::fs::read_to_string(workspace_root().join(file))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let api = read("spin.toml");
+    assert!(
+        api["trigger"].get("redis").is_none(),
+        "spin.toml has a Redis trigger"
+    );
+    assert!(api
+        .get("application")
+        .and_then(|a| a.get("trigger"))
+        .is_none());
+    let events = read("spin-events.toml");
+    assert_eq!(
+        events["trigger"]["redis"][0]["component"].as_str(),
+        Some("events")
+    );
+    assert!(events["trigger"].get("http").is_none());
+}
+
+/// The delivery schedule logs in as the API's admin with the Secret's
+/// password and calls the delivery route.
+#[test]
+fn the_delivery_cronjob_takes_the_admin_password_from_the_secret() {
+    let docs = manifests("cronjob-deliver.yaml");
+    let [job] = docs.as_slice() else {
+        panic!("one CronJob, found {}", docs.len())
+    };
+    assert_eq!(job["kind"], "CronJob");
+    let container = &job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().expect("env");
+    let secrets = secret_keys(&manifests("secret.example.yaml"));
+    let mut problems = Vec::new();
+    let password = env
+        .iter()
+        .find(|e| e["name"] == "ADMIN_PASSWORD")
+        .expect("ADMIN_PASSWORD");
+    check_source("ADMIN_PASSWORD", password, true, &secrets, &mut problems);
+    assert!(problems.is_empty(), "{problems:?}");
+    let api_app = manifests("spinapp.yaml");
+    let admin_email = api_app[0]["spec"]["variables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "admin_email")
+        .expect("admin_email bound")["value"]
+        .clone();
+    let email = env
+        .iter()
+        .find(|e| e["name"] == "ADMIN_EMAIL")
+        .expect("ADMIN_EMAIL");
+    assert_eq!(email["value"], admin_email);
+    let script = container["command"].to_string();
+    for route in [
+        "/api/v1/auth/login",
+        "/api/v1/events/deliver",
+        "/api/v1/auth/logout",
+    ] {
+        assert!(script.contains(route), "{route} in {script}");
+    }
 }
 
 /// The Secret template holds exactly the secrets, as placeholders only.

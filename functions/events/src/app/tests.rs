@@ -82,7 +82,10 @@ impl World {
                 tokens: token_config(),
                 webhook: webhook.then(|| WebhookConfig {
                     url: "http://receiver.test/hook".into(),
-                    secret: "a-long-enough-secret".into(),
+                    keys: crate::model::SigningKey::parse_all(
+                        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                    )
+                    .expect("a valid key"),
                 }),
                 max_attempts: 15,
             },

@@ -85,10 +85,18 @@ fn event(id: &str, seq: i64) -> Event {
     }
 }
 
+/// The signing keys of these tests.
+fn keys() -> &'static [SigningKey] {
+    static KEYS: std::sync::OnceLock<Vec<SigningKey>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        SigningKey::parse_all("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("a valid key")
+    })
+}
+
 fn delivery() -> Delivery<'static> {
     Delivery {
         url: "http://receiver.test/hook",
-        secret: b"whsec-test",
+        keys: keys(),
         max_attempts: 10,
         budget_ms: 20_000,
     }
@@ -109,9 +117,14 @@ fn pending_events_go_out_oldest_first_signed_and_are_marked_delivered() {
     let (url, headers, body) = receiver.seen.borrow()[0].clone();
     assert_eq!(url, "http://receiver.test/hook");
     assert_eq!(body, "{\"id\":\"a\"}");
+    assert_eq!(header(&headers, "webhook-id"), "a");
+    assert_eq!(
+        header(&headers, "webhook-timestamp"),
+        (T0 / 1000).to_string()
+    );
     assert_eq!(
         header(&headers, "webhook-signature"),
-        signature(b"whsec-test", T0 / 1000, body.as_bytes())
+        signature(keys(), "a", T0 / 1000, body.as_bytes())
     );
     assert!(store.all().iter().all(|e| e.state == State::Delivered));
 }

@@ -32,12 +32,21 @@ impl Config {
         let config_error = |m: &str| ApiError::Internal(format!("configuration: {m}"));
         let url = vars
             .optional("webhook_url")
-            .filter(|u| !u.trim().is_empty());
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
         let webhook = match url {
             None => None,
             Some(url) => {
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return Err(config_error("webhook_url must be an http(s):// URL"));
+                // A scheme and a host at least: `https://` alone, or a URL
+                // with spaces inside, would fail every delivery, not the start.
+                let host = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"))
+                    .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+                if host.is_none_or(str::is_empty) || url.contains(char::is_whitespace) {
+                    return Err(config_error(
+                        "webhook_url must be an http(s):// URL with a host",
+                    ));
                 }
                 let secret = vars.optional("webhook_secret").unwrap_or_default();
                 let keys = SigningKey::parse_all(&secret).ok_or_else(|| {
@@ -110,6 +119,22 @@ mod tests {
         );
         let c = config(&[
             ("webhook_url", "https://hooks.test/x"),
+            ("webhook_secret", KEY),
+        ])
+        .unwrap();
+        assert_eq!(c.webhook.unwrap().url, "https://hooks.test/x");
+    }
+
+    #[test]
+    fn a_webhook_url_is_trimmed_and_needs_a_host() {
+        for bad in ["https://", "http:///x", "https://hooks.test/a b"] {
+            assert!(
+                config(&[("webhook_url", bad), ("webhook_secret", KEY)]).is_err(),
+                "{bad:?}"
+            );
+        }
+        let c = config(&[
+            ("webhook_url", " https://hooks.test/x\n"),
             ("webhook_secret", KEY),
         ])
         .unwrap();

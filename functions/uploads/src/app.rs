@@ -89,7 +89,7 @@ use crate::config::Storage;
 pub use crate::config::{Config, MULTIPART_ALLOWANCE};
 use crate::detect::{check_claim, check_extension, Kind};
 use crate::multipart;
-use crate::names::{clean, content_disposition, etag, if_none_match_matches};
+use crate::names::{clean, content_disposition, etag};
 use crate::repo::{Content, Deleted, NewBytes, Pending, Stored, Upload, UploadRepo, Visibility};
 use crate::store::{ObjectStore, ServedAs, UNCHECKED_TYPE};
 
@@ -484,7 +484,7 @@ fn content(env: &Env, id: &str) -> Result<Response, ApiError> {
     if env
         .req
         .header("if-none-match")
-        .is_some_and(|h| if_none_match_matches(h, &upload.sha256))
+        .is_some_and(|h| shared::http::if_none_match_matches(h, &upload.sha256))
     {
         return Ok(Response::new(304)
             .with_header("etag", &tag)

@@ -9,12 +9,9 @@
 //! cut off at the limit.
 
 use std::convert::Infallible;
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{stream, FutureExt as _};
 use shared::ApiError;
 
 /// Size of the slices the body is fed to the parser in.
@@ -56,11 +53,15 @@ pub fn parse(body: &[u8], boundary: &str, max_file_bytes: usize) -> Result<FileP
             .map(|chunk| Ok::<Bytes, Infallible>(Bytes::copy_from_slice(chunk))),
     );
     let multipart = multer::Multipart::new(chunks, boundary.to_string());
-    run_ready(read_file_part(multipart, max_file_bytes)).unwrap_or_else(|| {
-        Err(ApiError::Internal(
-            "multipart parser waited on an in-memory body".into(),
-        ))
-    })
+    // Every byte is already in memory: the parse completes on its first poll,
+    // and `None` would mean it waited on something (a bug).
+    read_file_part(multipart, max_file_bytes)
+        .now_or_never()
+        .unwrap_or_else(|| {
+            Err(ApiError::Internal(
+                "multipart parser waited on an in-memory body".into(),
+            ))
+        })
 }
 
 async fn read_file_part(
@@ -116,17 +117,6 @@ fn malformed(e: multer::Error) -> ApiError {
 
 fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
-}
-
-/// Polls a future whose every input is already in memory. It completes on
-/// the first poll; `None` would mean it waited on something (a bug).
-fn run_ready<F: Future>(future: F) -> Option<F::Output> {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        Poll::Ready(output) => Some(output),
-        Poll::Pending => None,
-    }
 }
 
 #[cfg(test)]

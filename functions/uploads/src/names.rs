@@ -123,21 +123,24 @@ pub fn content_disposition(filename: &str, inline: bool) -> String {
 
 /// Percent-encodes everything outside RFC 5987's `attr-char`.
 fn rfc5987_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() * 3);
-    for b in value.bytes() {
-        let attr_char = b.is_ascii_alphanumeric()
-            || matches!(
-                b,
-                b'!' | b'#' | b'$' | b'&' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
-            );
-        if attr_char {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(value, RFC5987_ESCAPED).to_string()
 }
+
+/// Everything but RFC 5987's `attr-char` (ALPHA / DIGIT / "!" / "#" / "$" /
+/// "&" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~") is percent-encoded.
+const RFC5987_ESCAPED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
 
 /// The strong ETag of content with this SHA-256 (hex): `"<sha256>"`.
 pub fn etag(sha256: &str) -> String {

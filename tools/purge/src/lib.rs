@@ -317,12 +317,7 @@ fn glob_escape(s: &str) -> String {
     out
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use shared::time::now_ms;
 
 #[cfg(test)]
 mod tests {

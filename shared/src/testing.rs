@@ -118,3 +118,75 @@ pub fn hostile_text() -> impl proptest::strategy::Strategy<Value = String> {
     ];
     prop::collection::vec(piece, 0..40).prop_map(|pieces| pieces.concat())
 }
+
+/// A component's Spin variables in a property test: each name with a value
+/// or unset. The first name is `jwt_secret`.
+pub type ConfigVariables = Vec<(&'static str, Option<String>)>;
+
+/// A value an operator may set: hostile text, a number (huge, negative,
+/// padded), one of the component's `plausible` settings, or an http(s)
+/// prefix before junk.
+pub fn config_value(plausible: &[&str]) -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let mut settings: Vec<String> = plausible.iter().map(|s| s.to_string()).collect();
+    settings.extend(["s".repeat(32), "0".into(), "1".into()]);
+    prop_oneof![
+        3 => hostile_text(),
+        2 => "[ \\t]{0,2}-?[0-9]{1,22}[ \\t]{0,2}",
+        2 => prop::sample::select(settings),
+        1 => (prop::sample::select(vec!["http://", "https://", " https://"]), hostile_text())
+            .prop_map(|(scheme, rest)| format!("{scheme}{rest}")),
+    ]
+}
+
+/// Values for `names` (the first is `jwt_secret`): each unset or any
+/// [`config_value`] (the JWT secret often valid), or every default with one
+/// to three variables changed to anything, so that most checks pass and the
+/// changed ones are tried.
+pub fn config_variables(
+    names: &'static [&'static str],
+    plausible: &'static [&'static str],
+) -> impl proptest::strategy::Strategy<Value = ConfigVariables> {
+    use proptest::prelude::*;
+    let valid_secret = || "s".repeat(32);
+    let values = prop::collection::vec(
+        prop::option::weighted(0.7, config_value(plausible)),
+        names.len(),
+    );
+    let secret = prop::option::weighted(0.8, Just(valid_secret()));
+    let broad = (values, secret).prop_map(move |(values, secret)| {
+        let mut vars: ConfigVariables = names.iter().copied().zip(values).collect();
+        if secret.is_some() {
+            vars[0].1 = secret;
+        }
+        vars
+    });
+    let change = (
+        0..names.len(),
+        prop::option::weighted(0.9, prop_oneof![config_value(plausible), "[0-9]{1,9}"]),
+    );
+    let varied = prop::collection::vec(change, 1..4).prop_map(move |changes| {
+        let mut vars: ConfigVariables = names.iter().map(|&name| (name, None)).collect();
+        vars[0].1 = Some(valid_secret());
+        for (at, value) in changes {
+            vars[at].1 = value;
+        }
+        vars
+    });
+    prop_oneof![broad, varied]
+}
+
+/// `vars` as the variable lookup [`crate::config::Vars::new`] takes.
+pub fn config_lookup(vars: &ConfigVariables) -> impl Fn(&str) -> Option<String> + '_ {
+    move |name| {
+        vars.iter()
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, v)| v.clone())
+    }
+}
+
+/// True for the error every bad Spin variable gives: 500, logged as
+/// `configuration: …`.
+pub fn is_configuration_error(e: &crate::ApiError) -> bool {
+    matches!(e, crate::ApiError::Internal(m) if m.starts_with("configuration: "))
+}

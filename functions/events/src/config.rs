@@ -75,7 +75,9 @@ impl Config {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use shared::testing::hostile_text;
+    use shared::testing::{
+        config_lookup, config_variables, is_configuration_error, ConfigVariables,
+    };
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ApiError> {
         let owned: Vec<(String, String)> = pairs
@@ -152,75 +154,24 @@ mod tests {
         "webhook_max_attempts",
     ];
 
-    /// A value an operator may set: hostile text, a number (huge, negative,
-    /// padded), a plausible setting, or an http(s) prefix before junk.
-    fn any_value() -> impl Strategy<Value = String> {
-        prop_oneof![
-            3 => hostile_text(),
-            2 => "[ \\t]{0,2}-?[0-9]{1,22}[ \\t]{0,2}",
-            2 => prop::sample::select(vec![
-                "s".repeat(32),
-                "0".into(),
-                "1".into(),
-                "61".into(),
-                "10.0.0.0/8, ::1".into(),
-                " Root@Example.com ".into(),
-                "a-long-enough-password".into(),
-                "https://hooks.example.com/x".into(),
-                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
-            ]),
-            1 => (prop::sample::select(vec!["http://", "https://", " https://"]), hostile_text())
-                .prop_map(|(scheme, rest)| format!("{scheme}{rest}")),
-        ]
-    }
+    /// Settings this component's variables take, besides numbers and secrets.
+    const PLAUSIBLE: &[&str] = &[
+        "61",
+        "10.0.0.0/8, ::1",
+        " Root@Example.com ",
+        "a-long-enough-password",
+        "https://hooks.example.com/x",
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+    ];
 
-    type Variables = Vec<(&'static str, Option<String>)>;
-
-    /// Values for [`NAMES`]: each unset or any value (the JWT secret, the
-    /// first name, often valid), or the defaults with one to three
-    /// variables changed to anything, so that most checks pass and the
-    /// changed ones are tried.
-    fn any_variables() -> impl Strategy<Value = Variables> {
-        let values = prop::collection::vec(prop::option::weighted(0.7, any_value()), NAMES.len());
-        let secret = prop::option::weighted(0.8, Just("s".repeat(32)));
-        let broad = (values, secret).prop_map(|(values, secret)| {
-            let mut vars: Variables = NAMES.iter().copied().zip(values).collect();
-            if secret.is_some() {
-                vars[0].1 = secret;
-            }
-            vars
-        });
-        let change = (
-            0..NAMES.len(),
-            prop::option::weighted(0.9, prop_oneof![any_value(), "[0-9]{1,9}"]),
-        );
-        let varied = prop::collection::vec(change, 1..4).prop_map(|changes| {
-            let mut vars: Variables = NAMES.iter().map(|&name| (name, None)).collect();
-            vars[0].1 = Some("s".repeat(32));
-            for (at, value) in changes {
-                vars[at].1 = value;
-            }
-            vars
-        });
-        prop_oneof![broad, varied]
-    }
-
-    fn lookup(vars: &Variables) -> impl Fn(&str) -> Option<String> + '_ {
-        move |name| {
-            vars.iter()
-                .find(|(n, _)| *n == name)
-                .and_then(|(_, v)| v.clone())
-        }
-    }
-
-    fn is_configuration_error(e: &ApiError) -> bool {
-        matches!(e, ApiError::Internal(m) if m.starts_with("configuration: "))
+    fn any_variables() -> impl Strategy<Value = ConfigVariables> {
+        config_variables(&NAMES, PLAUSIBLE)
     }
 
     proptest! {
         #[test]
         fn any_variables_give_a_config_or_a_configuration_error(vars in any_variables()) {
-            let get = lookup(&vars);
+            let get = config_lookup(&vars);
             if let Err(e) = Config::from_vars(&Vars::new(&get)) {
                 prop_assert!(is_configuration_error(&e), "{:?}", e);
             }
@@ -228,7 +179,7 @@ mod tests {
 
         #[test]
         fn an_accepted_webhook_is_an_http_url_with_a_long_secret(vars in any_variables()) {
-            let get = lookup(&vars);
+            let get = config_lookup(&vars);
             if let Ok(config) = Config::from_vars(&Vars::new(&get)) {
                 prop_assert!(config.max_attempts >= 1);
                 if let Some(webhook) = &config.webhook {

@@ -345,9 +345,9 @@ impl RunningHost {
     /// Resolves when a lost Redis trigger has ended the app
     /// ([`TriggerLoss::EndApp`]); never, otherwise.
     pub async fn ended(&self) {
-        let mut ended = self.ended.clone();
-        let _ = ended.wait_for(|ended| *ended).await;
-        if !*ended.borrow() {
+        // The sender goes away with the last subscription task (or was never
+        // held): then the app cannot end this way.
+        if self.ended.clone().wait_for(|ended| *ended).await.is_err() {
             std::future::pending::<()>().await;
         }
     }

@@ -16,13 +16,24 @@ async fn start(channel: &str) -> RunningHost {
 }
 
 async fn start_granting(channel: &str, allowed_outbound_hosts: &str) -> RunningHost {
-    let manifest = temp_manifest(&format!(
+    let manifest = trigger_manifest(REDIS_URL, channel, allowed_outbound_hosts);
+    RunningHost::start(HostConfig::new(manifest)).await.unwrap()
+}
+
+/// A manifest whose `fixture` component is triggered on `channel` of the
+/// Redis at `address`, and serves `/api/...`.
+fn trigger_manifest(
+    address: &str,
+    channel: &str,
+    allowed_outbound_hosts: &str,
+) -> std::path::PathBuf {
+    temp_manifest(&format!(
         r#"
 spin_manifest_version = 2
 [application]
 name = "redis-host-test"
 [application.trigger.redis]
-address = "{REDIS_URL}"
+address = "{address}"
 [variables]
 chan = {{ default = "{channel}" }}
 [[trigger.redis]]
@@ -36,8 +47,7 @@ source = "{{wasm}}"
 key_value_stores = ["default"]
 allowed_outbound_hosts = {allowed_outbound_hosts}
 "#
-    ));
-    RunningHost::start(HostConfig::new(manifest)).await.unwrap()
+    ))
 }
 
 async fn publish(channel: &str, message: &str) -> i64 {
@@ -198,24 +208,7 @@ source = "{wasm}"
 
 /// A manifest whose Redis trigger points at `address`, beside an HTTP route.
 fn manifest_with_trigger_at(address: &str) -> std::path::PathBuf {
-    temp_manifest(&format!(
-        r#"
-spin_manifest_version = 2
-[application]
-name = "trigger-loss"
-[application.trigger.redis]
-address = "{address}"
-[[trigger.redis]]
-channel = "c"
-component = "fixture"
-[[trigger.http]]
-route = "/api/..."
-component = "fixture"
-[component.fixture]
-source = "{{wasm}}"
-key_value_stores = ["default"]
-"#
-    ))
+    trigger_manifest(address, "c", "[]")
 }
 
 fn free_port() -> u16 {

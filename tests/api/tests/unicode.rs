@@ -280,15 +280,18 @@ async fn non_ascii_ids_in_paths_are_404_not_found() {
 async fn non_ascii_query_parameters_are_400() {
     let app = TestApp::start().await;
     let admin = app.admin_token().await;
-    for path in [
-        "/api/v1/users?page=%C3%BC",
-        "/api/v1/products?limit=%D9%A3", // ARABIC-INDIC DIGIT THREE
-        "/api/v1/orders?page=%EF%BC%92", // FULLWIDTH DIGIT TWO
-        "/api/v1/uploads?limit=1%CC%81",
-        "/api/v1/events?state=p%C3%A9nding",
+    for (path, field) in [
+        ("/api/v1/users?page=%C3%BC", "page"),
+        ("/api/v1/products?limit=%D9%A3", "limit"), // ARABIC-INDIC DIGIT THREE
+        ("/api/v1/orders?page=%EF%BC%92", "page"),  // FULLWIDTH DIGIT TWO
+        ("/api/v1/uploads?limit=1%CC%81", "limit"),
+        ("/api/v1/events?state=p%C3%A9nding", "state"),
     ] {
         let resp = send(&app, Method::GET, path, &admin, None).await;
         assert_eq!(resp.status(), 400, "{path}");
+        let body = problem(resp, 400, "validation_failed").await;
+        assert_eq!(fields(&body), [field], "{path}: {body}");
+        assert!(!body.to_string().contains('é'), "no echo: {body}");
     }
     app.stop().await;
 }

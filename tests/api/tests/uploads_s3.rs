@@ -641,3 +641,36 @@ async fn a_raw_upload_to_the_bucket_is_stored_with_the_headers_decided() {
     assert_eq!(served["cache-control"], "private, no-cache");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_direct_upload_keeps_a_non_ascii_name_and_the_object_names_no_file() {
+    let app = s3_app(None, vec![]).await;
+    let (_, token) = app.new_user().await;
+    let text = format!("héllo wörld ☃ {}\n", unique(""));
+    let presigned = presign(&app, &token, "résumé\u{202E} 李.txt", text.as_bytes()).await;
+    let id = presigned["id"].as_str().unwrap();
+    let stored = put(
+        &presigned,
+        presigned["url"].as_str().unwrap(),
+        text.clone().into_bytes(),
+    )
+    .await;
+    assert_eq!(stored.status(), 200);
+    let resp = complete(&app, &token, id).await;
+    assert_eq!(resp.status(), 201);
+    let upload: Value = resp.json().await.unwrap();
+    assert_eq!(upload["filename"], "résumé 李.txt", "the override is gone");
+    let keys = keys(&app);
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let served = stored_headers(&app, &keys[0]).await;
+    assert_eq!(served["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(served["content-disposition"], "attachment");
+    let redirect = content(&app, id, Some(&token)).await;
+    let got = follow(&redirect).await;
+    assert_eq!(
+        got.headers()["content-disposition"],
+        "attachment; filename=\"r_sum_ _.txt\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E6%9D%8E.txt"
+    );
+    assert_eq!(got.text().await.unwrap(), text);
+    app.stop().await;
+}

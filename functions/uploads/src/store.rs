@@ -408,6 +408,9 @@ pub struct MemoryStore {
     pub down: std::sync::atomic::AtomicBool,
     /// When set, `head` reports no checksum (a store that keeps none).
     pub no_checksums: bool,
+    /// When set, a copy of an object onto itself (a metadata change) fails
+    /// with 503, as a store that goes away between two requests would.
+    pub refuse_copy_in_place: std::sync::atomic::AtomicBool,
 }
 
 #[cfg(test)]
@@ -500,6 +503,13 @@ impl ObjectStore for MemoryStore {
         Ok(hex::encode(Sha256::digest(self.read(key)?)))
     }
     fn copy(&self, from: &str, to: &str, served: &ServedAs) -> Result<(), ApiError> {
+        if from == to
+            && self
+                .refuse_copy_in_place
+                .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(unavailable("copy", "down"));
+        }
         let mut objects = self.objects()?;
         let bytes = objects
             .get(from)

@@ -1100,3 +1100,26 @@ fn a_small_direct_upload_ending_inside_a_utf8_character_is_not_text() {
     assert!(w.bucket().keys().is_empty());
     assert!(w.repo.rows().is_empty());
 }
+
+#[test]
+fn a_store_lost_before_the_checked_copy_is_retyped_is_503_and_keeps_the_announcement() {
+    let w = s3_world(None);
+    w.bucket()
+        .refuse_copy_in_place
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (id, resp) = w.direct(ALICE, "pic.png", PNG, PNG);
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.json_body()["code"], "unavailable");
+    // Nothing live, the checked copy gone, the client's object kept for a retry.
+    assert!(w.repo.rows().is_empty());
+    assert_eq!(w.repo.pending().len(), 1);
+    assert_eq!(w.bucket().keys(), vec![format!("incoming/{id}")]);
+    w.bucket()
+        .refuse_copy_in_place
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let resp = w.complete(ALICE, &id);
+    assert_eq!(resp.status, 201);
+    let keys = w.bucket().keys();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(w.bucket().served(&keys[0]).unwrap()[0], "image/png");
+}

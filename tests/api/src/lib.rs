@@ -101,7 +101,7 @@ pub fn attempt_bucket(kind: &str, parts: &[&str]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// Asserts that `resp` is an RFC 9457 problem as API.md shapes it — `status`,
+/// Asserts that `resp` is an RFC 9457 problem as docs/API.md shapes it — `status`,
 /// `application/problem+json`, the stable `code`, and the response's
 /// `X-Request-Id` echoed as `request_id` — and returns its body.
 pub async fn assert_problem(resp: reqwest::Response, status: u16, code: &str) -> Value {

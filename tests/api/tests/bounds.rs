@@ -1,4 +1,4 @@
-//! API.md, "Limits on what anonymous clients can make the app store":
+//! docs/API.md, "What anonymous traffic cannot make the API keep":
 //! requests for ids that do not exist, however many, add nothing lasting to
 //! the key-value store — so the store's key cap (1,024 on Fermyon's cloud)
 //! cannot be filled by probing, and revocation keeps working.

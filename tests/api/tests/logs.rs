@@ -1,5 +1,5 @@
-//! No secret in any log line (API.md: "Nothing ever answers with … a
-//! secret"; DESIGN.md: secrets are never logged). Hosts are started with a
+//! No secret in any log line (docs/API.md: no answer carries "SQL, a stack
+//! trace or a secret"; README "Logs and secrets": secrets are never logged). Hosts are started with a
 //! password in `db_url` and in the Redis URL, driven through every error path
 //! the tests can reach — the database not permitted, refusing the password,
 //! the key-value store unreachable or refusing its password — and through the

@@ -295,7 +295,7 @@ fn document_is_openapi_3_1_and_every_ref_resolves() {
     assert!(dangling.is_empty(), "dangling $ref: {dangling:?}");
 }
 
-/// Every operation with the responses that API.md's conventions make possible.
+/// Every operation with the responses that docs/API.md's conventions make possible.
 #[test]
 fn every_operation_documents_its_conventional_responses() {
     let doc = document();

@@ -1,6 +1,6 @@
 //! Non-ASCII text in every string field of every route, sent the way a
 //! hostile client would: multi-byte characters, combining marks, right-to-left
-//! text and overrides, NUL. Each answer is the one API.md gives (never a 500),
+//! text and overrides, NUL. Each answer is the one docs/API.md gives (never a 500),
 //! and what is stored is exactly what was accepted.
 
 use api_tests::{assert_problem as problem, unique, TestApp};
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 /// letters and an emoji: all allowed in names.
 const WORLD: &str = "Zoë Łódź 李雷 مرحبا e\u{301} 🦀";
 
-/// A password of many scripts, with a NUL: API.md allows any characters.
+/// A password of many scripts, with a NUL: docs/API.md allows any characters.
 const PASSWORD: &str = "pässwörd-密码-\u{0}-🔑";
 
 fn email(local: &str) -> String {

@@ -7,7 +7,7 @@
 //!
 //! A client that sends a head and then no body byte at all is not answered
 //! 408 by the host: after the idle timeout its request goes to the guest
-//! with a body that fails at once, because API.md lets a guest answer
+//! with a body that fails at once, because docs/API.md lets a guest answer
 //! without reading the body (an upload with a bad token is 401 "before any
 //! of the body is read"). The instance is then held only for that answer.
 

@@ -1,4 +1,4 @@
-//! Black-box tests of the uploads component (API.md, "uploads component"),
+//! Black-box tests of the uploads component (docs/API.md, "Files"),
 //! through the test host with the real MariaDB and Redis, run once per
 //! storage: `tests/uploads.rs` (MySQL) and `tests/uploads_s3.rs` (a real
 //! S3-compatible store), each naming its storage as `super::storage()`.

@@ -15,6 +15,7 @@
 //! * [`password`] — argon2id hashing.
 //! * [`kv`], [`cache`] — the key-value port and cache-aside on top of it.
 //! * [`db`] — the SQL port.
+//! * [`outbound`] — the outbound HTTP port (object stores, webhook receivers).
 //! * [`keys`] — every key-value key prefix, in one place.
 //! * [`config`] — Spin variables into a component's `Config`.
 //! * [`redact`] — secrets out of log lines (URL userinfo, password parameters).
@@ -38,6 +39,7 @@ pub mod id;
 pub mod keys;
 pub mod kv;
 pub mod log;
+pub mod outbound;
 pub mod password;
 pub mod problem;
 pub mod redact;

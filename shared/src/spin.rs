@@ -4,6 +4,7 @@
 //! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store (`wasi:keyvalue`), opened lazily.
 //! * [`SpinSql`] — [`Sql`] over Spin's MySQL interface, connected lazily, once per request.
 //! * [`optional_variable`] — Spin variables, the lookup behind [`crate::config::Vars`].
+//! * [`SpinHttp`] — [`OutboundHttp`] over Spin's outbound HTTP (`wasi:http`).
 
 use std::cell::OnceCell;
 
@@ -17,6 +18,7 @@ use crate::db::{DbError, Row, Sql, Value};
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
 use crate::kv::{KeyValue, KvError};
+use crate::outbound::{OutboundHttp, Reply};
 
 /// Reads the request (refusing a body over `body_limit` bytes: by its declared
 /// `Content-Length` before reading, or as soon as the stream grows past it, so
@@ -339,5 +341,84 @@ impl Sql for SpinSql {
                     .map(Row)
             })
             .collect()
+    }
+}
+
+/// [`OutboundHttp`] over Spin's outbound HTTP (`allowed_outbound_hosts` must
+/// name each origin). Handlers are synchronous and nothing else is in flight
+/// in an instance, so each send is driven to completion where it is made.
+pub struct SpinHttp;
+
+impl SpinHttp {
+    fn request(
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> spin_sdk::http::Request {
+        let mut request = spin_sdk::http::Request::builder();
+        request
+            // Every method as itself: a method this list lacks must never
+            // turn into another (a DELETE sent as a GET would "succeed").
+            .method(match method {
+                Method::Get => SpinMethod::Get,
+                Method::Head => SpinMethod::Head,
+                Method::Post => SpinMethod::Post,
+                Method::Put => SpinMethod::Put,
+                Method::Patch => SpinMethod::Patch,
+                Method::Delete => SpinMethod::Delete,
+                Method::Options => SpinMethod::Options,
+                Method::Other(name) => SpinMethod::Other(name),
+            })
+            .uri(url)
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request.header(*name, value.as_str());
+        }
+        request.build()
+    }
+}
+
+impl OutboundHttp for SpinHttp {
+    fn send(
+        &self,
+        method: Method,
+        url: &str,
+        headers: &[(&str, String)],
+        body: &[u8],
+    ) -> Result<Reply, String> {
+        let response: spin_sdk::http::Response = spin_sdk::http::run(spin_sdk::http::send(
+            Self::request(method, url, headers, body),
+        ))
+        .map_err(|e| format!("{e}"))?;
+        Ok(Reply {
+            status: *response.status(),
+            headers: response
+                .headers()
+                .filter_map(|(n, v)| Some((n.to_ascii_lowercase(), v.as_str()?.to_string())))
+                .collect(),
+            body: response.into_body(),
+        })
+    }
+
+    fn get_streamed(
+        &self,
+        url: &str,
+        chunk: &mut dyn FnMut(&[u8]),
+    ) -> Result<Result<(), u16>, String> {
+        spin_sdk::http::run(async {
+            let response: spin_sdk::http::IncomingResponse =
+                spin_sdk::http::send(Self::request(Method::Get, url, &[], &[]))
+                    .await
+                    .map_err(|e| format!("{e}"))?;
+            if response.status() != 200 {
+                return Ok(Err(response.status()));
+            }
+            let mut body = response.take_body_stream();
+            while let Some(piece) = body.next().await {
+                chunk(&piece.map_err(|e| format!("{e:?}"))?);
+            }
+            Ok(Ok(()))
+        })
     }
 }

@@ -1,0 +1,122 @@
+use super::*;
+
+#[test]
+fn integer_columns_read_across_signedness() {
+    let row = Row(vec![Value::UInt(5), Value::Int(-1), Value::Int(1)]);
+    assert_eq!(row.i64(0).unwrap(), 5);
+    assert!(row.u64(1).is_err());
+    assert!(row.bool(2).unwrap());
+}
+
+#[test]
+fn duplicate_error_names_its_index_on_mariadb_and_mysql() {
+    let maria = DbError::classify_server_error(
+        "ServerError { code: 1062, message: \"Duplicate entry 'a' for key 'uq_users_email'\", state: \"23000\" }",
+    );
+    assert!(maria.is_duplicate_of("uq_users_email"));
+    assert!(!maria.is_duplicate_of("uq_products_sku"));
+    let mysql = DbError::classify_server_error(
+        "ServerError { code: 1062, message: \"Duplicate entry 'a' for key 'users.uq_users_email'\" }",
+    );
+    assert!(mysql.is_duplicate_of("uq_users_email"));
+}
+
+#[test]
+fn foreign_key_error_names_its_constraint() {
+    let e = DbError::classify_server_error(
+        "ServerError { code: 1452, message: \"Cannot add or update a child row: a foreign key \
+         constraint fails (`db`.`uploads`, CONSTRAINT `fk_uploads_user` FOREIGN KEY (`user_id`) \
+         REFERENCES `users` (`id`))\" }",
+    );
+    assert!(e.is_foreign_key("fk_uploads_user"));
+}
+
+#[test]
+fn deadlocks_and_lock_timeouts_are_transient_and_connection_loss_is_an_outage() {
+    assert_eq!(
+        DbError::classify_server_error("ServerError { code: 1213, message: \"Deadlock found\" }"),
+        DbError::Deadlock
+    );
+    assert_eq!(
+        DbError::classify_server_error("ServerError { code: 1205, message: \"Lock wait\" }"),
+        DbError::LockWaitTimeout
+    );
+    assert!(DbError::Deadlock.is_transient());
+    assert!(matches!(
+        DbError::classify_server_error("Io(Io(Kind(ConnectionReset)))"),
+        DbError::Unavailable(_)
+    ));
+    assert!(matches!(
+        DbError::classify_server_error("ServerError { code: 1064, message: \"syntax\" }"),
+        DbError::Query(_)
+    ));
+}
+
+#[test]
+fn a_deadlock_that_outlives_its_retries_is_500_and_an_outage_503() {
+    assert_eq!(ApiError::from(DbError::Deadlock).status(), 500);
+    assert_eq!(ApiError::from(TxError::Retry("row vanished")).status(), 500);
+    assert_eq!(
+        ApiError::from(TxError::Db(DbError::Unavailable("x".into()))).status(),
+        503
+    );
+}
+
+/// Records statements; fails the one equal to `fail_on`.
+struct Recorder {
+    log: std::cell::RefCell<Vec<String>>,
+    fail_on: &'static str,
+}
+
+impl Sql for Recorder {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.query(sql, params).map(|_| ())
+    }
+    fn query(&self, sql: &str, _: &[Value]) -> Result<Vec<Row>, DbError> {
+        self.log.borrow_mut().push(sql.to_string());
+        if sql == self.fail_on {
+            return Err(DbError::Query("refused".into()));
+        }
+        Ok(Vec::new())
+    }
+}
+
+fn recorder(fail_on: &'static str) -> Recorder {
+    Recorder {
+        log: Default::default(),
+        fail_on,
+    }
+}
+
+#[test]
+fn a_transaction_commits_by_turning_autocommit_back_on() {
+    let sql = recorder("");
+    sql.transaction(|s| Ok(s.execute("INSERT x", &[])?))
+        .unwrap();
+    assert_eq!(
+        *sql.log.borrow(),
+        ["SET autocommit = 0", "INSERT x", "SET autocommit = 1"]
+    );
+}
+
+#[test]
+fn a_failed_transaction_rolls_back_before_autocommit_returns() {
+    let sql = recorder("INSERT x");
+    let result: Result<(), ApiError> = sql.transaction(|s| Ok(s.execute("INSERT x", &[])?));
+    assert_eq!(result.unwrap_err().status(), 500);
+    assert_eq!(
+        *sql.log.borrow(),
+        [
+            "SET autocommit = 0",
+            "INSERT x",
+            "ROLLBACK",
+            "SET autocommit = 1"
+        ]
+    );
+}
+
+#[test]
+fn unreachable_database_maps_to_503() {
+    let e: ApiError = DbError::Unavailable("refused".into()).into();
+    assert_eq!(e.status(), 503);
+}

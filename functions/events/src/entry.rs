@@ -3,8 +3,9 @@
 //! routes. Both use the lazy MySQL adapter and Spin's outbound HTTP.
 
 use shared::config::Vars;
-use shared::http::MAX_JSON_BODY;
-use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
+use shared::http::{Method, MAX_JSON_BODY};
+use shared::outbound::OutboundHttp;
+use shared::spin::{optional_variable, serve, SpinHttp, SpinKv, SpinSql};
 use shared::ApiError;
 
 use crate::app::{self, Ports};
@@ -32,7 +33,7 @@ fn with_ports<T>(
     let ports = Ports {
         kv: &kv,
         store: &store,
-        webhook: &SpinWebhook,
+        webhook: &SpinHttp,
         clock: &SystemClock,
     };
     work(&config, &ports)
@@ -72,25 +73,11 @@ impl Clock for SystemClock {
     }
 }
 
-/// POSTs through Spin's outbound HTTP (`allowed_outbound_hosts` must name
-/// the receiver's origin).
-struct SpinWebhook;
-
-impl Webhook for SpinWebhook {
+/// Webhooks go out through the shared adapter over Spin's outbound HTTP
+/// (`allowed_outbound_hosts` must name the receiver's origin).
+impl Webhook for SpinHttp {
     fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<u16, String> {
-        let mut request = spin_sdk::http::Request::builder();
-        request
-            .method(spin_sdk::http::Method::Post)
-            .uri(url)
-            .body(body.to_vec());
-        for (name, value) in headers {
-            request.header(*name, value.as_str());
-        }
-        // The caller is synchronous; nothing else is in flight in this
-        // instance, so driving the send to completion here is safe.
-        let response: spin_sdk::http::Response =
-            spin_sdk::http::run(spin_sdk::http::send(request.build()))
-                .map_err(|e| format!("{e}"))?;
-        Ok(*response.status())
+        self.send(Method::Post, url, headers, body)
+            .map(|reply| reply.status)
     }
 }

@@ -3,8 +3,8 @@
 //! signed webhooks, at least once and in order.
 //!
 //! * [`model`] — an event row, its delivery state, backoff and signature.
-//! * [`repo`] — the event store port and its in-memory fake; [`mysql`] the
-//!   store on MySQL.
+//! * [`repo`] — the event store port, and its in-memory fake (tests and
+//!   feature `testing` only); [`mysql`] the store on MySQL.
 //! * [`deliver`] — one delivery run: the pending events oldest first, each
 //!   claimed, sent and recorded.
 //! * [`config`] — Spin variables into [`config::Config`].

@@ -4,7 +4,6 @@
 use identity::bootstrap::BootstrapAdmin;
 use identity::limits;
 use identity::model::{NewSession, RefreshLookup};
-use identity::repo::{AccountRepo, AttemptRepo, Ports, SessionRepo};
 use identity::sessions::{
     end_all, new_refresh_token, newly_found, refresh_token_hash, tokens_alive_since,
 };
@@ -36,34 +35,16 @@ fn router() -> Router<Route> {
         .route(Method::Post, "/api/v1/auth/logout", Route::Logout)
 }
 
+/// What the routes work with besides the request: the key-value store and
+/// the three identity repositories, as the users component has them too.
+pub use identity::repo::Ports;
+
 /// One request's world: what it is, the configuration, and the ports.
 struct Env<'a> {
     ctx: &'a RequestContext,
     req: &'a Request,
     config: &'a Config,
-    kv: &'a dyn shared::kv::KeyValue,
-    accounts: &'a dyn AccountRepo,
-    sessions: &'a dyn SessionRepo,
-    attempts: &'a dyn AttemptRepo,
-}
-
-impl<'a> Env<'a> {
-    fn new(
-        ctx: &'a RequestContext,
-        req: &'a Request,
-        config: &'a Config,
-        ports: Ports<'a>,
-    ) -> Self {
-        Self {
-            ctx,
-            req,
-            config,
-            kv: ports.kv,
-            accounts: ports.accounts,
-            sessions: ports.sessions,
-            attempts: ports.attempts,
-        }
-    }
+    ports: Ports<'a>,
 }
 
 /// Routes and handles one request. Successful responses carry
@@ -73,10 +54,15 @@ pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    ports: Ports<'_>,
+    ports: &Ports<'_>,
 ) -> Result<Response, ApiError> {
     let (route, _) = router().dispatch(ctx, &req.method, &req.path)?;
-    let env = Env::new(ctx, req, config, ports);
+    let env = Env {
+        ctx,
+        req,
+        config,
+        ports: *ports,
+    };
     let response = match route {
         Route::Login => login(&env),
         Route::Refresh => refresh(&env),
@@ -135,7 +121,7 @@ fn login(env: &Env<'_>) -> Result<Response, ApiError> {
     let pair = limits::login_pair(&email, &client);
     let address = limits::login_address(&client);
     limits::admit(
-        env.attempts,
+        env.ports.attempts,
         &[
             (&address, env.config.per_address),
             (&pair, env.config.per_account),
@@ -145,7 +131,7 @@ fn login(env: &Env<'_>) -> Result<Response, ApiError> {
 
     let verified =
         check_credentials(env, &email, &body.password)?.ok_or(ApiError::InvalidCredentials)?;
-    limits::succeeded(env.attempts, &[&pair], &[&address]);
+    limits::succeeded(env.ports.attempts, &[&pair], &[&address]);
     start_session(env, &verified)
 }
 
@@ -162,7 +148,11 @@ fn check_credentials(
             return bootstrap_admin(env, admin).map(Some);
         }
     }
-    match env.accounts.find_credentials_by_email(email.as_str())? {
+    match env
+        .ports
+        .accounts
+        .find_credentials_by_email(email.as_str())?
+    {
         Some(c) if verify_password(&c.password_hash, password) => Ok(Some(c)),
         Some(_) => Ok(None),
         None => {
@@ -184,6 +174,7 @@ fn bootstrap_admin(env: &Env<'_>, admin: &BootstrapAdmin) -> Result<Credentials,
     let now_ms = env.ctx.now_ms;
     for _ in 0..3 {
         let Some(current) = env
+            .ports
             .accounts
             .find_credentials_by_email(admin.email.as_str())?
         else {
@@ -196,7 +187,7 @@ fn bootstrap_admin(env: &Env<'_>, admin: &BootstrapAdmin) -> Result<Credentials,
                 updated_at_ms: now_ms,
             };
             let password_hash = hash_password(admin.password())?;
-            match env.accounts.insert_user(&user, &password_hash) {
+            match env.ports.accounts.insert_user(&user, &password_hash) {
                 Ok(()) => {
                     return Ok(Credentials {
                         user,
@@ -216,24 +207,26 @@ fn bootstrap_admin(env: &Env<'_>, admin: &BootstrapAdmin) -> Result<Credentials,
         // account changes hands with its old sessions still alive.
         let id = current.user.id.clone();
         let before = env
+            .ports
             .sessions
             .live_sessions(&id, tokens_alive_since(&env.config.tokens, now_ms))?;
-        end_all(env.kv, &env.config.tokens, &before, now_ms)?;
+        end_all(env.ports.kv, &env.config.tokens, &before, now_ms)?;
         let password_hash = hash_password(admin.password())?;
         let Some(ended) =
-            env.accounts
+            env.ports
+                .accounts
                 .take_over(&id, &current.password_hash, &password_hash, now_ms)?
         else {
             continue;
         };
         end_all(
-            env.kv,
+            env.ports.kv,
             &env.config.tokens,
             &newly_found(&before, &ended),
             now_ms,
         )?;
         // The users component caches accounts: drop the entry that still says `user`.
-        Cache::new(env.kv, now_ms).invalidate(&keys::user(&id));
+        Cache::new(env.ports.kv, now_ms).invalidate(&keys::user(&id));
         let user = User {
             role: Role::Admin,
             updated_at_ms: now_ms,
@@ -280,7 +273,7 @@ fn start_session(env: &Env<'_>, verified: &Credentials) -> Result<Response, ApiE
         created_at_ms: now_ms,
         expires_at_ms,
     };
-    if !env.sessions.create_session(&session, verified)? {
+    if !env.ports.sessions.create_session(&session, verified)? {
         return Err(ApiError::InvalidCredentials);
     }
     let (access_token, access) = config.tokens.issue(
@@ -312,7 +305,7 @@ fn start_session(env: &Env<'_>, verified: &Credentials) -> Result<Response, ApiE
 fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
     let body: RefreshBody = env.req.json()?;
     let hash = refresh_token_hash(&body.refresh_token).ok_or(ApiError::InvalidToken)?;
-    let session = match env.sessions.find_refresh(&hash)? {
+    let session = match env.ports.sessions.find_refresh(&hash)? {
         RefreshLookup::Unknown => return Err(ApiError::InvalidToken),
         RefreshLookup::Superseded { session_id, .. } => {
             return Err(end_reused_session(env, &session_id))
@@ -325,10 +318,13 @@ fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
     }
     let (refresh_token, new_hash) = new_refresh_token()?;
     let expires_at_ms = refresh_deadline(env.config, session.created_at_ms, env.ctx.now_ms);
-    if !env
-        .sessions
-        .rotate_refresh(&session.id, &hash, &new_hash, expires_at_ms, env.ctx.now_ms)?
-    {
+    if !env.ports.sessions.rotate_refresh(
+        &session.id,
+        &hash,
+        &new_hash,
+        expires_at_ms,
+        env.ctx.now_ms,
+    )? {
         // Another request rotated this very token between our read and our
         // update: two holders presented it at once, which is reuse.
         return Err(end_reused_session(env, &session.id));
@@ -358,8 +354,12 @@ fn refresh(env: &Env<'_>) -> Result<Response, ApiError> {
 /// the key-value store first, so an unreachable store answers 503 and the
 /// replayed token can be presented again — and answers `refresh_token_reused`.
 fn end_reused_session(env: &Env<'_>, session_id: &str) -> ApiError {
-    let ended = end_session(env.kv, &env.config.tokens, session_id, env.ctx.now_ms)
-        .and_then(|()| env.sessions.revoke_session(session_id, env.ctx.now_ms));
+    let ended =
+        end_session(env.ports.kv, &env.config.tokens, session_id, env.ctx.now_ms).and_then(|()| {
+            env.ports
+                .sessions
+                .revoke_session(session_id, env.ctx.now_ms)
+        });
     match ended {
         Ok(()) => ApiError::RefreshTokenReused,
         Err(e) => e,
@@ -372,14 +372,15 @@ fn end_reused_session(env: &Env<'_>, session_id: &str) -> ApiError {
 /// refresh token. The mark comes first: if the database is then unreachable
 /// the caller gets 503 but the tokens are already dead.
 fn logout(env: &Env<'_>) -> Result<Response, ApiError> {
-    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.ports.kv)?;
     end_session(
-        env.kv,
+        env.ports.kv,
         &env.config.tokens,
         &principal.claims.sid,
         env.ctx.now_ms,
     )?;
-    env.sessions
+    env.ports
+        .sessions
         .revoke_session(&principal.claims.sid, env.ctx.now_ms)?;
     Ok(Response::new(204))
 }

@@ -1,12 +1,12 @@
 //! The Spin entry point: Spin variables into [`crate::config::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use identity::repo::{MySqlIdentity, Ports};
+use identity::repo::MySqlIdentity;
 use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
 use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
 
-use crate::app;
+use crate::app::{self, Ports};
 use crate::config::Config;
 
 #[spin_sdk::http_component]
@@ -17,12 +17,9 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // Both open lazily: a malformed request never connects to MySQL.
         let kv = SpinKv::new("default");
         let sql = SpinSql::new(vars.required("db_url")?);
-        app::handle(
-            ctx,
-            req,
-            &config,
-            Ports::new(&kv, &MySqlIdentity::new(&sql)),
-        )
+        let repo = MySqlIdentity::new(&sql);
+        let ports = Ports::new(&kv, &repo);
+        app::handle(ctx, req, &config, &ports)
     })
     .await
 }

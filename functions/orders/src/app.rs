@@ -79,6 +79,16 @@ fn router() -> Router<Route> {
         )
 }
 
+/// What the routes work with besides the request.
+pub struct Ports<'a> {
+    /// The product cache, and the revocation marks of tokens.
+    pub kv: &'a dyn KeyValue,
+    /// Products, orders, idempotency keys and the events outbox.
+    pub repo: &'a dyn OrderRepo,
+    /// Announces committed order events to the events app.
+    pub events: &'a dyn EventPublisher,
+}
+
 /// Everything a handler works with.
 struct Env<'a> {
     ctx: &'a RequestContext,
@@ -134,18 +144,16 @@ pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    kv: &dyn KeyValue,
-    repo: &dyn OrderRepo,
-    events: &dyn EventPublisher,
+    ports: &Ports<'_>,
 ) -> Result<Response, ApiError> {
     let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     let env = Env {
         ctx,
         req,
         config,
-        kv,
-        repo,
-        events,
+        kv: ports.kv,
+        repo: ports.repo,
+        events: ports.events,
     };
     match route {
         Route::CreateProduct => create_product(&env),

@@ -5,7 +5,7 @@ use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
 use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
 
-use crate::app;
+use crate::app::{self, Ports};
 use crate::config::Config;
 use crate::mysql::MySqlOrders;
 use crate::publish::EventPublisher;
@@ -23,7 +23,12 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
             url: config.redis_url.as_deref(),
             channel: &config.events_channel,
         };
-        app::handle(ctx, req, &config, &kv, &repo, &events)
+        let ports = Ports {
+            kv: &kv,
+            repo: &repo,
+            events: &events,
+        };
+        app::handle(ctx, req, &config, &ports)
     })
     .await
 }

@@ -4,7 +4,8 @@
 //! * [`config`] — Spin variables into [`config::Config`].
 //! * [`model`] — validated inputs, records, JSON views and the pure rules
 //!   (totals, stock, cancellation, idempotency decisions).
-//! * [`repo`] — the repository port and its in-memory fake.
+//! * [`repo`] — the repository port, and its in-memory fake (tests and
+//!   feature `testing` only).
 //! * [`mysql`] — the repository on MySQL: one transaction per order, rows
 //!   locked in id order, `Idempotency-Key` reserved through a unique index.
 //! * [`publish`] — the announcement of committed order events (Redis).

@@ -11,6 +11,7 @@
 //! host's is 5 s), which is why README asks for an address that refuses
 //! when Redis is down (a Kubernetes Service without ready pods does).
 
+#[cfg(any(test, feature = "testing"))]
 use std::cell::RefCell;
 
 /// Announces committed events.
@@ -20,7 +21,9 @@ pub trait EventPublisher {
 }
 
 /// In-memory publisher for unit tests: records what was published, or
-/// fails every publish (a Redis outage).
+/// fails every publish (a Redis outage). Tests and feature `testing` only,
+/// so the wasm ships the Redis publisher alone.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
     /// The ids published, in order.
@@ -29,6 +32,7 @@ pub struct MemoryPublisher {
     pub failing: bool,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl EventPublisher for MemoryPublisher {
     fn publish(&self, event_id: &str) -> Result<(), String> {
         if self.failing {

@@ -2,16 +2,13 @@
 //! key-value store, MySQL and (with `upload_storage = s3`) the bucket behind
 //! the ports, then [`crate::app::handle_admitted`].
 
-use futures_util::StreamExt;
-use sha2::{Digest, Sha256};
 use shared::config::Vars;
-use shared::http::Method;
-use shared::spin::{optional_variable, serve_admitted, SpinKv, SpinSql};
+use shared::spin::{optional_variable, serve_admitted, SpinHttp, SpinKv, SpinSql};
 
-use crate::app;
+use crate::app::{self, Ports};
 use crate::config::{Config, Storage};
-use crate::repo::MySqlUploads;
-use crate::store::{Http, ObjectStore, Reply, S3Store};
+use crate::mysql::MySqlUploads;
+use crate::store::{ObjectStore, S3Store};
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
@@ -40,95 +37,13 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
                 Storage::S3(settings) => Some(S3Store::new(settings, SpinHttp)?),
                 Storage::Mysql => None,
             };
-            let store = store.as_ref().map(|s| s as &dyn ObjectStore);
-            app::handle_admitted(
-                ctx,
-                req,
-                &config,
-                &kv,
-                &MySqlUploads::new(&sql),
-                store,
-                admitted,
-            )
+            let ports = Ports {
+                kv: &kv,
+                repo: &MySqlUploads::new(&sql),
+                store: store.as_ref().map(|s| s as &dyn ObjectStore),
+            };
+            app::handle_admitted(ctx, req, &config, &ports, admitted)
         },
     )
     .await
-}
-
-/// Spin's outbound HTTP (`allowed_outbound_hosts` must name `s3_endpoint`).
-/// The handlers are synchronous and nothing else is in flight in this
-/// instance, so each send is driven to completion where it is made.
-struct SpinHttp;
-
-impl SpinHttp {
-    fn request(
-        method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
-    ) -> spin_sdk::http::Request {
-        use spin_sdk::http::Method as Spin;
-        let mut request = spin_sdk::http::Request::builder();
-        request
-            // Every method as itself: a method this list lacks must never
-            // turn into another (a DELETE sent as a GET would "succeed").
-            .method(match method {
-                Method::Get => Spin::Get,
-                Method::Head => Spin::Head,
-                Method::Post => Spin::Post,
-                Method::Put => Spin::Put,
-                Method::Patch => Spin::Patch,
-                Method::Delete => Spin::Delete,
-                Method::Options => Spin::Options,
-                Method::Other(name) => Spin::Other(name),
-            })
-            .uri(url)
-            .body(body.to_vec());
-        for (name, value) in headers {
-            request.header(*name, value.as_str());
-        }
-        request.build()
-    }
-}
-
-impl Http for SpinHttp {
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
-    ) -> Result<Reply, String> {
-        let response: spin_sdk::http::Response = spin_sdk::http::run(spin_sdk::http::send(
-            Self::request(method, url, headers, body),
-        ))
-        .map_err(|e| format!("{e}"))?;
-        Ok(Reply {
-            status: *response.status(),
-            headers: response
-                .headers()
-                .filter_map(|(n, v)| Some((n.to_ascii_lowercase(), v.as_str()?.to_string())))
-                .collect(),
-            body: response.into_body(),
-        })
-    }
-
-    fn sha256_of(&self, url: &str) -> Result<Result<[u8; 32], u16>, String> {
-        spin_sdk::http::run(async {
-            let response: spin_sdk::http::IncomingResponse =
-                spin_sdk::http::send(Self::request(Method::Get, url, &[], &[]))
-                    .await
-                    .map_err(|e| format!("{e}"))?;
-            if response.status() != 200 {
-                return Ok(Err(response.status()));
-            }
-            // Chunk by chunk: an object of any size is hashed in bounded memory.
-            let mut hasher = Sha256::new();
-            let mut body = response.take_body_stream();
-            while let Some(chunk) = body.next().await {
-                hasher.update(chunk.map_err(|e| format!("{e:?}"))?);
-            }
-            Ok(Ok(hasher.finalize().into()))
-        })
-    }
 }

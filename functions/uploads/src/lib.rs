@@ -10,14 +10,24 @@
 //!   claim is checked against it ([`detect`]); its filename is sanitised
 //!   ([`names`]).
 //! * Bytes are stored once per distinct content (SHA-256), metadata once per
-//!   upload ([`repo`]); content is served with a strong ETag, `nosniff`, a
+//!   upload ([`mysql`]); content is served with a strong ETag, `nosniff`, a
 //!   safe `Content-Disposition`, and CDN-friendly `Cache-Control` ([`app`]).
 //! * With `upload_storage = s3` the bytes live in an S3-compatible bucket
 //!   ([`store`]): clients may upload straight to it with a presigned `PUT`
 //!   and content answers with a redirect to a presigned `GET` or a CDN.
 //!
-//! [`app`] holds the handlers (plain Rust over ports, unit-tested natively);
-//! the wasm-only `entry` module adapts them to Spin.
+//! The modules:
+//! * [`config`] — Spin variables into [`config::Config`].
+//! * [`model`] — uploads as data and the pure rules (quota, pending cap).
+//! * [`repo`] — the repository port and its in-memory fake.
+//! * [`mysql`] — the repository on MySQL: content stored once, the owner's
+//!   row lock around every quota check.
+//! * [`store`] — the object-store port and its S3 adapter.
+//! * [`detect`], [`names`], [`multipart`] — what a file is, what it may be
+//!   called, and how it is taken out of a form.
+//! * [`app`] — routes and handlers (plain Rust over the ports, unit-tested
+//!   natively).
+//! * `entry` — the Spin entry point (wasm only).
 
 // Text is Unicode: slicing a `str` by byte offsets panics on the first
 // multi-byte character (and a panic traps the component). Outside tests,
@@ -27,7 +37,9 @@
 pub mod app;
 pub mod config;
 pub mod detect;
+pub mod model;
 pub mod multipart;
+pub mod mysql;
 pub mod names;
 pub mod repo;
 pub mod store;

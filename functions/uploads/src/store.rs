@@ -1,10 +1,11 @@
 //! Object storage for uploads with `upload_storage = s3`: the port the
 //! handlers use, its implementation over any S3-compatible store, and the
-//! in-memory fake the unit tests use.
+//! in-memory fake the unit tests use (built for tests and the `testing`
+//! feature only, never into the wasm).
 //!
 //! Every request to the store, the component's own included, is a presigned
 //! URL made by `rusty-s3` (sans-IO SigV4, no hand-written signing) and sent
-//! through an [`Http`] port — Spin's outbound HTTP in the wasm build. The
+//! through the [`OutboundHttp`] port — Spin's outbound HTTP in the wasm build. The
 //! store therefore needs nothing but SigV4 query authentication, which every
 //! S3-compatible store has.
 //!
@@ -26,7 +27,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use sha2::{Digest, Sha256};
 use shared::http::Method;
+use shared::outbound::{OutboundHttp, Reply};
 use shared::ApiError;
 
 use crate::config::S3Settings;
@@ -112,44 +115,9 @@ pub trait ObjectStore {
     fn presign_get(&self, key: &str, served: &ServedAs, now_ms: i64) -> String;
 }
 
-/// An HTTP reply, as much of it as the store adapter reads.
-#[derive(Debug, Clone, Default)]
-pub struct Reply {
-    /// Status code.
-    pub status: u16,
-    /// Headers, names lower-case.
-    pub headers: Vec<(String, String)>,
-    /// Body.
-    pub body: Vec<u8>,
-}
-
-impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Outbound HTTP, as the store adapter needs it.
-pub trait Http {
-    /// Sends one request; `Err` when no answer came.
-    fn send(
-        &self,
-        method: Method,
-        url: &str,
-        headers: &[(&str, String)],
-        body: &[u8],
-    ) -> Result<Reply, String>;
-    /// `GET`s `url` and hashes the body as it streams in; `Err` when no
-    /// answer came, the status when it is not 200.
-    fn sha256_of(&self, url: &str) -> Result<Result<[u8; 32], u16>, String>;
-}
-
 /// [`ObjectStore`] over an S3-compatible store (path-style URLs, which
 /// every such store accepts), signing with `rusty-s3`.
-pub struct S3Store<H: Http> {
+pub struct S3Store<H: OutboundHttp> {
     bucket: Bucket,
     credentials: Credentials,
     /// Lifetime of the URLs handed to clients.
@@ -179,7 +147,7 @@ fn timestamp(now_ms: i64) -> jiff::Timestamp {
     jiff::Timestamp::from_millisecond(now_ms).unwrap_or(jiff::Timestamp::UNIX_EPOCH)
 }
 
-impl<H: Http> S3Store<H> {
+impl<H: OutboundHttp> S3Store<H> {
     /// A store for these settings, sending through `http`. A bad endpoint
     /// or bucket name is a configuration error (500, logged).
     pub fn new(settings: &S3Settings, http: H) -> Result<Self, ApiError> {
@@ -242,7 +210,7 @@ fn signing<'a, A: S3Action<'a>>(mut action: A, headers: &[(&'static str, String)
     action
 }
 
-impl<H: Http> ObjectStore for S3Store<H> {
+impl<H: OutboundHttp> ObjectStore for S3Store<H> {
     fn put(&self, key: &str, bytes: &[u8], served: &ServedAs) -> Result<(), ApiError> {
         let mut headers = served.headers();
         headers.push(("content-length", bytes.len().to_string()));
@@ -315,8 +283,13 @@ impl<H: Http> ObjectStore for S3Store<H> {
 
     fn sha256(&self, key: &str) -> Result<String, ApiError> {
         let url = self.own_url(&self.bucket.get_object(Some(&self.credentials), key));
-        match self.http.sha256_of(&url) {
-            Ok(Ok(digest)) => Ok(hex::encode(digest)),
+        // Chunk by chunk: an object of any size is hashed in bounded memory.
+        let mut hasher = Sha256::new();
+        match self
+            .http
+            .get_streamed(&url, &mut |chunk| hasher.update(chunk))
+        {
+            Ok(Ok(())) => Ok(hex::encode(hasher.finalize())),
             Ok(Err(status)) => Err(unavailable("hash", format!("status {status}"))),
             Err(e) => Err(unavailable("hash", e)),
         }
@@ -397,7 +370,7 @@ impl<H: Http> ObjectStore for S3Store<H> {
 
 /// In-memory [`ObjectStore`] for unit tests: presigned URLs are
 /// `memory://` strings that name the key, and a switch makes every call fail.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 #[derive(Default)]
 pub struct MemoryStore {
     objects: std::sync::Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
@@ -413,7 +386,14 @@ pub struct MemoryStore {
     pub refuse_copy_in_place: std::sync::atomic::AtomicBool,
 }
 
-#[cfg(test)]
+/// A lock that a panicking test left poisoned still guards consistent data:
+/// every change under it is one map operation.
+#[cfg(any(test, feature = "testing"))]
+fn unpoisoned<T>(lock: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    lock.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(any(test, feature = "testing"))]
 impl MemoryStore {
     /// A store that keeps no checksums.
     pub fn without_checksums() -> Self {
@@ -422,10 +402,7 @@ impl MemoryStore {
             ..Self::default()
         }
     }
-}
 
-#[cfg(test)]
-impl MemoryStore {
     fn objects(
         &self,
     ) -> Result<std::sync::MutexGuard<'_, std::collections::BTreeMap<String, Vec<u8>>>, ApiError>
@@ -433,26 +410,23 @@ impl MemoryStore {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(ApiError::Unavailable("object store: down".into()));
         }
-        Ok(self.objects.lock().unwrap_or_else(|p| p.into_inner()))
+        Ok(unpoisoned(&self.objects))
     }
 
     /// Puts an object as a client's presigned `PUT` would: with no headers
     /// the component chose.
     pub fn client_put(&self, key: &str, bytes: &[u8]) {
-        self.objects
-            .lock()
-            .unwrap()
-            .insert(key.to_string(), bytes.to_vec());
-        self.served.lock().unwrap().remove(key);
+        unpoisoned(&self.objects).insert(key.to_string(), bytes.to_vec());
+        unpoisoned(&self.served).remove(key);
     }
 
     /// The headers stored with `key`: type, disposition, cache-control.
     pub fn served(&self, key: &str) -> Option<[String; 3]> {
-        self.served.lock().unwrap().get(key).cloned()
+        unpoisoned(&self.served).get(key).cloned()
     }
 
     fn set_served(&self, key: &str, served: &ServedAs) {
-        self.served.lock().unwrap().insert(
+        unpoisoned(&self.served).insert(
             key.to_string(),
             [
                 served.content_type.to_string(),
@@ -464,16 +438,16 @@ impl MemoryStore {
 
     /// The stored keys.
     pub fn keys(&self) -> Vec<String> {
-        self.objects.lock().unwrap().keys().cloned().collect()
+        unpoisoned(&self.objects).keys().cloned().collect()
     }
 
     /// The object under `key`.
     pub fn get(&self, key: &str) -> Option<Vec<u8>> {
-        self.objects.lock().unwrap().get(key).cloned()
+        unpoisoned(&self.objects).get(key).cloned()
     }
 }
 
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl ObjectStore for MemoryStore {
     fn put(&self, key: &str, bytes: &[u8], served: &ServedAs) -> Result<(), ApiError> {
         self.objects()?.insert(key.to_string(), bytes.to_vec());
@@ -544,279 +518,4 @@ impl ObjectStore for MemoryStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::cell::RefCell;
-
-    /// A request as sent: method, URL and headers.
-    type Sent = (String, String, Vec<(String, String)>);
-
-    /// Records requests and answers each with a scripted reply.
-    #[derive(Default)]
-    struct ScriptedHttp {
-        sent: RefCell<Vec<Sent>>,
-        replies: RefCell<Vec<Reply>>,
-    }
-
-    impl Http for &ScriptedHttp {
-        fn send(
-            &self,
-            method: Method,
-            url: &str,
-            headers: &[(&str, String)],
-            _: &[u8],
-        ) -> Result<Reply, String> {
-            self.sent.borrow_mut().push((
-                method.as_str().to_string(),
-                url.to_string(),
-                headers
-                    .iter()
-                    .map(|(n, v)| (n.to_string(), v.clone()))
-                    .collect(),
-            ));
-            let mut replies = self.replies.borrow_mut();
-            if replies.is_empty() {
-                Err("connection refused".into())
-            } else {
-                Ok(replies.remove(0))
-            }
-        }
-        fn sha256_of(&self, _: &str) -> Result<Result<[u8; 32], u16>, String> {
-            Err("not scripted".into())
-        }
-    }
-
-    fn settings() -> S3Settings {
-        S3Settings {
-            endpoint: "http://127.0.0.1:9000".into(),
-            region: "us-east-1".into(),
-            bucket: "uploads".into(),
-            access_key: "AKIDEXAMPLE".into(),
-            secret_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
-            cdn_base_url: None,
-            url_ttl_secs: 900,
-        }
-    }
-
-    const SHA: &str = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-
-    const TEXT: ServedAs<'static> = ServedAs {
-        content_type: "text/plain; charset=utf-8",
-        content_disposition: "attachment",
-        cache_control: "public, max-age=31536000, immutable",
-    };
-
-    /// The value of `name` among the headers sent, and whether the URL signs it.
-    fn sent_header(sent: &Sent, name: &str) -> (Option<String>, bool) {
-        let value = sent
-            .2
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone());
-        let signed_headers = sent
-            .1
-            .split('&')
-            .find_map(|p| p.strip_prefix("X-Amz-SignedHeaders="))
-            .unwrap_or_default()
-            .replace("%3B", ";");
-        (value, signed_headers.split(';').any(|h| h == name))
-    }
-
-    #[test]
-    fn a_copy_replaces_the_metadata_with_the_headers_decided_and_signs_them() {
-        let http = ScriptedHttp::default();
-        http.replies.borrow_mut().push(Reply {
-            status: 200,
-            body: b"<CopyObjectResult/>".to_vec(),
-            ..Reply::default()
-        });
-        let store = S3Store::new(&settings(), &http).unwrap();
-        store.copy("incoming/a", "objects/b", &TEXT).unwrap();
-        let sent = http.sent.borrow()[0].clone();
-        for (name, value) in [
-            ("x-amz-metadata-directive", "REPLACE"),
-            ("content-type", TEXT.content_type),
-            ("content-disposition", TEXT.content_disposition),
-            ("cache-control", TEXT.cache_control),
-        ] {
-            assert_eq!(
-                sent_header(&sent, name),
-                (Some(value.to_string()), true),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_components_own_put_stores_the_headers_decided_and_signs_them() {
-        let http = ScriptedHttp::default();
-        http.replies.borrow_mut().push(Reply {
-            status: 200,
-            ..Reply::default()
-        });
-        let store = S3Store::new(&settings(), &http).unwrap();
-        store.put("objects/b", b"abc", &TEXT).unwrap();
-        let sent = http.sent.borrow()[0].clone();
-        for (name, value) in [
-            ("content-type", TEXT.content_type),
-            ("content-disposition", TEXT.content_disposition),
-            ("cache-control", TEXT.cache_control),
-            ("content-length", "3"),
-        ] {
-            assert_eq!(
-                sent_header(&sent, name),
-                (Some(value.to_string()), true),
-                "{name}"
-            );
-        }
-    }
-
-    #[test]
-    fn a_presigned_put_signs_the_size_and_checksum_it_hands_out() {
-        let http = ScriptedHttp::default();
-        let store = S3Store::new(&settings(), &http).unwrap();
-        let put = store.presign_put("objects/k", 3, SHA, 1_700_000_000_000);
-        assert!(put
-            .url
-            .starts_with("http://127.0.0.1:9000/uploads/objects/k?"));
-        assert!(put.url.contains("X-Amz-Expires=900"));
-        assert!(put.url.contains(
-            "X-Amz-SignedHeaders=content-length%3Bcontent-type%3Bhost%3Bx-amz-checksum-sha256"
-        ));
-        assert!(
-            !put.url.contains("wJalrXUtnFEMI"),
-            "the secret never leaves"
-        );
-        assert_eq!(
-            put.headers,
-            vec![
-                ("content-length", "3".to_string()),
-                ("content-type", UNCHECKED_TYPE.to_string()),
-                (
-                    "x-amz-checksum-sha256",
-                    "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=".to_string()
-                )
-            ]
-        );
-        assert_eq!(put.expires_at_ms, 1_700_000_000_000 + 900_000);
-    }
-
-    #[test]
-    fn a_presigned_get_carries_the_headers_the_file_is_served_with() {
-        let http = ScriptedHttp::default();
-        let store = S3Store::new(&settings(), &http).unwrap();
-        let url = store.presign_get(
-            "objects/k",
-            &ServedAs {
-                content_type: "image/png",
-                content_disposition: "inline; filename=\"a.png\"",
-                cache_control: "private, no-cache",
-            },
-            1_700_000_000_000,
-        );
-        assert!(url.contains("X-Amz-Expires=900"));
-        assert!(url.contains("response-content-type=image%2Fpng"));
-        assert!(url.contains("response-cache-control=private%2C%20no-cache"));
-        assert!(url.contains("response-content-disposition=inline"));
-    }
-
-    #[test]
-    fn head_reads_size_and_the_stores_checksum() {
-        let http = ScriptedHttp::default();
-        http.replies.borrow_mut().push(Reply {
-            status: 200,
-            headers: vec![
-                ("content-length".into(), "3".into()),
-                (
-                    "x-amz-checksum-sha256".into(),
-                    "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=".into(),
-                ),
-            ],
-            body: vec![],
-        });
-        let store = S3Store::new(&settings(), &http).unwrap();
-        assert_eq!(
-            store.head("k").unwrap(),
-            Some(ObjectHead {
-                size: 3,
-                sha256: Some(SHA.to_string())
-            })
-        );
-    }
-
-    #[test]
-    fn a_missing_object_is_none_and_deleting_it_succeeds() {
-        let http = ScriptedHttp::default();
-        for _ in 0..2 {
-            http.replies.borrow_mut().push(Reply {
-                status: 404,
-                ..Reply::default()
-            });
-        }
-        let store = S3Store::new(&settings(), &http).unwrap();
-        assert_eq!(store.head("k").unwrap(), None);
-        store.delete("k").unwrap();
-        assert_eq!(http.sent.borrow()[1].0, "DELETE");
-    }
-
-    #[test]
-    fn an_unreachable_or_refusing_store_is_503() {
-        let http = ScriptedHttp::default();
-        http.replies.borrow_mut().push(Reply {
-            status: 403,
-            ..Reply::default()
-        });
-        let store = S3Store::new(&settings(), &http).unwrap();
-        assert_eq!(store.put("k", b"abc", &TEXT).unwrap_err().status(), 503);
-        let err = store.head("k").unwrap_err();
-        assert_eq!(err.status(), 503);
-    }
-
-    #[test]
-    fn a_copy_is_a_signed_put_naming_its_source() {
-        let http = ScriptedHttp::default();
-        for body in [
-            &b"<CopyObjectResult/>"[..],
-            b"<Error><Code>InternalError</Code></Error>",
-        ] {
-            http.replies.borrow_mut().push(Reply {
-                status: 200,
-                body: body.to_vec(),
-                ..Reply::default()
-            });
-        }
-        let store = S3Store::new(&settings(), &http).unwrap();
-        store.copy("incoming/a b", "objects/c", &TEXT).unwrap();
-        let sent = http.sent.borrow()[0].clone();
-        assert_eq!(sent.0, "PUT");
-        assert!(sent.1.contains("/uploads/objects/c?"), "{}", sent.1);
-        assert!(sent.1.contains("x-amz-copy-source"), "signed: {}", sent.1);
-        assert!(sent
-            .2
-            .contains(&("x-amz-copy-source".into(), "/uploads/incoming/a%20b".into())));
-        // S3 can fail a copy in a 200's body.
-        assert_eq!(store.copy("a", "b", &TEXT).unwrap_err().status(), 503);
-    }
-
-    #[test]
-    fn a_ranged_read_asks_for_exactly_the_prefix() {
-        let http = ScriptedHttp::default();
-        http.replies.borrow_mut().push(Reply {
-            status: 206,
-            body: b"abcd".to_vec(),
-            ..Reply::default()
-        });
-        let store = S3Store::new(&settings(), &http).unwrap();
-        assert_eq!(store.read_prefix("k", 4).unwrap(), b"abcd");
-        let sent = http.sent.borrow();
-        assert_eq!(
-            sent[0].2,
-            vec![("range".to_string(), "bytes=0-3".to_string())]
-        );
-        assert!(
-            sent[0].1.contains("range"),
-            "the range is signed: {}",
-            sent[0].1
-        );
-    }
-}
+mod tests;

@@ -4,7 +4,7 @@
 
 use identity::limits;
 use identity::model::ProfileChanges;
-use identity::repo::{cached_user, AccountRepo, AttemptRepo, Ports, SessionRepo};
+use identity::repo::cached_user;
 use identity::sessions::{end_all, newly_found, tokens_alive_since, void_all};
 use identity::{User, UserView};
 use serde::{Deserialize, Serialize};
@@ -44,51 +44,41 @@ fn router() -> Router<Route> {
         .route(Method::Get, "/api/v1/health", Route::Health)
 }
 
+/// What the routes work with besides the request (on Spin, one
+/// `MySqlIdentity` over `db` serves all three identity repositories).
+pub struct Ports<'a> {
+    /// The key-value store and the identity repositories, as login has them.
+    pub identity: identity::repo::Ports<'a>,
+    /// The connection the repositories use, pinged by the health check.
+    pub db: &'a dyn Sql,
+}
+
 /// One request's world: what it is, the configuration, and the ports.
 struct Env<'a> {
     ctx: &'a RequestContext,
     req: &'a Request,
     config: &'a Config,
-    kv: &'a dyn KeyValue,
-    accounts: &'a dyn AccountRepo,
-    sessions: &'a dyn SessionRepo,
-    attempts: &'a dyn AttemptRepo,
-}
-
-impl<'a> Env<'a> {
-    fn new(
-        ctx: &'a RequestContext,
-        req: &'a Request,
-        config: &'a Config,
-        ports: Ports<'a>,
-    ) -> Self {
-        Self {
-            ctx,
-            req,
-            config,
-            kv: ports.kv,
-            accounts: ports.accounts,
-            sessions: ports.sessions,
-            attempts: ports.attempts,
-        }
-    }
+    ports: identity::repo::Ports<'a>,
 }
 
 /// Routes and handles one request. Responses carry `Cache-Control: no-store`:
 /// they hold personal data (or, for health, must never be served stale).
-/// `db` is the connection the identity ports use, pinged by the health check.
 pub fn handle(
     ctx: &RequestContext,
     req: &Request,
     config: &Config,
-    ports: Ports<'_>,
-    db: &dyn Sql,
+    ports: &Ports<'_>,
 ) -> Result<Response, ApiError> {
     let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     let id = params.get("id").unwrap_or_default();
-    let env = Env::new(ctx, req, config, ports);
+    let env = Env {
+        ctx,
+        req,
+        config,
+        ports: ports.identity,
+    };
     let response = match route {
-        Route::Health => return Ok(health(ctx, ports.kv, db)),
+        Route::Health => return Ok(health(ctx, ports.identity.kv, ports.db)),
         Route::Register => register(&env),
         Route::List => list(&env),
         Route::Me => me(&env),
@@ -139,7 +129,7 @@ fn register(env: &Env<'_>) -> Result<Response, ApiError> {
     }
     let client = env.ctx.client_bucket(&env.config.trusted_proxies);
     limits::admit(
-        env.attempts,
+        env.ports.attempts,
         &[(&limits::registration(&client), env.config.registration)],
         env.ctx.now_ms,
     )?;
@@ -152,21 +142,25 @@ fn register(env: &Env<'_>) -> Result<Response, ApiError> {
         updated_at_ms: env.ctx.now_ms,
     };
     // The unique index decides a race between two registrations of one email.
-    env.accounts
+    env.ports
+        .accounts
         .insert_user(&user, &hash_password(&password)?)?;
     Ok(user_response(201, &user).with_header("location", &format!("/api/v1/users/{}", user.id)))
 }
 
 fn me(env: &Env<'_>) -> Result<Response, ApiError> {
     // The revocation mark and the cached profile in one key-value call.
-    let (principal, kv) =
-        authenticate_reading_ahead(env.ctx, env.req, &env.config.tokens, env.kv, |claims| {
-            vec![keys::user(&claims.sub)]
-        })?;
+    let (principal, kv) = authenticate_reading_ahead(
+        env.ctx,
+        env.req,
+        &env.config.tokens,
+        env.ports.kv,
+        |claims| vec![keys::user(&claims.sub)],
+    )?;
     let cache = Cache::new(&kv, env.ctx.now_ms);
     let user = cached_user(
         &cache,
-        env.accounts,
+        env.ports.accounts,
         &principal.user_id,
         env.config.cache_ttl_ms,
     )?
@@ -186,8 +180,12 @@ fn authorize_for(principal: &Principal, id: &str) -> Result<(), ApiError> {
 }
 
 fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let (principal, kv) =
-        authenticate_reading_ahead(env.ctx, env.req, &env.config.tokens, env.kv, |claims| {
+    let (principal, kv) = authenticate_reading_ahead(
+        env.ctx,
+        env.req,
+        &env.config.tokens,
+        env.ports.kv,
+        |claims| {
             // Only the caller's own record is read ahead: a caller asking for
             // someone else's is refused (403) or an admin, whose second read
             // is the rare case, and no other user's profile is fetched for a
@@ -196,21 +194,23 @@ fn get(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
                 .then(|| keys::user(id))
                 .into_iter()
                 .collect()
-        })?;
+        },
+    )?;
     authorize_for(&principal, id)?;
     let cache = Cache::new(&kv, env.ctx.now_ms);
-    let user = cached_user(&cache, env.accounts, id, env.config.cache_ttl_ms)?
+    let user = cached_user(&cache, env.ports.accounts, id, env.config.cache_ttl_ms)?
         .ok_or(ApiError::NotFound)?;
     Ok(user_response(200, &user))
 }
 
 fn list(env: &Env<'_>) -> Result<Response, ApiError> {
-    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.ports.kv)?;
     if !principal.is_admin() {
         return Err(ApiError::Forbidden);
     }
     let pagination = Pagination::from_request(env.req)?;
     let (users, total) = env
+        .ports
         .accounts
         .list_users(pagination.offset(), pagination.limit)?;
     let items: Vec<UserView> = users.iter().map(User::view).collect();
@@ -244,7 +244,7 @@ struct PatchBody {
 /// * role change — the access tokens of every session are void, so no token
 ///   keeps claiming the old role; sessions stay, and a refresh issues the new role.
 fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.ports.kv)?;
     authorize_for(&principal, id)?;
     let body: PatchBody = env.req.json()?;
     let is_self = principal.user_id == id;
@@ -252,6 +252,7 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
         return Err(ApiError::Forbidden);
     }
     let current = env
+        .ports
         .accounts
         .find_credentials(id)?
         .ok_or(ApiError::NotFound)?;
@@ -286,7 +287,7 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
     if password.is_some() {
         let bucket = limits::password_check(id);
         limits::admit(
-            env.attempts,
+            env.ports.attempts,
             &[(&bucket, env.config.password_check)],
             env.ctx.now_ms,
         )?;
@@ -294,7 +295,7 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
         if !verify_password(&current.password_hash, candidate) {
             return Err(ApiError::InvalidCredentials);
         }
-        limits::succeeded(env.attempts, &[&bucket], &[]);
+        limits::succeeded(env.ports.attempts, &[&bucket], &[]);
     }
     let role = role.filter(|r| *r != current.user.role);
     if name.is_none() && password.is_none() && role.is_none() {
@@ -310,21 +311,22 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
         };
         let before = match role {
             Some(_) => {
-                let live = env.sessions.live_sessions(id, since)?;
-                void_all(env.kv, &env.config.tokens, &live, env.ctx.now_ms)?;
+                let live = env.ports.sessions.live_sessions(id, since)?;
+                void_all(env.ports.kv, &env.config.tokens, &live, env.ctx.now_ms)?;
                 live
             }
             None => Vec::new(),
         };
         user = env
+            .ports
             .accounts
             .update_profile(id, &changes, env.ctx.now_ms)?
             .ok_or(ApiError::NotFound)?;
         if role.is_some() {
             // A login recorded between the two looks was opened with the old role.
-            let after = env.sessions.live_sessions(id, since)?;
+            let after = env.ports.sessions.live_sessions(id, since)?;
             end_all(
-                env.kv,
+                env.ports.kv,
                 &env.config.tokens,
                 &newly_found(&before, &after),
                 env.ctx.now_ms,
@@ -333,28 +335,29 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
     }
     if let Some(password) = &password {
         let own = principal.claims.sid.as_str();
-        let before = env.sessions.live_sessions(id, since)?;
+        let before = env.ports.sessions.live_sessions(id, since)?;
         let others: Vec<String> = before.iter().filter(|s| *s != own).cloned().collect();
-        end_all(env.kv, &env.config.tokens, &others, env.ctx.now_ms)?;
+        end_all(env.ports.kv, &env.config.tokens, &others, env.ctx.now_ms)?;
         void_all(
-            env.kv,
+            env.ports.kv,
             &env.config.tokens,
             &[own.to_string()],
             env.ctx.now_ms,
         )?;
         let ended = env
+            .ports
             .accounts
             .change_password(id, &hash_password(password)?, Some(own), env.ctx.now_ms)?
             .ok_or(ApiError::NotFound)?;
         end_all(
-            env.kv,
+            env.ports.kv,
             &env.config.tokens,
             &newly_found(&before, &ended),
             env.ctx.now_ms,
         )?;
         user.updated_at_ms = env.ctx.now_ms;
     }
-    Cache::new(env.kv, env.ctx.now_ms).invalidate(&keys::user(id));
+    Cache::new(env.ports.kv, env.ctx.now_ms).invalidate(&keys::user(id));
     Ok(user_response(200, &user))
 }
 
@@ -364,23 +367,28 @@ fn patch(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
 /// between is marked after. The user's orders and uploads belong to other
 /// components and are left as they are.
 fn delete(env: &Env<'_>, id: &str) -> Result<Response, ApiError> {
-    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.kv)?;
+    let principal = authenticate(env.ctx, env.req, &env.config.tokens, env.ports.kv)?;
     authorize_for(&principal, id)?;
-    if env.accounts.find_user(id)?.is_none() {
+    if env.ports.accounts.find_user(id)?.is_none() {
         return Err(ApiError::NotFound);
     }
     let before = env
+        .ports
         .sessions
         .live_sessions(id, tokens_alive_since(&env.config.tokens, env.ctx.now_ms))?;
-    end_all(env.kv, &env.config.tokens, &before, env.ctx.now_ms)?;
-    let ended = env.accounts.delete_user(id)?.ok_or(ApiError::NotFound)?;
+    end_all(env.ports.kv, &env.config.tokens, &before, env.ctx.now_ms)?;
+    let ended = env
+        .ports
+        .accounts
+        .delete_user(id)?
+        .ok_or(ApiError::NotFound)?;
     end_all(
-        env.kv,
+        env.ports.kv,
         &env.config.tokens,
         &newly_found(&before, &ended),
         env.ctx.now_ms,
     )?;
-    Cache::new(env.kv, env.ctx.now_ms).invalidate(&keys::user(id));
+    Cache::new(env.ports.kv, env.ctx.now_ms).invalidate(&keys::user(id));
     Ok(Response::new(204))
 }
 

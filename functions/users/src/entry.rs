@@ -1,12 +1,12 @@
 //! The Spin entry point: Spin variables into [`crate::config::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use identity::repo::{MySqlIdentity, Ports};
+use identity::repo::MySqlIdentity;
 use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
 use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
 
-use crate::app;
+use crate::app::{self, Ports};
 use crate::config::Config;
 
 #[spin_sdk::http_component]
@@ -18,7 +18,11 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         let kv = SpinKv::new("default").batching(vars.flag("kv_batch_reads", true)?);
         let sql = SpinSql::new(vars.required("db_url")?);
         let repo = MySqlIdentity::new(&sql);
-        app::handle(ctx, req, &config, Ports::new(&kv, &repo), &sql)
+        let ports = Ports {
+            identity: identity::repo::Ports::new(&kv, &repo),
+            db: &sql,
+        };
+        app::handle(ctx, req, &config, &ports)
     })
     .await
 }

@@ -62,7 +62,7 @@ impl World {
     fn call_at(&self, req: Request, now: i64) -> Result<Response, ApiError> {
         let req = req.with_header("spin-client-addr", "10.0.0.1:4000");
         let ctx = RequestContext::new(&req, now);
-        handle(&ctx, &req, &self.config, self.env())
+        handle(&ctx, &req, &self.config, &self.env())
     }
 
     fn call(&self, req: Request) -> Result<Response, ApiError> {
@@ -172,7 +172,10 @@ fn wrong_password_and_unknown_email_get_the_same_401() {
 #[test]
 fn failed_login_counts_against_pair_and_address() {
     let w = World::new().with_user("ann@example.com", Role::User);
-    let _ = w.login("ann@example.com", "nope nope");
+    assert_eq!(
+        w.login("ann@example.com", "nope nope").unwrap_err(),
+        ApiError::InvalidCredentials
+    );
     let pair = w.repo.attempts(&pair_bucket("ann@example.com")).unwrap();
     let address = w.repo.attempts(&limits::login_address("10.0.0.1")).unwrap();
     assert_eq!((pair.attempts, address.attempts), (1, 1));
@@ -204,7 +207,10 @@ fn sixth_attempt_is_429_even_with_the_right_password() {
 fn locked_pair_is_refused_without_reading_a_password_hash() {
     let w = World::new().with_user("ann@example.com", Role::User);
     for _ in 0..5 {
-        let _ = w.login("ann@example.com", "nope nope");
+        assert_eq!(
+            w.login("ann@example.com", "nope nope").unwrap_err(),
+            ApiError::InvalidCredentials
+        );
     }
     let reads = w.repo.credential_reads();
     assert_eq!(
@@ -229,7 +235,11 @@ fn address_lock_covers_every_email() {
     let mut w = World::new().with_user("ann@example.com", Role::User);
     w.config.per_address = Limit::new("b", 3, 900).unwrap();
     for i in 0..3 {
-        let _ = w.login(&format!("x{i}@example.com"), "nope nope");
+        assert_eq!(
+            w.login(&format!("x{i}@example.com"), "nope nope")
+                .unwrap_err(),
+            ApiError::InvalidCredentials
+        );
     }
     assert_eq!(
         w.login("ann@example.com", PASSWORD).unwrap_err().status(),
@@ -241,7 +251,10 @@ fn address_lock_covers_every_email() {
 fn success_resets_the_pair_counter_and_refunds_the_address() {
     let w = World::new().with_user("ann@example.com", Role::User);
     for _ in 0..4 {
-        let _ = w.login("ann@example.com", "nope nope");
+        assert_eq!(
+            w.login("ann@example.com", "nope nope").unwrap_err(),
+            ApiError::InvalidCredentials
+        );
     }
     assert_eq!(w.login("ann@example.com", PASSWORD).unwrap().status, 200);
     assert!(w.repo.attempts(&pair_bucket("ann@example.com")).is_none());
@@ -265,13 +278,13 @@ fn forwarded_client_is_counted_only_behind_a_trusted_proxy() {
         )
         .with_header("x-forwarded-for", "198.51.100.7")
     };
-    let _ = w.call(req());
+    assert_eq!(w.call(req()).unwrap_err(), ApiError::InvalidCredentials);
     assert!(w
         .repo
         .attempts(&limits::login_address("10.0.0.1"))
         .is_some());
     w.config.trusted_proxies = TrustedProxies::parse("10.0.0.0/8").unwrap();
-    let _ = w.call(req());
+    assert_eq!(w.call(req()).unwrap_err(), ApiError::InvalidCredentials);
     let forwarded = w.repo.attempts(&limits::login_address("198.51.100.7"));
     assert_eq!(forwarded.map(|c| c.attempts), Some(1));
 }
@@ -355,7 +368,7 @@ fn bootstrap_takeover_with_an_unreachable_store_is_503_and_changes_nothing() {
         serde_json::json!({"email": "root@example.com", "password": "admin-password"}),
     );
     let ctx = RequestContext::new(&req, NOW + 1);
-    let err = handle(&ctx, &req, &w.config, Ports::new(&FailingKv, &w.repo)).unwrap_err();
+    let err = handle(&ctx, &req, &w.config, &Ports::new(&FailingKv, &w.repo)).unwrap_err();
     assert_eq!(err.status(), 503);
     assert_eq!(w.repo.user_row(&id).unwrap().0.role, Role::User);
     assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
@@ -384,7 +397,12 @@ fn a_session_is_not_recorded_once_the_verified_password_changed() {
         .unwrap();
     let req = Request::new(Method::Post, "/api/v1/auth/login");
     let ctx = RequestContext::new(&req, NOW + 1);
-    let env = Env::new(&ctx, &req, &w.config, w.env());
+    let env = Env {
+        ctx: &ctx,
+        req: &req,
+        config: &w.config,
+        ports: w.env(),
+    };
     assert_eq!(
         start_session(&env, &verified).unwrap_err(),
         ApiError::InvalidCredentials
@@ -493,7 +511,7 @@ fn reuse_with_an_unreachable_store_is_503_and_keeps_the_session() {
     )
     .with_header("spin-client-addr", "10.0.0.1:4000");
     let ctx = RequestContext::new(&req, NOW + 2000);
-    let err = handle(&ctx, &req, &w.config, Ports::new(&FailingKv, &w.repo)).unwrap_err();
+    let err = handle(&ctx, &req, &w.config, &Ports::new(&FailingKv, &w.repo)).unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(w.repo.sessions()[0].revoked_at_ms.is_none());
 }

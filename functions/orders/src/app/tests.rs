@@ -11,7 +11,7 @@ use shared::http::{Method, Request, Response};
 use shared::kv::{FailingKv, KeyValue, MemoryKv};
 use shared::testing::{token_config, NOW};
 
-use crate::app::{handle, product_key, Config};
+use crate::app::{handle, product_key, Config, Ports};
 use crate::model::{Order, OrderStatus, Placement, Product, ProductPatch, IDEMPOTENCY_TTL_MS};
 use crate::publish::MemoryPublisher;
 use crate::repo::{Cancelled, MemoryOrders, NewOrder, OrderFilter, OrderRepo};
@@ -56,7 +56,12 @@ impl World {
 
     fn send_with(&self, req: Request, kv: &dyn KeyValue, repo: &dyn OrderRepo) -> Response {
         let ctx = RequestContext::new(&req, self.now);
-        ctx.finish(handle(&ctx, &req, &config(), kv, repo, &self.events))
+        let ports = Ports {
+            kv,
+            repo,
+            events: &self.events,
+        };
+        ctx.finish(handle(&ctx, &req, &config(), &ports))
     }
 
     fn product(&self, sku: &str, price: i64, stock: i64) -> String {

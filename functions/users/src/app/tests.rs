@@ -38,7 +38,15 @@ impl World {
     }
 
     fn env(&self) -> Ports<'_> {
-        Ports::new(&self.kv, &self.repo)
+        self.ports_with(&self.kv)
+    }
+
+    /// The ports over the fakes, with `kv` as the key-value store.
+    fn ports_with<'a>(&'a self, kv: &'a dyn KeyValue) -> Ports<'a> {
+        Ports {
+            identity: identity::repo::Ports::new(kv, &self.repo),
+            db: &self.db,
+        }
     }
 
     /// Adds a user with one login session and returns `(id, access token)`.
@@ -88,7 +96,7 @@ impl World {
 
     fn call_at(&self, req: Request, now: i64) -> Result<Response, ApiError> {
         let ctx = RequestContext::new(&req, now);
-        handle(&ctx, &req, &self.config, self.env(), &self.db)
+        handle(&ctx, &req, &self.config, &self.env())
     }
 
     fn call(&self, req: Request) -> Result<Response, ApiError> {
@@ -261,8 +269,7 @@ fn me_without_a_token_is_401() {
 #[test]
 fn revoked_user_token_is_401() {
     let w = World::new();
-    let (id, token) = w.user("ann@example.com", Role::User);
-    let _ = &id;
+    let (_, token) = w.user("ann@example.com", Role::User);
     end_session(&w.kv, &w.config.tokens, &w.sid(&token), NOW).unwrap();
     assert_eq!(
         w.call(authed(Method::Get, "/api/v1/users/me", &token))
@@ -588,7 +595,7 @@ fn password_change_with_an_unreachable_store_is_503_and_keeps_the_password() {
     // Authentication reads the store; fail only the writes by ending it after.
     let ctx = RequestContext::new(&req, NOW);
     let failing = WriteFailingKv(&w.kv);
-    let err = handle(&ctx, &req, &w.config, Ports::new(&failing, &w.repo), &w.db).unwrap_err();
+    let err = handle(&ctx, &req, &w.config, &w.ports_with(&failing)).unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(verify_password(&w.repo.user_row(&id).unwrap().1, PASSWORD));
 }
@@ -688,14 +695,7 @@ fn delete_is_503_when_tokens_cannot_be_revoked() {
     let (id, token) = w.user("ann@example.com", Role::User);
     let req = authed(Method::Delete, &format!("/api/v1/users/{id}"), &token);
     let ctx = RequestContext::new(&req, NOW);
-    let err = handle(
-        &ctx,
-        &req,
-        &w.config,
-        Ports::new(&FailingKv, &w.repo),
-        &w.db,
-    )
-    .unwrap_err();
+    let err = handle(&ctx, &req, &w.config, &w.ports_with(&FailingKv)).unwrap_err();
     assert_eq!(err.status(), 503);
     assert!(w.repo.user_row(&id).is_some());
 }
@@ -770,14 +770,7 @@ fn health_names_the_failing_cache() {
     let w = World::new();
     let req = Request::new(Method::Get, "/api/v1/health");
     let ctx = RequestContext::new(&req, NOW);
-    let resp = handle(
-        &ctx,
-        &req,
-        &w.config,
-        Ports::new(&FailingKv, &w.repo),
-        &w.db,
-    )
-    .unwrap();
+    let resp = handle(&ctx, &req, &w.config, &w.ports_with(&FailingKv)).unwrap();
     assert_eq!(resp.status, 503);
     assert_eq!(
         resp.json_body()["checks"],

@@ -149,7 +149,7 @@ pub fn cached_user(
 /// The ports the login and users components work with: the key-value store
 /// and the three identity ports (on Spin, one [`MySqlIdentity`] serves all
 /// three on one lazily opened connection). Each component's handlers see
-/// them inside their per-request `Env`.
+/// them inside their per-request `Env`; users adds its `db` beside them.
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
     /// The key-value store (cache and revocation marks).

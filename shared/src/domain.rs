@@ -1,5 +1,5 @@
 //! Validated input types: once a value has one of these types it is known to
-//! satisfy API.md's rules, so handlers never look at unchecked input.
+//! satisfy docs/API.md's rules, so handlers never look at unchecked input.
 
 use serde::Serialize;
 
@@ -11,7 +11,7 @@ use crate::http::Request;
 pub struct Email(String);
 
 impl Email {
-    /// Parses an email as API.md defines it.
+    /// Parses an email as docs/API.md defines it.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let email = raw.trim().to_lowercase();
         let invalid = || FieldError::new("email", "must be a valid email address");
@@ -143,7 +143,7 @@ pub fn is_hidden_character(c: char) -> bool {
 pub struct Name(String);
 
 impl Name {
-    /// Parses a name as API.md defines it.
+    /// Parses a name as docs/API.md defines it.
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let name = raw.trim();
         let len = name.chars().count();
@@ -214,7 +214,7 @@ impl Pagination {
     }
 }
 
-/// A page of a list, as API.md shapes it.
+/// A page of a list, as docs/API.md shapes it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Page<T> {
     /// The items of this page.
@@ -240,7 +240,7 @@ impl<T> Page<T> {
 }
 
 /// Collects the errors of several field parsers so that every bad field is
-/// reported at once, as API.md asks.
+/// reported at once, as docs/API.md asks.
 #[derive(Debug, Default)]
 pub struct FieldErrors(Vec<FieldError>);
 

@@ -2,7 +2,7 @@
 //!
 //! Every failure a handler can meet ends up as an [`ApiError`]; [`ApiError::to_response`]
 //! (in [`crate::problem`]) turns it into an RFC 9457 problem document carrying
-//! API.md's stable `code`.
+//! docs/API.md's stable `code`.
 //! Nothing else in the project chooses a status code for an error.
 
 use serde::Serialize;
@@ -26,7 +26,7 @@ impl FieldError {
     }
 }
 
-/// Every error an API route can answer, one variant per problem `code` of API.md.
+/// Every error an API route can answer, one variant per problem `code` of docs/API.md.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// 400 `validation_failed`: one entry per bad field, all reported at once.

@@ -8,7 +8,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::error::ApiError;
 
-/// Largest JSON body any route accepts (API.md: over 64 KiB answers 413).
+/// Largest JSON body any route accepts (docs/API.md: over 64 KiB answers 413).
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
 /// An HTTP method; the ones the API routes on, plus anything else verbatim.
@@ -139,7 +139,7 @@ impl Request {
             .map(|(_, v)| v.into_owned())
     }
 
-    /// Parses the body as JSON into `T`, enforcing API.md's conventions: the
+    /// Parses the body as JSON into `T`, enforcing docs/API.md's conventions: the
     /// `Content-Type` must be `application/json` (415), the body at most 64 KiB
     /// (413), valid UTF-8 and JSON, with no unknown fields (400). Request types
     /// use `#[serde(deny_unknown_fields)]` so the last rule holds.

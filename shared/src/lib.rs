@@ -5,10 +5,10 @@
 //! so they run natively in unit tests against the in-memory fakes, and on
 //! Spin through the adapters in [`spin`] (compiled for `wasm32` only).
 //!
-//! * [`error`] — the one error type and its mapping to API.md's problem `code`s;
+//! * [`error`] — the one error type and its mapping to docs/API.md's problem `code`s;
 //!   [`problem`] renders it as an RFC 9457 response.
 //! * [`http`] — framework-neutral request and response, JSON body parsing.
-//! * [`router`] — path matching with API.md's 404/405 behaviour.
+//! * [`router`] — path matching with docs/API.md's 404/405 behaviour.
 //! * [`context`] — request id, client address, clock, configuration.
 //! * [`domain`] — validated input types (parse, don't validate).
 //! * [`auth`] — JWT issue/verify, bearer extraction, global revocation.

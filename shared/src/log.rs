@@ -10,7 +10,7 @@
 //! `route` is the pattern that owned the path (`null` when none did), so
 //! ids never reach a log index as labels. A 5xx line carries `error`, the
 //! internal cause, after [`crate::redact`]; an error answer carries its
-//! API.md `code`. Problems that did not fail the request (a cache write
+//! docs/API.md `code`. Problems that did not fail the request (a cache write
 //! refused, a counter not reset) are collected with [`warn`] and ride on the
 //! same line as `warnings`, so a request is never spread over several lines.
 //!

@@ -11,7 +11,7 @@ use crate::http::Response;
 /// Seconds a client is asked to wait after a 503.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
-/// The RFC 9457 body, as API.md shapes it.
+/// The RFC 9457 body, as docs/API.md shapes it.
 #[derive(Serialize)]
 struct Problem<'a> {
     status: u16,

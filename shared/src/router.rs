@@ -1,4 +1,4 @@
-//! Path routing with API.md's 404 and 405 behaviour.
+//! Path routing with docs/API.md's 404 and 405 behaviour.
 //!
 //! Routes are patterns of literal segments and `:name` parameters. When several
 //! patterns match a path, the most specific one owns it (a literal segment beats

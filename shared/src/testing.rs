@@ -12,7 +12,7 @@ pub const NOW: i64 = 1_800_000_000_000;
 /// The JWT secret of unit tests.
 pub const SECRET: &str = "unit-test-secret-of-32-bytes-or-more";
 
-/// The token configuration of unit tests (API.md's defaults: 15-minute tokens).
+/// The token configuration of unit tests (docs/API.md's defaults: 15-minute tokens).
 pub fn token_config() -> TokenConfig {
     match TokenConfig::new(SECRET, "spin-api", "spin-api-clients", 900) {
         Ok(config) => config,

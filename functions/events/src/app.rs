@@ -1,4 +1,4 @@
-//! The admin routes (API.md "Order events"): the outbox with its delivery
+//! The admin routes (docs/API.md "Order events"): the outbox with its delivery
 //! state, and delivery on request — the way to deliver where the platform
 //! has no Redis trigger (call `POST /api/v1/events/deliver` from a
 //! schedule), and after an outage.

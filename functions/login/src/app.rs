@@ -84,7 +84,7 @@ struct RefreshBody {
     refresh_token: String,
 }
 
-/// API.md's token response; `user` only on login.
+/// docs/API.md's token response; `user` only on login.
 #[derive(Serialize)]
 struct TokenResponse {
     access_token: String,

@@ -1,7 +1,7 @@
 //! Routes and handlers of the orders component: plain Rust over the
 //! key-value port and the [`OrderRepo`] port, no `spin_sdk`.
 //!
-//! Decisions where API.md is silent (also in the OpenAPI notes of README):
+//! Decisions where docs/API.md is silent (also in the OpenAPI notes of README):
 //! * Checks run in this order: authentication (401), permission (403), input
 //!   (400), existence (404), state/stock (409).
 //! * Ids that [`is_valid_id`] rejects cannot name a record: 404 without a
@@ -12,7 +12,7 @@
 //! * Under an `Idempotency-Key`, the first answer is stored when it is the
 //!   answer to the request itself: the 201, or a 404 `product_not_found` / 409
 //!   `insufficient_stock` refusal (replayed for 24 hours even if stock comes
-//!   back, as API.md's "gets the first answer" says; a new key places anew).
+//!   back, as docs/API.md's "gets the first answer" says; a new key places anew).
 //!   Input errors (400/415/413/422) are answered before the key is reserved,
 //!   and service failures (5xx) roll the reservation back, so neither is stored
 //!   and a retry with the same key is processed afresh. A replay carries the

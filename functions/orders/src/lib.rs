@@ -1,5 +1,5 @@
 //! The orders component: products and orders (`/api/v1/products...`,
-//! `/api/v1/orders...` of API.md).
+//! `/api/v1/orders...` of docs/API.md).
 //!
 //! * [`config`] — Spin variables into [`config::Config`].
 //! * [`model`] — validated inputs, records, JSON views and the pure rules

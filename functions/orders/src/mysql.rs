@@ -52,7 +52,7 @@
 //!   the fast path's rollback after a shortfall would drop the reservation
 //!   too, and every waiting duplicate would race for the key again — each
 //!   winner rolling back in turn, the losers deadlocking — until some ran
-//!   out of attempts (a 500 where API.md promises the first refusal).
+//!   out of attempts (a 500 where docs/API.md promises the first refusal).
 //! * Only a service failure rolls the reservation back. The waiting inserts
 //!   then proceed; InnoDB lets one win and may end the others with a deadlock
 //!   error, which is retried (a fresh transaction) up to [`MAX_ATTEMPTS`] times.

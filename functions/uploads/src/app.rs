@@ -14,7 +14,7 @@
 //! | `POST /api/v1/uploads/presign` (JSON) | bearer, `upload_storage = s3` |
 //! | `POST /api/v1/uploads/{id}/complete` | owner of the pending upload |
 //!
-//! Decisions where API.md is silent:
+//! Decisions where docs/API.md is silent:
 //! * `visibility` defaults to `private`; anything but `private`/`public` is 400.
 //! * `?filename=` wins over the multipart part's filename; with neither the
 //!   name is `upload`. The filename's extension is a claim like `Content-Type`.
@@ -223,7 +223,7 @@ pub fn handle(
     handle_admitted(ctx, req, config, ports, admitted)
 }
 
-/// The upload JSON of API.md.
+/// The upload JSON of docs/API.md.
 #[derive(Debug, Serialize)]
 struct UploadJson<'a> {
     id: &'a str,

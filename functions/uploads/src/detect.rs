@@ -201,7 +201,7 @@ impl Kind {
 
     /// True when a file of this kind may have no extension at all: only
     /// plain text (a `README`); an image or PDF without one is refused like a
-    /// wrong one, as API.md says.
+    /// wrong one, as docs/API.md says.
     pub fn allows_no_extension(self) -> bool {
         self == Kind::Text
     }

@@ -22,7 +22,7 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         req,
         body_limit,
         // On the head alone: the route and the caller's token, before a byte
-        // of the body is read (API.md: 401 before any of the body is read).
+        // of the body is read (docs/API.md: 401 before any of the body is read).
         |ctx, head| {
             let config = Config::from_vars(&vars)?;
             let kv = SpinKv::new("default");

@@ -28,7 +28,7 @@ impl std::fmt::Debug for BootstrapAdmin {
 impl BootstrapAdmin {
     /// The bootstrap admin when both variables are non-empty, `None` when
     /// either is empty (the feature is off), or a configuration error (500)
-    /// for an email that does not parse or a password outside API.md's rules.
+    /// for an email that does not parse or a password outside docs/API.md's rules.
     pub fn from_variables(email: &str, password: &str) -> Result<Option<Self>, ApiError> {
         if email.trim().is_empty() || password.is_empty() {
             return Ok(None);

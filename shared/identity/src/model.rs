@@ -22,7 +22,7 @@ pub struct User {
 }
 
 impl User {
-    /// The public JSON shape of API.md: `{"id","email","name","role","created_at","updated_at"}`.
+    /// The public JSON shape of docs/API.md: `{"id","email","name","role","created_at","updated_at"}`.
     pub fn view(&self) -> UserView {
         UserView {
             id: self.id.clone(),
@@ -35,7 +35,7 @@ impl User {
     }
 }
 
-/// The User JSON of API.md.
+/// The User JSON of docs/API.md.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserView {
     /// Opaque id.

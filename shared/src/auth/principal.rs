@@ -34,7 +34,7 @@ impl Role {
     }
 }
 
-/// The claims of an access token (API.md: `sub`, `role`, `jti`, `iat`, `exp`,
+/// The claims of an access token (docs/API.md: `sub`, `role`, `jti`, `iat`, `exp`,
 /// `iss`, `aud`; plus `sid`, the login session, so logout can end its refresh token).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

@@ -40,7 +40,7 @@ pub struct TokenConfig {
     pub issuer: String,
     /// The `aud` claim issued and required.
     pub audience: String,
-    /// Access-token lifetime in seconds (API.md: 15 minutes by default).
+    /// Access-token lifetime in seconds (docs/API.md: 15 minutes by default).
     pub access_ttl_secs: i64,
 }
 

@@ -1,4 +1,4 @@
-//! `Config::from_vars`: API.md's defaults, refused settings, and any
+//! `Config::from_vars`: docs/API.md's defaults, refused settings, and any
 //! variables read safely.
 
 use super::*;

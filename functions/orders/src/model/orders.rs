@@ -99,7 +99,7 @@ pub struct Order {
     pub updated_at_ms: i64,
 }
 
-/// API.md's Order JSON.
+/// docs/API.md's Order JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OrderView<'a> {
     id: &'a str,

@@ -28,7 +28,7 @@ pub struct Product {
     pub updated_at_ms: i64,
 }
 
-/// API.md's Product JSON.
+/// docs/API.md's Product JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProductView {
     id: String,
@@ -195,7 +195,7 @@ impl Sku {
     }
 }
 
-/// A price in integer cents, from 0 to [`MAX_PRICE_CENTS`] (API.md: money is
+/// A price in integer cents, from 0 to [`MAX_PRICE_CENTS`] (docs/API.md: money is
 /// integer minor units, never floats).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cents(i64);

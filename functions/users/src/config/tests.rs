@@ -1,4 +1,4 @@
-//! `Config::from_vars`: API.md's defaults, the admin email, and any
+//! `Config::from_vars`: docs/API.md's defaults, the admin email, and any
 //! variables read safely.
 
 use super::*;

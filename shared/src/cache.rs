@@ -14,6 +14,11 @@
 //!   refused before any lookup.
 //! * Every failure of the store is logged and treated as a miss: the cache can
 //!   make a request faster, never make it fail.
+//! * Stale-if-error ([`Cache::read_through_stale_if_error`], RFC 5861's
+//!   idea): an entry written by it outlives its freshness by a grace period,
+//!   and is answered, marked stale, only when the database cannot be reached.
+//!   Only public catalogue data uses it (products): never anything whose
+//!   staleness could grant access or lose money.
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -22,6 +27,9 @@ use crate::kv::{get_unexpired, put_expiring, KeyValue};
 
 const POSITIVE: u8 = b'+';
 const NEGATIVE: u8 = b'-';
+/// A value that may be served stale: `~`, when it was stored and until when
+/// it is fresh (epoch ms, 8 bytes big-endian each), then the JSON.
+const STALE_CAPABLE: u8 = b'~';
 
 /// What the cache knows about a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +62,12 @@ impl<'a> Cache<'a> {
                 Some((&POSITIVE, json)) => match serde_json::from_slice(json) {
                     Ok(value) => Lookup::Hit(value),
                     Err(_) => Lookup::Miss,
+                },
+                Some((&STALE_CAPABLE, _)) => match StaleCapable::parse(&bytes) {
+                    Some(entry) if entry.fresh_until_ms > self.now_ms => {
+                        serde_json::from_slice(entry.json).map_or(Lookup::Miss, Lookup::Hit)
+                    }
+                    _ => Lookup::Miss,
                 },
                 _ => Lookup::Miss,
             },
@@ -139,11 +153,134 @@ impl<'a> Cache<'a> {
         Ok(loaded)
     }
 
+    /// As [`Cache::read_through`], for records that may be answered stale
+    /// while the database is down: the entry stays in the store `grace_ms`
+    /// past its freshness, and when `load` fails with
+    /// [`ApiError::Unavailable`] a copy that went stale less than `grace_ms`
+    /// ago is returned as [`Served::Stale`]. Any other failure, or no copy,
+    /// is the failure. A record found absent drops its stale copy.
+    pub fn read_through_stale_if_error<T, F>(
+        &self,
+        key: &str,
+        ttl_ms: i64,
+        grace_ms: i64,
+        load: F,
+    ) -> Result<Option<Served<T>>, ApiError>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce() -> Result<Option<T>, ApiError>,
+    {
+        let mut stale = None;
+        match get_unexpired(self.kv, key, self.now_ms) {
+            Ok(Some(bytes)) => {
+                if let Some(entry) = StaleCapable::parse(&bytes) {
+                    if let Ok(value) = serde_json::from_slice::<T>(entry.json) {
+                        if entry.fresh_until_ms > self.now_ms {
+                            return Ok(Some(Served::Fresh(value)));
+                        }
+                        stale = Some(Served::Stale {
+                            value,
+                            age_ms: self.now_ms - entry.stored_at_ms,
+                            stale_for_ms: self.now_ms - entry.fresh_until_ms,
+                        });
+                    }
+                } else if let Some((&POSITIVE, json)) = bytes.split_first() {
+                    // An entry of the plain kind (an older version wrote it):
+                    // fresh until its deadline, never served stale.
+                    if let Ok(value) = serde_json::from_slice(json) {
+                        return Ok(Some(Served::Fresh(value)));
+                    }
+                }
+            }
+            Ok(None) => {}
+            Err(e) => crate::log::warn(format!(
+                "cache: get {key} failed, using the database: {}",
+                e.0
+            )),
+        }
+        match load() {
+            Ok(Some(value)) => {
+                self.put_stale_capable(key, &value, ttl_ms, grace_ms);
+                Ok(Some(Served::Fresh(value)))
+            }
+            Ok(None) => {
+                if stale.is_some() {
+                    self.invalidate(key);
+                }
+                Ok(None)
+            }
+            Err(ApiError::Unavailable(why)) => match stale {
+                Some(copy) => {
+                    crate::log::warn(format!(
+                        "cache: {key} served stale, the database is unavailable: {why}"
+                    ));
+                    Ok(Some(copy))
+                }
+                None => Err(ApiError::Unavailable(why)),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    fn put_stale_capable<T: Serialize>(&self, key: &str, value: &T, ttl_ms: i64, grace_ms: i64) {
+        let Ok(json) = serde_json::to_vec(value) else {
+            return;
+        };
+        let fresh_until = self.now_ms + jittered(ttl_ms);
+        let mut bytes = Vec::with_capacity(json.len() + 17);
+        bytes.push(STALE_CAPABLE);
+        bytes.extend_from_slice(&self.now_ms.to_be_bytes());
+        bytes.extend_from_slice(&fresh_until.to_be_bytes());
+        bytes.extend_from_slice(&json);
+        let kept_until = fresh_until.saturating_add(grace_ms.max(0));
+        if let Err(e) = put_expiring(self.kv, key, &bytes, kept_until) {
+            crate::log::warn(format!("cache: set {key} failed: {}", e.0));
+        }
+    }
+
     fn write(&self, key: &str, bytes: &[u8], ttl_ms: i64) {
         let expires_at = self.now_ms + jittered(ttl_ms);
         if let Err(e) = put_expiring(self.kv, key, bytes, expires_at) {
             crate::log::warn(format!("cache: set {key} failed: {}", e.0));
         }
+    }
+}
+
+/// What [`Cache::read_through_stale_if_error`] answers with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Served<T> {
+    /// From the database, or a cached copy still fresh.
+    Fresh(T),
+    /// A cached copy past its freshness, because the database is unavailable.
+    Stale {
+        /// The copy.
+        value: T,
+        /// Milliseconds since the copy was cached (HTTP's `Age`).
+        age_ms: i64,
+        /// Milliseconds since it went stale.
+        stale_for_ms: i64,
+    },
+}
+
+/// A decoded [`STALE_CAPABLE`] entry.
+struct StaleCapable<'b> {
+    stored_at_ms: i64,
+    fresh_until_ms: i64,
+    json: &'b [u8],
+}
+
+impl<'b> StaleCapable<'b> {
+    fn parse(bytes: &'b [u8]) -> Option<Self> {
+        let (&STALE_CAPABLE, rest) = bytes.split_first()? else {
+            return None;
+        };
+        let (stored_at, rest) = rest.split_first_chunk::<8>()?;
+        let (fresh_until, json) = rest.split_first_chunk::<8>()?;
+        Some(Self {
+            stored_at_ms: i64::from_be_bytes(*stored_at),
+            fresh_until_ms: i64::from_be_bytes(*fresh_until),
+            json,
+        })
     }
 }
 

@@ -6,6 +6,8 @@
 //! and NULL — so the schema stores times as epoch milliseconds and money as
 //! integer cents.
 
+use std::cell::Cell;
+
 use crate::error::ApiError;
 
 /// A statement parameter or a column value.
@@ -370,6 +372,91 @@ pub trait Sql {
                 other => return other.map_err(ApiError::from),
             }
         }
+    }
+}
+
+/// A read replica of the database (`db_read_url`), or none. A repository
+/// holds one beside its primary connection and sends through
+/// [`Replica::reads`] only the reads that tolerate replication lag.
+pub struct Replica<S> {
+    sql: Option<S>,
+    /// Set once the replica could not be reached: the rest of the request
+    /// reads the primary instead of paying for a second failed connection.
+    lost: Cell<bool>,
+}
+
+impl<S: Sql> Replica<S> {
+    /// A replica reached through `sql`, or none (every read on the primary).
+    pub fn new(sql: Option<S>) -> Self {
+        Self {
+            sql,
+            lost: Cell::new(false),
+        }
+    }
+
+    /// No replica: every read goes to the primary.
+    pub fn none() -> Self {
+        Self::new(None)
+    }
+
+    /// The replica's connection, if there is one.
+    pub fn sql(&self) -> Option<&S> {
+        self.sql.as_ref()
+    }
+
+    /// The connection for reads that tolerate replication lag: the replica
+    /// while it answers, `primary` when there is none or it cannot be reached.
+    pub fn reads<'r, P: Sql>(&'r self, primary: &'r P) -> ReadSide<'r, P, S> {
+        ReadSide {
+            primary,
+            replica: self,
+        }
+    }
+}
+
+/// [`Sql`] for reads that tolerate replication lag (see [`Replica::reads`]).
+/// A query goes to the replica, and to the primary when the replica cannot
+/// be reached (any other failure is the query's own and is returned);
+/// anything that writes goes to the primary, though no caller should write
+/// through a read side.
+pub struct ReadSide<'r, P, S> {
+    primary: &'r P,
+    replica: &'r Replica<S>,
+}
+
+impl<P: Sql, S: Sql> Sql for ReadSide<'_, P, S> {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.primary.execute(sql, params)
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        if let Some(replica) = self
+            .replica
+            .sql
+            .as_ref()
+            .filter(|_| !self.replica.lost.get())
+        {
+            match replica.query(sql, params) {
+                Err(DbError::Unavailable(why)) => {
+                    crate::log::warn(format!(
+                        "database replica unreachable, reading from the primary: {why}"
+                    ));
+                    self.replica.lost.set(true);
+                }
+                answered => return answered,
+            }
+        }
+        self.primary.query(sql, params)
+    }
+}
+
+impl<T: Sql + ?Sized> Sql for &T {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        (**self).execute(sql, params)
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        (**self).query(sql, params)
     }
 }
 

@@ -29,7 +29,8 @@ fn with_ports<T>(
     let vars = Vars::new(&optional_variable);
     let config = Config::from_vars(&vars)?;
     let kv = SpinKv::new("default");
-    let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?));
+    let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?))
+        .with_replica(vars.optional("db_read_url").map(SpinSql::new));
     let ports = Ports {
         kv: &kv,
         store: &store,

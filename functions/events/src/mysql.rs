@@ -3,7 +3,7 @@
 //! whether it applied, so concurrent runs decide who sends without locks held
 //! across the webhook call.
 
-use shared::db::{DbError, Row, Sql, Value};
+use shared::db::{DbError, Replica, Row, Sql, Value};
 use shared::domain::Pagination;
 use shared::error::ApiError;
 
@@ -14,14 +14,30 @@ const COLUMNS: &str = "id, seq, type, order_id, payload, created_at_ms, state, a
                        next_attempt_at_ms, delivered_at_ms, last_status, last_error";
 
 /// The event store on a MySQL connection.
-pub struct MySqlEvents<S> {
+///
+/// Which side each read takes: the admin's list of events reads the replica
+/// when there is one ([`Replica::reads`]; it tolerates replication lag);
+/// delivery runs, claims and redelivery read and write the primary.
+pub struct MySqlEvents<S: Sql> {
     sql: S,
+    replica: Replica<S>,
 }
 
 impl<S: Sql> MySqlEvents<S> {
-    /// A store over `sql`.
+    /// A store over `sql`, with no replica.
     pub fn new(sql: S) -> Self {
-        Self { sql }
+        Self {
+            sql,
+            replica: Replica::none(),
+        }
+    }
+
+    /// The same, reading what tolerates replication lag from `replica`.
+    pub fn with_replica(self, replica: Option<S>) -> Self {
+        Self {
+            replica: Replica::new(replica),
+            ..self
+        }
     }
 
     fn changed(&self, statement: &str, params: &[Value]) -> Result<bool, ApiError> {
@@ -107,13 +123,14 @@ impl<S: Sql> EventStore for MySqlEvents<S> {
             None => ("", Vec::new()),
             Some(s) => ("WHERE state = ?", vec![s.as_str().into()]),
         };
-        let rows = self.sql.query(
+        let reads = self.replica.reads(&self.sql);
+        let rows = reads.query(
             &format!("SELECT COUNT(*) FROM order_events {condition}"),
             &params,
         )?;
         let total = rows.first().map(|r| r.u64(0)).transpose()?.unwrap_or(0);
         params.extend([page.limit.into(), page.offset().into()]);
-        let rows = self.sql.query(
+        let rows = reads.query(
             &format!(
                 "SELECT {COLUMNS} FROM order_events {condition} ORDER BY seq DESC LIMIT ? OFFSET ?"
             ),

@@ -31,7 +31,7 @@
 //!   placing an order always checks the locked row in MySQL.
 
 use shared::auth::{authenticate, Principal};
-use shared::cache::Cache;
+use shared::cache::{Cache, Served};
 use shared::context::RequestContext;
 use shared::domain::{Page, Pagination};
 use shared::error::ApiError;
@@ -201,13 +201,36 @@ fn get_product(env: &Env, id: &str) -> Result<Response, ApiError> {
     }
     // A hit answers from the key-value store alone: the loader, and with it
     // the lazily opened MySQL connection, runs only on a miss.
-    let product = env
+    let served = env
         .cache()
-        .read_through(&product_key(id), env.config.cache_ttl_ms, || {
-            env.repo.get_product(id)
-        })?
+        .read_through_stale_if_error(
+            &product_key(id),
+            env.config.cache_ttl_ms,
+            STALE_IF_ERROR_MS,
+            || env.repo.get_product(id),
+        )?
         .ok_or(ApiError::NotFound)?;
-    Ok(product_response(200, &product.view()))
+    Ok(match served {
+        Served::Fresh(product) => product_response(200, &product.view()),
+        Served::Stale {
+            value,
+            age_ms,
+            stale_for_ms,
+        } => product_response(200, &value.view())
+            .with_header("age", &(age_ms.max(0) / 1000).to_string())
+            .with_header("cache-status", &stale_cache_status(stale_for_ms)),
+    })
+}
+
+/// How long past its freshness a cached product may still answer while the
+/// database is unavailable (stale-if-error).
+pub const STALE_IF_ERROR_MS: i64 = 60 * 60 * 1000;
+
+/// The RFC 9211 `Cache-Status` of a stale answer: a hit whose `ttl` is
+/// negative (how many seconds ago it went stale), served because of an error.
+fn stale_cache_status(stale_for_ms: i64) -> String {
+    let stale_secs = (stale_for_ms.max(0) + 999) / 1000;
+    format!("spin-api; hit; ttl=-{stale_secs}; detail=stale-if-error")
 }
 
 fn update_product(env: &Env, id: &str) -> Result<Response, ApiError> {

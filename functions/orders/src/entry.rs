@@ -18,7 +18,8 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // Both adapters connect on first use: a cached product read never
         // opens MySQL, a public list never opens the key-value store.
         let kv = SpinKv::new("default");
-        let repo = MySqlOrders::new(SpinSql::new(vars.required("db_url")?));
+        let repo = MySqlOrders::new(SpinSql::new(vars.required("db_url")?))
+            .with_replica(vars.optional("db_read_url").map(SpinSql::new));
         let events = RedisPublisher {
             url: config.redis_url.as_deref(),
             channel: &config.events_channel,

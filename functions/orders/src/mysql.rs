@@ -66,7 +66,7 @@
 //! changes one row and gives the stock back; the others change nothing and
 //! answer the cancelled order as it now is.
 
-use shared::db::{DbError, Row, Sql, TxError, Value};
+use shared::db::{DbError, Replica, Row, Sql, TxError, Value};
 use shared::domain::Pagination;
 use shared::error::ApiError;
 
@@ -87,20 +87,44 @@ const KEY_INDEX: &str = "uq_idempotency_user_key";
 const SKU_INDEX: &str = "uq_products_sku";
 
 /// The MySQL repository.
+///
+/// Which side each read takes: the product list, a product by id (a cache
+/// miss of a public read) and order lists read the replica when there is one
+/// ([`Replica::reads`]; they tolerate replication lag); an order by id, the
+/// product read back after an update, and everything in a transaction read
+/// the primary.
 pub struct MySqlOrders<S: Sql> {
     sql: S,
+    replica: Replica<S>,
 }
 
 impl<S: Sql> MySqlOrders<S> {
-    /// A repository over `sql` (which connects lazily).
+    /// A repository over `sql` (which connects lazily), with no replica.
     pub fn new(sql: S) -> Self {
-        Self { sql }
+        Self {
+            sql,
+            replica: Replica::none(),
+        }
+    }
+
+    /// The same, reading what tolerates replication lag from `replica`.
+    pub fn with_replica(self, replica: Option<S>) -> Self {
+        Self {
+            replica: Replica::new(replica),
+            ..self
+        }
     }
 
     /// The port underneath (tests inspect their scripted fake through it).
     #[cfg(test)]
     pub(crate) fn sql(&self) -> &S {
         &self.sql
+    }
+
+    /// The replica's port, if any (tests inspect their scripted fake through it).
+    #[cfg(test)]
+    pub(crate) fn replica_sql(&self) -> Option<&S> {
+        self.replica.sql()
     }
 }
 
@@ -509,7 +533,8 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
     }
 
     fn list_products(&self, page: Pagination) -> Result<(Vec<Product>, u64), ApiError> {
-        let rows = self.sql.query(
+        let reads = self.replica.reads(&self.sql);
+        let rows = reads.query(
             &format!(
                 "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY created_at_ms, id LIMIT ? OFFSET ?"
             ),
@@ -519,16 +544,12 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
             .iter()
             .map(product_from)
             .collect::<Result<Vec<_>, _>>()?;
-        let total = count(&self.sql, "SELECT COUNT(*) FROM products", &[])?;
+        let total = count(&reads, "SELECT COUNT(*) FROM products", &[])?;
         Ok((items, total))
     }
 
     fn get_product(&self, id: &str) -> Result<Option<Product>, ApiError> {
-        let rows = self.sql.query(
-            &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"),
-            &[id.into()],
-        )?;
-        Ok(rows.first().map(product_from).transpose()?)
+        product_by_id(&self.replica.reads(&self.sql), id)
     }
 
     fn update_product(
@@ -549,7 +570,8 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
                 id.into(),
             ],
         )?;
-        self.get_product(id)
+        // Read back on the primary: a replica may not have the change yet.
+        product_by_id(&self.sql, id)
     }
 
     fn place_order(&self, new: &NewOrder<'_>) -> Result<Placement, ApiError> {
@@ -565,13 +587,14 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
             OrderFilter::All => ("", Vec::new()),
             OrderFilter::User(u) => ("WHERE user_id = ?", vec![u.into()]),
         };
+        let reads = self.replica.reads(&self.sql);
         let total = count(
-            &self.sql,
+            &reads,
             &format!("SELECT COUNT(*) FROM orders {condition}"),
             &params,
         )?;
         params.extend([page.limit.into(), page.offset().into()]);
-        let rows = self.sql.query(
+        let rows = reads.query(
             &format!(
                 "SELECT {ORDER_COLUMNS} FROM orders {condition} \
                  ORDER BY created_at_ms DESC, id DESC LIMIT ? OFFSET ?"
@@ -579,7 +602,7 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
             &params,
         )?;
         let mut orders = rows.iter().map(order_head).collect::<Result<Vec<_>, _>>()?;
-        attach_lines(&self.sql, &mut orders)?;
+        attach_lines(&reads, &mut orders)?;
         Ok((orders, total))
     }
 
@@ -653,6 +676,14 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
             )),
         }
     }
+}
+
+fn product_by_id<S: Sql>(sql: &S, id: &str) -> Result<Option<Product>, ApiError> {
+    let rows = sql.query(
+        &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?"),
+        &[id.into()],
+    )?;
+    Ok(rows.first().map(product_from).transpose()?)
 }
 
 fn get_order<S: Sql>(sql: &S, id: &str) -> Result<Option<Order>, ApiError> {

@@ -33,13 +33,14 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
             // MySQL opens lazily: a cached 304 touches neither MySQL nor, for
             // a public upload, anything but one key-value read.
             let sql = SpinSql::new(vars.required("db_url")?);
+            let replica = vars.optional("db_read_url").map(SpinSql::new);
             let store = match &config.storage {
                 Storage::S3(settings) => Some(S3Store::new(settings, SpinHttp)?),
                 Storage::Mysql => None,
             };
             let ports = Ports {
                 kv: &kv,
-                repo: &MySqlUploads::new(&sql),
+                repo: &MySqlUploads::new(&sql).with_replica(replica.as_ref()),
                 store: store.as_ref().map(|s| s as &dyn ObjectStore),
             };
             app::handle_admitted(ctx, req, &config, &ports, admitted)

@@ -28,7 +28,7 @@
 //! are checked one at a time; the numbers are read here and judged by
 //! [`check_quota`] and [`check_pending_cap`], the rules the fake applies too.
 
-use shared::db::{DbError, Row, Sql, TxError, Value};
+use shared::db::{DbError, Replica, Row, Sql, TxError, Value};
 use shared::domain::Pagination;
 use shared::ApiError;
 
@@ -47,14 +47,31 @@ const COLUMNS: &str =
     "id, user_id, filename, content_type, size, sha256, visibility, created_at_ms";
 
 /// [`UploadRepo`] over MySQL.
+///
+/// Which side each read takes: a user's list of uploads reads the replica
+/// when there is one ([`Replica::reads`]; it tolerates replication lag);
+/// everything else — an upload by id, its content, the quota, and every
+/// transaction — reads the primary.
 pub struct MySqlUploads<'a, S: Sql> {
     sql: &'a S,
+    replica: Replica<&'a S>,
 }
 
 impl<'a, S: Sql> MySqlUploads<'a, S> {
-    /// A repository on this (lazily opened) connection.
+    /// A repository on this (lazily opened) connection, with no replica.
     pub fn new(sql: &'a S) -> Self {
-        Self { sql }
+        Self {
+            sql,
+            replica: Replica::none(),
+        }
+    }
+
+    /// The same, reading what tolerates replication lag from `replica`.
+    pub fn with_replica(self, replica: Option<&'a S>) -> Self {
+        Self {
+            replica: Replica::new(replica),
+            ..self
+        }
     }
 
     fn blob_exists(&self, sha256: &str, lock: bool) -> Result<bool, DbError> {
@@ -370,7 +387,8 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
         user_id: &str,
         page: Pagination,
     ) -> Result<(Vec<Upload>, u64), ApiError> {
-        let rows = self.sql.query(
+        let reads = self.replica.reads(self.sql);
+        let rows = reads.query(
             &format!(
                 "SELECT {COLUMNS} FROM uploads WHERE user_id = ? \
                  ORDER BY created_at_ms DESC, id DESC LIMIT ? OFFSET ?"
@@ -385,8 +403,7 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
             .iter()
             .map(upload_from_row)
             .collect::<Result<Vec<_>, _>>()?;
-        let total = self
-            .sql
+        let total = reads
             .query(
                 "SELECT COUNT(*) FROM uploads WHERE user_id = ?",
                 &[Value::from(user_id)],

@@ -17,7 +17,8 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // Both open lazily: a cache hit never connects to MySQL.
         let kv = SpinKv::new("default").batching(vars.flag("kv_batch_reads", true)?);
         let sql = SpinSql::new(vars.required("db_url")?);
-        let repo = MySqlIdentity::new(&sql);
+        let replica = vars.optional("db_read_url").map(SpinSql::new);
+        let repo = MySqlIdentity::new(&sql).with_replica(replica.as_ref());
         let ports = Ports {
             identity: identity::repo::Ports::new(&kv, &repo),
             db: &sql,

@@ -97,3 +97,114 @@ fn jitter_stays_within_ten_percent() {
         assert!((9_000..=11_000).contains(&t));
     }
 }
+
+// ---------------------------------------------------------------- stale-if-error
+
+const TTL: i64 = 60_000;
+const GRACE: i64 = 3_600_000;
+
+fn down() -> Result<Option<u32>, ApiError> {
+    Err(ApiError::Unavailable("database down".into()))
+}
+
+#[test]
+fn a_fresh_copy_answers_without_the_database() {
+    let kv = MemoryKv::new();
+    Cache::new(&kv, 0)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(7u32)))
+        .unwrap();
+    let again = Cache::new(&kv, 1_000)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || -> Result<Option<u32>, ApiError> {
+            panic!("a fresh copy needs no database")
+        })
+        .unwrap();
+    assert_eq!(again, Some(Served::Fresh(7)));
+    assert_eq!(Cache::new(&kv, 1_000).get::<u32>("p:1"), Lookup::Hit(7));
+}
+
+#[test]
+fn an_expired_copy_is_served_stale_only_while_the_database_is_unavailable() {
+    let kv = MemoryKv::new();
+    Cache::new(&kv, 0)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(7u32)))
+        .unwrap();
+    let later = 2 * TTL;
+    let served = Cache::new(&kv, later)
+        .read_through_stale_if_error("p:1", TTL, GRACE, down)
+        .unwrap();
+    let Some(Served::Stale {
+        value,
+        age_ms,
+        stale_for_ms,
+    }) = served
+    else {
+        panic!("expected a stale copy, got {served:?}");
+    };
+    assert_eq!(value, 7);
+    assert_eq!(age_ms, later);
+    // The freshness was jittered by ±10 %.
+    assert!((later - TTL - TTL / 10..=later - TTL + TTL / 10).contains(&stale_for_ms));
+    // Past its freshness the entry is no hit for the plain reader.
+    assert_eq!(Cache::new(&kv, later).get::<u32>("p:1"), Lookup::Miss);
+    // With the database back, the copy is replaced by what it says.
+    let fresh = Cache::new(&kv, later)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(8u32)))
+        .unwrap();
+    assert_eq!(fresh, Some(Served::Fresh(8)));
+}
+
+#[test]
+fn a_copy_stale_for_longer_than_the_grace_is_gone_and_the_failure_shows() {
+    let kv = MemoryKv::new();
+    Cache::new(&kv, 0)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(7u32)))
+        .unwrap();
+    let long_after = TTL + TTL / 10 + GRACE + 1;
+    let answer = Cache::new(&kv, long_after).read_through_stale_if_error("p:1", TTL, GRACE, down);
+    assert_eq!(answer, Err(ApiError::Unavailable("database down".into())));
+    assert_eq!(kv.get("p:1").unwrap(), None, "the expired entry is deleted");
+}
+
+#[test]
+fn other_failures_are_never_hidden_by_a_stale_copy() {
+    let kv = MemoryKv::new();
+    Cache::new(&kv, 0)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(7u32)))
+        .unwrap();
+    let answer = Cache::new(&kv, 2 * TTL).read_through_stale_if_error(
+        "p:1",
+        TTL,
+        GRACE,
+        || -> Result<Option<u32>, ApiError> { Err(ApiError::Internal("bug".into())) },
+    );
+    assert_eq!(answer, Err(ApiError::Internal("bug".into())));
+}
+
+#[test]
+fn a_record_found_deleted_drops_its_stale_copy() {
+    let kv = MemoryKv::new();
+    Cache::new(&kv, 0)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(7u32)))
+        .unwrap();
+    let answer = Cache::new(&kv, 2 * TTL)
+        .read_through_stale_if_error::<u32, _>("p:1", TTL, GRACE, || Ok(None))
+        .unwrap();
+    assert_eq!(answer, None);
+    assert_eq!(kv.get("p:1").unwrap(), None);
+}
+
+#[test]
+fn an_unknown_id_with_the_database_down_stores_nothing() {
+    let kv = MemoryKv::new();
+    let answer = Cache::new(&kv, 0).read_through_stale_if_error("p:404", TTL, GRACE, down);
+    assert!(matches!(answer, Err(ApiError::Unavailable(_))));
+    assert!(kv.keys().is_empty());
+}
+
+#[test]
+fn a_failing_store_leaves_the_database_answering() {
+    let answer = Cache::new(&FailingKv, 0)
+        .read_through_stale_if_error("p:1", TTL, GRACE, || Ok(Some(7u32)))
+        .unwrap();
+    assert_eq!(answer, Some(Served::Fresh(7)));
+}

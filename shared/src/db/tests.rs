@@ -120,3 +120,93 @@ fn unreachable_database_maps_to_503() {
     let e: ApiError = DbError::Unavailable("refused".into()).into();
     assert_eq!(e.status(), 503);
 }
+
+// ------------------------------------------------------------- read replicas
+
+/// A connection that answers every query with one row naming itself, or
+/// fails as told; it counts its queries.
+struct Named {
+    name: &'static str,
+    failure: Option<DbError>,
+    queries: std::cell::Cell<u32>,
+}
+
+impl Named {
+    fn up(name: &'static str) -> Self {
+        Self {
+            name,
+            failure: None,
+            queries: std::cell::Cell::new(0),
+        }
+    }
+    fn failing(name: &'static str, failure: DbError) -> Self {
+        Self {
+            failure: Some(failure),
+            ..Self::up(name)
+        }
+    }
+}
+
+impl Sql for Named {
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.query(sql, params).map(|_| ())
+    }
+    fn query(&self, _: &str, _: &[Value]) -> Result<Vec<Row>, DbError> {
+        self.queries.set(self.queries.get() + 1);
+        match &self.failure {
+            Some(e) => Err(e.clone()),
+            None => Ok(vec![Row(vec![Value::Str(self.name.into())])]),
+        }
+    }
+}
+
+fn answered_by(sql: &impl Sql) -> Result<String, DbError> {
+    sql.query("SELECT who", &[])?[0].string(0)
+}
+
+#[test]
+fn lag_tolerant_reads_go_to_the_replica() {
+    let (primary, replica) = (Named::up("primary"), Named::up("replica"));
+    let replica = Replica::new(Some(&replica));
+    assert_eq!(answered_by(&replica.reads(&primary)).unwrap(), "replica");
+    assert_eq!(primary.queries.get(), 0);
+}
+
+#[test]
+fn without_a_replica_reads_go_to_the_primary() {
+    let primary = Named::up("primary");
+    let replica: Replica<&Named> = Replica::none();
+    assert_eq!(answered_by(&replica.reads(&primary)).unwrap(), "primary");
+}
+
+#[test]
+fn an_unreachable_replica_falls_back_to_the_primary_for_the_rest_of_the_request() {
+    let primary = Named::up("primary");
+    let lost = Named::failing("replica", DbError::Unavailable("refused".into()));
+    let replica = Replica::new(Some(&lost));
+    for _ in 0..3 {
+        assert_eq!(answered_by(&replica.reads(&primary)).unwrap(), "primary");
+    }
+    assert_eq!(lost.queries.get(), 1, "one failed connection per request");
+    assert_eq!(primary.queries.get(), 3);
+}
+
+#[test]
+fn a_query_the_replica_refuses_is_not_retried_on_the_primary() {
+    let primary = Named::up("primary");
+    let broken = Named::failing("replica", DbError::Query("syntax".into()));
+    let replica = Replica::new(Some(&broken));
+    assert_eq!(
+        answered_by(&replica.reads(&primary)),
+        Err(DbError::Query("syntax".into()))
+    );
+    assert_eq!(primary.queries.get(), 0);
+}
+
+#[test]
+fn writes_through_a_read_side_go_to_the_primary() {
+    let (primary, replica) = (Named::up("primary"), Named::up("replica"));
+    let replica = Replica::new(Some(&replica));
+    replica.reads(&primary).execute("UPDATE x", &[]).unwrap();
+    assert_eq!(primary.queries.get(), 1);
+}

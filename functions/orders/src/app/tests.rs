@@ -11,7 +11,7 @@ use shared::http::{Method, Request, Response};
 use shared::kv::{FailingKv, KeyValue, MemoryKv};
 use shared::testing::{token_config, NOW};
 
-use crate::app::{handle, product_key, Config, Ports};
+use crate::app::{handle, product_key, Config, Ports, STALE_IF_ERROR_MS};
 use crate::model::{Order, OrderStatus, Placement, Product, ProductPatch, IDEMPOTENCY_TTL_MS};
 use crate::publish::MemoryPublisher;
 use crate::repo::{Cancelled, MemoryOrders, NewOrder, OrderFilter, OrderRepo};
@@ -219,29 +219,35 @@ fn get_product_fills_the_cache() {
     assert!(w.kv.contains(&product_key(&id)));
 }
 
-/// A repository that counts every call, to prove a cache hit skips it.
+/// A repository that counts every call, to prove a cache hit skips it, and
+/// that can be made unreachable, as a database that is down.
 struct Counting<'a> {
     inner: &'a MemoryOrders,
     calls: Cell<u32>,
+    down: bool,
 }
 
 impl Counting<'_> {
-    fn tick(&self) {
+    fn tick(&self) -> Result<(), ApiError> {
         self.calls.set(self.calls.get() + 1);
+        match self.down {
+            true => Err(ApiError::Unavailable("database down".into())),
+            false => Ok(()),
+        }
     }
 }
 
 impl OrderRepo for Counting<'_> {
     fn create_product(&self, p: &Product) -> Result<(), ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.create_product(p)
     }
     fn list_products(&self, page: Pagination) -> Result<(Vec<Product>, u64), ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.list_products(page)
     }
     fn get_product(&self, id: &str) -> Result<Option<Product>, ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.get_product(id)
     }
     fn update_product(
@@ -250,11 +256,11 @@ impl OrderRepo for Counting<'_> {
         patch: &ProductPatch,
         now_ms: i64,
     ) -> Result<Option<Product>, ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.update_product(id, patch, now_ms)
     }
     fn place_order(&self, order: &NewOrder<'_>) -> Result<Placement, ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.place_order(order)
     }
     fn list_orders(
@@ -262,11 +268,11 @@ impl OrderRepo for Counting<'_> {
         filter: &OrderFilter,
         page: Pagination,
     ) -> Result<(Vec<Order>, u64), ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.list_orders(filter, page)
     }
     fn get_order(&self, id: &str) -> Result<Option<Order>, ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.get_order(id)
     }
     fn cancel_order(
@@ -276,7 +282,7 @@ impl OrderRepo for Counting<'_> {
         event_id: &str,
         now_ms: i64,
     ) -> Result<Option<Cancelled>, ApiError> {
-        self.tick();
+        self.tick()?;
         self.inner.cancel_order(id, may_cancel, event_id, now_ms)
     }
 }
@@ -288,6 +294,7 @@ fn cached_product_is_served_without_the_database() {
     let counting = Counting {
         inner: &w.repo,
         calls: Cell::new(0),
+        down: false,
     };
     let path = format!("/api/v1/products/{id}");
     for _ in 0..3 {
@@ -356,6 +363,7 @@ fn malformed_product_id_is_404_without_lookup() {
     let counting = Counting {
         inner: &w.repo,
         calls: Cell::new(0),
+        down: false,
     };
     let resp = w.send_with(get("/api/v1/products/nope"), &w.kv, &counting);
     assert_eq!(resp.status, 404);
@@ -838,4 +846,71 @@ fn a_cancel_leaves_one_cancelled_event_however_often_it_is_asked() {
     let payload: Json = serde_json::from_str(&events[1].payload).unwrap();
     assert_eq!(payload["data"]["order"]["status"], "cancelled");
     assert_eq!(w.events.published.borrow().len(), 2);
+}
+
+// ------------------------------------------------------------ stale-if-error
+
+fn down(w: &World) -> Counting<'_> {
+    Counting {
+        inner: &w.repo,
+        calls: Cell::new(0),
+        down: true,
+    }
+}
+
+#[test]
+fn an_expired_product_is_served_stale_and_marked_while_the_database_is_down() {
+    let mut w = World::new();
+    let id = w.product("S1", 5, 5);
+    let path = format!("/api/v1/products/{id}");
+    let fresh = w.send(get(&path));
+    assert_eq!(fresh.status, 200);
+    assert_eq!(fresh.header("cache-status"), None);
+    // Past the cache TTL (300 s, ±10 %), the database down.
+    w.now += 400_000;
+    let resp = w.send_with(get(&path), &w.kv, &down(&w));
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.json_body(), fresh.json_body());
+    assert_eq!(resp.header("age"), Some("400"));
+    let status = resp.header("cache-status").unwrap();
+    assert!(
+        status.starts_with("spin-api; hit; ttl=-") && status.ends_with("; detail=stale-if-error"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_product_stale_for_over_an_hour_is_503_while_the_database_is_down() {
+    let mut w = World::new();
+    let id = w.product("S2", 5, 5);
+    let path = format!("/api/v1/products/{id}");
+    assert_eq!(w.send(get(&path)).status, 200);
+    w.now += 330_000 + STALE_IF_ERROR_MS + 1;
+    let resp = w.send_with(get(&path), &w.kv, &down(&w));
+    assert_eq!(resp.status, 503);
+    assert!(resp.header("retry-after").is_some());
+}
+
+#[test]
+fn orders_are_never_served_stale() {
+    let w = World::new();
+    let product = w.product("S3", 5, 5);
+    let placed = w.order(ALICE, json!([{"product_id": product, "quantity": 1}]));
+    let order = placed.json_body()["id"].as_str().unwrap().to_string();
+    let resp = w.send_with(
+        as_user(get(&format!("/api/v1/orders/{order}")), ALICE, Role::User),
+        &w.kv,
+        &down(&w),
+    );
+    assert_eq!(resp.status, 503);
+    assert_eq!(resp.header("cache-status"), None);
+}
+
+#[test]
+fn a_product_never_cached_is_503_and_leaves_no_key_while_the_database_is_down() {
+    let w = World::new();
+    let id = w.product("S4", 5, 5);
+    let resp = w.send_with(get(&format!("/api/v1/products/{id}")), &w.kv, &down(&w));
+    assert_eq!(resp.status, 503);
+    assert!(!w.kv.contains(&product_key(&id)));
 }

@@ -487,3 +487,59 @@ fn cancel_of_someone_elses_order_touches_nothing() {
     assert_eq!(repo.cancel_order("o1", &|_| false, "e1", 5).unwrap(), None);
     assert_eq!(count(&repo, "UPDATE"), 0);
 }
+
+// ------------------------------------------------------------- read replicas
+
+/// Answers a product read with one row and a count with 1.
+fn catalogue(sql: &str, _: &[Value]) -> Result<Vec<Row>, DbError> {
+    if sql.starts_with("SELECT COUNT(*)") {
+        return Ok(vec![Row(vec![Value::Int(1)])]);
+    }
+    if sql.contains("FROM products") {
+        return Ok(vec![product_row("a", 100, 5)]);
+    }
+    Ok(Vec::new())
+}
+
+fn logged(sql: &ScriptSql) -> Vec<String> {
+    sql.log.borrow().iter().map(|(s, _)| s.clone()).collect()
+}
+
+#[test]
+fn product_reads_of_the_catalogue_go_to_the_replica() {
+    let repo =
+        MySqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(catalogue)));
+    let page = shared::domain::Pagination { page: 1, limit: 20 };
+    repo.list_products(page).unwrap();
+    repo.get_product("a").unwrap();
+    assert!(logged(repo.sql()).is_empty(), "{:?}", logged(repo.sql()));
+    assert_eq!(logged(repo.replica_sql().unwrap()).len(), 3);
+}
+
+#[test]
+fn an_order_by_id_and_a_product_after_its_update_read_the_primary() {
+    let repo =
+        MySqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(catalogue)));
+    repo.get_order("o1").unwrap();
+    repo.update_product("a", &crate::model::ProductPatch::default(), 1)
+        .unwrap();
+    assert!(logged(repo.replica_sql().unwrap()).is_empty());
+    let primary = logged(repo.sql());
+    assert!(primary.iter().any(|s| s.starts_with("UPDATE products")));
+    assert!(primary
+        .iter()
+        .any(|s| s.contains("FROM products WHERE id = ?")));
+}
+
+#[test]
+fn an_unreachable_replica_leaves_the_catalogue_to_the_primary() {
+    let repo =
+        MySqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(|_, _| {
+            Err(DbError::Unavailable("refused".into()))
+        })));
+    let page = shared::domain::Pagination { page: 1, limit: 20 };
+    let (products, total) = repo.list_products(page).unwrap();
+    assert_eq!((products.len(), total), (1, 1));
+    assert_eq!(logged(repo.replica_sql().unwrap()).len(), 1, "tried once");
+    assert_eq!(logged(repo.sql()).len(), 2);
+}

@@ -1,7 +1,7 @@
 //! The identity ports over the SQL port (Spin's MySQL on wasm).
 
 use shared::auth::Role;
-use shared::db::{DbError, Row, Sql, TxError, Value};
+use shared::db::{DbError, Replica, Row, Sql, TxError, Value};
 use shared::ApiError;
 
 use super::{AccountRepo, AttemptCount, AttemptRepo, SessionRepo};
@@ -9,14 +9,31 @@ use crate::model::{Credentials, NewSession, ProfileChanges, RefreshLookup, Sessi
 
 /// [`AccountRepo`], [`SessionRepo`] and [`AttemptRepo`] on one lazily opened
 /// connection, so a request that uses several of them still opens one.
+///
+/// Which side each read takes: the admin's list of accounts reads the
+/// replica when there is one ([`Replica::reads`]; it tolerates replication
+/// lag); credentials, sessions, attempt counts and an account by id read the
+/// primary, since authentication must see the latest password and session.
 pub struct MySqlIdentity<'a, S: Sql> {
     sql: &'a S,
+    replica: Replica<&'a S>,
 }
 
 impl<'a, S: Sql> MySqlIdentity<'a, S> {
     /// The repositories on `sql` (whose connection opens on first use).
     pub fn new(sql: &'a S) -> Self {
-        Self { sql }
+        Self {
+            sql,
+            replica: Replica::none(),
+        }
+    }
+
+    /// The same, reading what tolerates replication lag from `replica`.
+    pub fn with_replica(self, replica: Option<&'a S>) -> Self {
+        Self {
+            replica: Replica::new(replica),
+            ..self
+        }
     }
 
     /// The account and hash whose unique `column` (`id` or `email`) is `value`.
@@ -125,14 +142,14 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
     }
 
     fn list_users(&self, offset: u64, limit: u32) -> Result<(Vec<User>, u64), ApiError> {
-        let total = self
-            .sql
+        let reads = self.replica.reads(self.sql);
+        let total = reads
             .query("SELECT COUNT(*) FROM users", &[])?
             .first()
             .map(|r| r.u64(0))
             .transpose()?
             .unwrap_or(0);
-        let rows = self.sql.query(
+        let rows = reads.query(
             &format!(
                 "SELECT {USER_COLUMNS} FROM users ORDER BY created_at_ms, id LIMIT ? OFFSET ?"
             ),

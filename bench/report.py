@@ -17,6 +17,8 @@ LABELS = {
     "users_me": "GET /api/v1/users/me (cache warm)",
     "product": "GET /api/v1/products/{id} (cache warm)",
     "product_miss": "GET /api/v1/products/{id} (cache miss: cache_ttl_secs=0)",
+    "product_miss_primary": "GET /api/v1/products/{id} (cache miss, a MariaDB of the bench's own)",
+    "product_miss_replica": "GET /api/v1/products/{id} (cache miss, read on its replica: db_read_url)",
     "login": "POST /api/v1/auth/login",
     "order": "POST /api/v1/orders (one hot product)",
     "order_spread": "POST /api/v1/orders (spread over 100 products)",

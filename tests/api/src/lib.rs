@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+pub mod mariadb;
 pub mod receiver;
 pub mod s3;
 
@@ -158,6 +159,11 @@ pub struct AppOptions {
     /// if need be) instead of the shared test database: for tests that must
     /// see only their own rows (the order events outbox).
     pub database: Option<String>,
+    /// Use the database at this URL (on a server the test owns, such as a
+    /// [`mariadb::Replicated`] primary; migrated like the others) instead
+    /// of the test server: for tests that stop or kill their database.
+    /// Takes precedence over [`AppOptions::database`].
+    pub database_url: Option<String>,
     /// Where uploads are stored.
     pub storage: Storage,
     /// Also start the events app (`spin-events.toml`: the Redis-triggered
@@ -212,8 +218,9 @@ impl TestApp {
                 path.display()
             );
         }
-        let db_url = match &options.database {
-            Some(name) => {
+        let db_url = match (&options.database_url, &options.database) {
+            (Some(url), _) => url.clone(),
+            (None, Some(name)) => {
                 let root = mysql_async::Pool::new(mysql_async::Opts::from_url(&database_url())?);
                 let mut conn = root.get_conn().await?;
                 conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
@@ -222,7 +229,7 @@ impl TestApp {
                 root.disconnect().await?;
                 database_url_named(name)
             }
-            None => database_url(),
+            (None, None) => database_url(),
         };
         migrate::apply(&db_url, &migrate::default_dir())
             .await

@@ -1,5 +1,7 @@
-# Sourced by scripts/test, scripts/serve and bench/run: installs what a fresh
-# machine lacks and starts MariaDB and Redis when they are not running.
+# Sourced by scripts/test, scripts/serve and bench/run: installs the toolchain a
+# fresh machine lacks, and defines setup_mysql, setup_redis and setup_s3_tests,
+# which the scripts that need those call (scripts/serve without arguments needs
+# none: Spin's SQLite and key-value store are embedded).
 # Idempotent: on a prepared machine it only checks. With SETUP_RECORD_STARTED=1
 # it remembers the services it started, for stop_started_services (scripts/serve).
 # scripts/test also calls setup_browser_tests (Chromium and playwright-core)
@@ -71,42 +73,56 @@ setup_observability_tests() {
   prometheus --version 2>&1 | head -1
 }
 
+# The uploads tests' S3-compatible store (tests/api/src/s3.rs): s3s-fs checks
+# SigV4 signatures, presigned-URL expiry and checksums. 0.14.1 is the newest
+# release this toolchain (Rust 1.95) builds; about four minutes on 2 cores.
+setup_s3_tests() {
+  step "S3 tests: s3s-fs"
+  s3s-fs --version 2>/dev/null | grep -qx 's3s-fs 0.14.1' ||
+    cargo install s3s-fs --version 0.14.1 --features binary --locked
+}
+
+# MariaDB for the scale-out shape (db_url = mysql://…) and the tests that
+# run on it: installed from Debian (root) and started when not running.
+setup_mysql() {
+  step "MariaDB"
+  if ! mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
+    command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
+    as_root start-stop-daemon --start --oknodo --background --make-pidfile \
+      --pidfile /tmp/spin-api-mariadb.pid --exec /usr/sbin/mariadbd
+    [ -z "${SETUP_RECORD_STARTED:-}" ] || STARTED_SERVICES+=(/tmp/spin-api-mariadb.pid)
+    for _ in $(seq 60); do
+      mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1 && break
+      sleep 1
+    done
+  fi
+  mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping
+  # Spin opens one MySQL connection per request in flight: the concurrency tests
+  # (100 orders at once) and the benchmark (128 connections) need more than
+  # MariaDB's default 151 while other tests run beside them.
+  mariadb --protocol=tcp -h127.0.0.1 -uroot -e "SET GLOBAL max_connections = GREATEST(@@max_connections, 512)"
+}
+
+# Redis for a shared key-value store (several instances) and the order
+# events' trigger: installed from Debian (root) and started when not running.
+setup_redis() {
+  step "Redis"
+  if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
+    command -v redis-server >/dev/null || apt_install redis-server
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log --pidfile /tmp/spin-api-redis.pid
+    [ -z "${SETUP_RECORD_STARTED:-}" ] || STARTED_SERVICES+=(/tmp/spin-api-redis.pid)
+    for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
+  fi
+  redis-cli -h 127.0.0.1 ping
+}
+
+# What every script needs: the wasm target and the build's own tools. No
+# server, and root only to install npm where it is missing.
 step "toolchain"
 rustup target add wasm32-wasip2 >/dev/null
 rustup component add clippy rustfmt >/dev/null 2>&1 || rustup component add clippy rustfmt
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
-# The uploads tests' S3-compatible store (tests/api/src/s3.rs): s3s-fs checks
-# SigV4 signatures, presigned-URL expiry and checksums. 0.14.1 is the newest
-# release this toolchain (Rust 1.95) builds; about four minutes on 2 cores.
-s3s-fs --version 2>/dev/null | grep -qx 's3s-fs 0.14.1' ||
-  cargo install s3s-fs --version 0.14.1 --features binary --locked
 # functions/docs installs Swagger UI from npm when it builds.
 command -v npm >/dev/null || apt_install nodejs npm
-
-step "MariaDB"
-if ! mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1; then
-  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server mariadb-client
-  as_root start-stop-daemon --start --oknodo --background --make-pidfile \
-    --pidfile /tmp/spin-api-mariadb.pid --exec /usr/sbin/mariadbd
-  [ -z "${SETUP_RECORD_STARTED:-}" ] || STARTED_SERVICES+=(/tmp/spin-api-mariadb.pid)
-  for _ in $(seq 60); do
-    mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping >/dev/null 2>&1 && break
-    sleep 1
-  done
-fi
-mariadb-admin --protocol=tcp -h127.0.0.1 -uroot ping
-# Spin opens one MySQL connection per request in flight: the concurrency tests
-# (100 orders at once) and the benchmark (128 connections) need more than
-# MariaDB's default 151 while other tests run beside them.
-mariadb --protocol=tcp -h127.0.0.1 -uroot -e "SET GLOBAL max_connections = GREATEST(@@max_connections, 512)"
-
-step "Redis"
-if ! redis-cli -h 127.0.0.1 ping >/dev/null 2>&1; then
-  command -v redis-server >/dev/null || apt_install redis-server
-  as_root mkdir -p /var/lib/redis /var/log/redis
-  as_root redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
-    --dir /var/lib/redis --logfile /var/log/redis/ci.log --pidfile /tmp/spin-api-redis.pid
-  [ -z "${SETUP_RECORD_STARTED:-}" ] || STARTED_SERVICES+=(/tmp/spin-api-redis.pid)
-  for _ in $(seq 30); do redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && break; sleep 1; done
-fi
-redis-cli -h 127.0.0.1 ping

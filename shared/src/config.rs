@@ -19,6 +19,35 @@ use crate::error::ApiError;
 /// expiry would then be over before it began.
 pub const MAX_DURATION_SECS: i64 = 3_155_760_000;
 
+/// Where the records live (see [`Vars::store`]).
+#[derive(Clone, PartialEq, Eq)]
+pub enum Store {
+    /// Spin's SQLite database `default`: a file under `.spin/` with `spin
+    /// up`, the managed database on Fermyon's cloud, whatever runtime
+    /// config names elsewhere.
+    Sqlite,
+    /// A MySQL server (the scale-out shape).
+    MySql {
+        /// `db_url`.
+        url: String,
+        /// `db_read_url`: lag-tolerant reads go there when set.
+        read_url: Option<String>,
+    },
+}
+
+// Never prints a URL: it carries the database password.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Store::Sqlite => f.write_str("Sqlite"),
+            Store::MySql { read_url, .. } => f
+                .debug_struct("MySql")
+                .field("replica", &read_url.is_some())
+                .finish(),
+        }
+    }
+}
+
 /// A variable lookup: the value of a Spin variable, `None` when unset or empty.
 pub struct Vars<'a> {
     get: &'a dyn Fn(&str) -> Option<String>,
@@ -93,6 +122,24 @@ impl<'a> Vars<'a> {
             )));
         }
         Ok(secs)
+    }
+
+    /// Where the records live, from `db_url`: empty or unset (the default),
+    /// Spin's embedded SQLite database `default`; a `mysql://` URL, that
+    /// MySQL server, with `db_read_url` as its read replica when set.
+    pub fn store(&self) -> Result<Store, ApiError> {
+        match self.optional("db_url") {
+            None => Ok(Store::Sqlite),
+            Some(url) if url.starts_with("mysql://") => Ok(Store::MySql {
+                url,
+                read_url: self.optional("db_read_url"),
+            }),
+            // The value is a secret: only its scheme is told.
+            Some(url) => Err(ApiError::Internal(format!(
+                "configuration: db_url must be empty (Spin's SQLite) or a mysql:// URL, not a {:?} URL",
+                url.split_once(':').map_or("schemeless", |(scheme, _)| scheme)
+            ))),
+        }
     }
 
     /// The access-token configuration every component reads from the same

@@ -1,14 +1,69 @@
-//! The SQL port: Spin's MySQL interface as repositories see it.
+//! The SQL port: Spin's MySQL and SQLite interfaces as repositories see them.
 //!
 //! Spin runs every statement as a prepared statement on one connection per
 //! `open`, returns no affected-row count from `execute` (hence
 //! [`Sql::affected_rows`]), and reads only integers, floats, strings, binary
 //! and NULL — so the schema stores times as epoch milliseconds and money as
-//! integer cents.
+//! integer cents. Repositories write SQL both databases accept and ask the
+//! connection's [`Dialect`] for the few words that differ.
 
 use std::cell::Cell;
 
 use crate::error::ApiError;
+
+pub mod sqlite;
+
+/// Which SQL a connection speaks: the few places where MySQL and SQLite
+/// differ, so a repository writes each statement once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// MySQL or MariaDB through Spin's MySQL interface (`db_url = mysql://…`).
+    MySql,
+    /// Spin's SQLite database `default` (no `db_url`).
+    Sqlite,
+}
+
+impl Dialect {
+    /// The SQL function that counts the rows the previous statement on this
+    /// connection changed.
+    pub fn row_count(self) -> &'static str {
+        match self {
+            Dialect::MySql => "ROW_COUNT()",
+            Dialect::Sqlite => "changes()",
+        }
+    }
+
+    /// What a `SELECT` ends with to read the latest committed rows and keep
+    /// them from changing until the transaction ends (a shared lock).
+    /// Nothing on SQLite, for the same reason as [`Dialect::for_update`].
+    pub fn share_lock(self) -> &'static str {
+        match self {
+            Dialect::MySql => " LOCK IN SHARE MODE",
+            Dialect::Sqlite => "",
+        }
+    }
+
+    /// What a `SELECT` ends with to lock the rows it reads until the
+    /// transaction ends. Nothing on SQLite: its transactions start with
+    /// `BEGIN IMMEDIATE`, which already holds the database's only write lock.
+    pub fn for_update(self) -> &'static str {
+        match self {
+            Dialect::MySql => " FOR UPDATE",
+            Dialect::Sqlite => "",
+        }
+    }
+}
+
+/// A unique index under both of its names: MySQL names the index in a
+/// duplicate-key error, SQLite the columns (`UNIQUE constraint failed:
+/// users.email`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UniqueKey {
+    /// The index's name (`uq_users_email`, or `PRIMARY`).
+    pub index: &'static str,
+    /// Its columns as SQLite reports them: `table.column`, joined by `, `.
+    pub columns: &'static str,
+}
 
 /// A statement parameter or a column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -82,19 +137,25 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 pub enum DbError {
     /// The server could not be reached, refused the connection, or went away.
     Unavailable(String),
-    /// A unique index refused the row (MySQL error 1062).
+    /// A unique index refused the row (MySQL error 1062, SQLite
+    /// `SQLITE_CONSTRAINT_UNIQUE` / `_PRIMARYKEY`).
     Duplicate {
-        /// The index, without any table prefix (`uq_users_email`, `PRIMARY`).
+        /// MySQL: the index, without any table prefix (`uq_users_email`,
+        /// `PRIMARY`); SQLite: its columns (`users.email`).
         index: String,
     },
-    /// A foreign key refused the change (MySQL errors 1451, 1452).
+    /// A foreign key refused the change (MySQL errors 1451, 1452, SQLite
+    /// `SQLITE_CONSTRAINT_FOREIGNKEY`).
     ForeignKey {
-        /// The constraint (`fk_uploads_user`), or empty when the server did not name it.
+        /// The constraint (`fk_uploads_user`), or empty when the server did
+        /// not name it (SQLite never does).
         constraint: String,
     },
     /// InnoDB chose this transaction as a deadlock victim and rolled it back (1213).
     Deadlock,
-    /// A row lock was not granted in time (1205).
+    /// A lock was not granted in time: a MySQL row lock (1205), or SQLite's
+    /// database lock still held by another connection after the busy
+    /// timeout (`SQLITE_BUSY`, "database is locked").
     LockWaitTimeout,
     /// Any other failure of a statement.
     Query(String),
@@ -103,14 +164,16 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// True when the unique index `index` refused the row.
-    pub fn is_duplicate_of(&self, index: &str) -> bool {
-        matches!(self, DbError::Duplicate { index: i } if i == index)
+    /// True when the unique index `key` refused the row.
+    pub fn is_duplicate(&self, key: &UniqueKey) -> bool {
+        matches!(self, DbError::Duplicate { index } if index == key.index || index == key.columns)
     }
 
-    /// True when the foreign key `constraint` refused the change.
+    /// True when the foreign key `constraint` refused the change, or a
+    /// foreign key the database did not name (SQLite): callers ask only
+    /// where a single foreign key can refuse the statement.
     pub fn is_foreign_key(&self, constraint: &str) -> bool {
-        matches!(self, DbError::ForeignKey { constraint: c } if c == constraint)
+        matches!(self, DbError::ForeignKey { constraint: c } if c == constraint || c.is_empty())
     }
 
     /// True for failures that a fresh transaction may not meet again.
@@ -155,6 +218,39 @@ impl DbError {
             }
             _ => DbError::Query(text.to_string()),
         }
+    }
+}
+
+impl DbError {
+    /// Classifies the text of a failed statement as Spin's SQLite host
+    /// reports it: every failure is `Io(<rusqlite's message>)`, and the
+    /// message is SQLite's own (`UNIQUE constraint failed: users.email`,
+    /// `FOREIGN KEY constraint failed`, `database is locked`).
+    pub fn classify_sqlite_error(text: &str) -> DbError {
+        if let Some((_, columns)) = text.split_once("UNIQUE constraint failed: ") {
+            return DbError::Duplicate {
+                index: columns.trim().to_string(),
+            };
+        }
+        if text.contains("FOREIGN KEY constraint failed") {
+            return DbError::ForeignKey {
+                constraint: String::new(),
+            };
+        }
+        if text.contains("database is locked") || text.contains("database table is locked") {
+            return DbError::LockWaitTimeout;
+        }
+        if [
+            "unable to open database",
+            "disk I/O error",
+            "database disk image is malformed",
+        ]
+        .iter()
+        .any(|needle| text.contains(needle))
+        {
+            return DbError::Unavailable(text.to_string());
+        }
+        DbError::Query(text.to_string())
     }
 }
 
@@ -318,6 +414,11 @@ impl Row {
 /// A connection to the database, opened lazily by the adapter on first use so
 /// a request that never touches MySQL never pays for a connection.
 pub trait Sql {
+    /// The SQL this connection speaks. MySQL unless the adapter says otherwise.
+    fn dialect(&self) -> Dialect {
+        Dialect::MySql
+    }
+
     /// Runs a statement that returns no rows.
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError>;
 
@@ -330,24 +431,28 @@ pub trait Sql {
     }
 
     /// Rows changed by the previous statement on this connection. Spin's
-    /// `execute` does not report it, but `SELECT ROW_COUNT()` on the same
-    /// connection does (seen on Spin 4.0.2 with MariaDB 10.11).
+    /// `execute` does not report it, but `SELECT ROW_COUNT()` (MySQL; seen
+    /// on Spin 4.0.2 with MariaDB 10.11) or `SELECT changes()` (SQLite) on
+    /// the same connection does.
     fn affected_rows(&self) -> Result<u64, DbError> {
-        let rows = self.query("SELECT ROW_COUNT()", &[])?;
+        let function = self.dialect().row_count();
+        let rows = self.query(&format!("SELECT {function}"), &[])?;
         let count = rows
             .first()
-            .ok_or_else(|| DbError::Decode("ROW_COUNT() returned no row".into()))?
+            .ok_or_else(|| DbError::Decode(format!("{function} returned no row")))?
             .i64(0)?;
         // ROW_COUNT() is -1 after a statement that changes nothing by nature (e.g. SELECT).
         Ok(count.max(0) as u64)
     }
 
-    /// Runs `work` in one transaction: `SET autocommit = 0` (MySQL refuses
-    /// `START TRANSACTION` as a prepared statement; this works on both MySQL
-    /// and MariaDB), then, if `work` succeeds, `SET autocommit = 1`, which
-    /// commits; if it fails, `ROLLBACK`.
-    /// Should the component die half-way, the connection closes and the server
-    /// rolls back, so a transaction is never left half-applied.
+    /// Runs `work` in one transaction. On MySQL: `SET autocommit = 0` (MySQL
+    /// refuses `START TRANSACTION` as a prepared statement; this works on
+    /// both MySQL and MariaDB), then, if `work` succeeds, `SET autocommit =
+    /// 1`, which commits; if it fails, `ROLLBACK`. On SQLite: `BEGIN
+    /// IMMEDIATE` (the write lock at once, so two transactions never both
+    /// read and then fail to upgrade), `COMMIT` or `ROLLBACK`.
+    /// Should the component die half-way, the connection closes and the
+    /// database rolls back, so a transaction is never left half-applied.
     fn transaction<T, F>(&self, work: F) -> Result<T, ApiError>
     where
         Self: Sized,
@@ -425,6 +530,10 @@ pub struct ReadSide<'r, P, S> {
 }
 
 impl<P: Sql, S: Sql> Sql for ReadSide<'_, P, S> {
+    fn dialect(&self) -> Dialect {
+        self.primary.dialect()
+    }
+
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
         self.primary.execute(sql, params)
     }
@@ -451,6 +560,10 @@ impl<P: Sql, S: Sql> Sql for ReadSide<'_, P, S> {
 }
 
 impl<T: Sql + ?Sized> Sql for &T {
+    fn dialect(&self) -> Dialect {
+        (**self).dialect()
+    }
+
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
         (**self).execute(sql, params)
     }
@@ -461,6 +574,36 @@ impl<T: Sql + ?Sized> Sql for &T {
 }
 
 fn transaction_once<S, T, F>(sql: &S, work: F) -> Result<T, TxError>
+where
+    S: Sql,
+    F: FnOnce(&S) -> Result<T, TxError>,
+{
+    match sql.dialect() {
+        Dialect::MySql => mysql_transaction(sql, work),
+        Dialect::Sqlite => sqlite_transaction(sql, work),
+    }
+}
+
+fn sqlite_transaction<S, T, F>(sql: &S, work: F) -> Result<T, TxError>
+where
+    S: Sql,
+    F: FnOnce(&S) -> Result<T, TxError>,
+{
+    sql.execute("BEGIN IMMEDIATE", &[])?;
+    let outcome = work(sql).and_then(|value| {
+        sql.execute("COMMIT", &[])?;
+        Ok(value)
+    });
+    if outcome.is_err() {
+        // Also after a failed COMMIT (SQLITE_BUSY leaves the transaction
+        // open): the connection must not carry it into the next statement.
+        // "no transaction is active" after a commit that did end it is harmless.
+        let _ = sql.execute("ROLLBACK", &[]);
+    }
+    outcome
+}
+
+fn mysql_transaction<S, T, F>(sql: &S, work: F) -> Result<T, TxError>
 where
     S: Sql,
     F: FnOnce(&S) -> Result<T, TxError>,

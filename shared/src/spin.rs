@@ -2,7 +2,9 @@
 //!
 //! * [`serve`] — the body of every component's `#[http_component]` entry point.
 //! * [`SpinKv`] — [`KeyValue`] over a Spin key-value store (`wasi:keyvalue`), opened lazily.
-//! * [`SpinSql`] — [`Sql`] over Spin's MySQL interface, connected lazily, once per request.
+//! * [`SpinDb`] — [`Sql`] over the store `db_url` names: [`SpinSqlite`]
+//!   (Spin's SQLite `default`, when it is empty) or [`SpinSql`] (Spin's MySQL
+//!   interface), either connected lazily, once per request.
 //! * [`optional_variable`] — Spin variables, the lookup behind [`crate::config::Vars`].
 //! * [`SpinHttp`] — [`OutboundHttp`] over Spin's outbound HTTP (`wasi:http`).
 
@@ -11,10 +13,12 @@ use std::cell::OnceCell;
 use futures::StreamExt;
 use spin_sdk::http::{IncomingRequest, Method as SpinMethod};
 use spin_sdk::mysql::{self, Connection, ParameterValue};
+use spin_sdk::sqlite;
 use spin_sdk::wit::wasi::keyvalue::{batch, store};
 
+use crate::config::Store;
 use crate::context::RequestContext;
-use crate::db::{DbError, Row, Sql, Value};
+use crate::db::{DbError, Dialect, Row, Sql, Value};
 use crate::error::ApiError;
 use crate::http::{Method, Request, Response};
 use crate::kv::{KeyValue, KvError};
@@ -341,6 +345,175 @@ impl Sql for SpinSql {
                     .map(Row)
             })
             .collect()
+    }
+}
+
+/// The database a component's repositories use: the store `db_url` names
+/// ([`Store`]). Repositories are written once, over [`Sql`], and ask its
+/// [`Dialect`] where the two differ.
+pub enum SpinDb {
+    /// Spin's SQLite database `default` (no `db_url`).
+    Sqlite(SpinSqlite),
+    /// A MySQL server (`db_url = mysql://…`).
+    MySql(SpinSql),
+}
+
+impl SpinDb {
+    /// The primary database of `store`, and its read replica when it has one
+    /// (MySQL with `db_read_url`). Nothing is opened until first used.
+    pub fn open(store: &Store) -> (SpinDb, Option<SpinDb>) {
+        match store {
+            Store::Sqlite => (SpinDb::Sqlite(SpinSqlite::new("default")), None),
+            Store::MySql { url, read_url } => (
+                SpinDb::MySql(SpinSql::new(url.clone())),
+                read_url.clone().map(|url| SpinDb::MySql(SpinSql::new(url))),
+            ),
+        }
+    }
+
+    fn sql(&self) -> &dyn Sql {
+        match self {
+            SpinDb::Sqlite(db) => db,
+            SpinDb::MySql(db) => db,
+        }
+    }
+}
+
+impl Sql for SpinDb {
+    fn dialect(&self) -> Dialect {
+        self.sql().dialect()
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.sql().execute(sql, params)
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        self.sql().query(sql, params)
+    }
+}
+
+/// A SQLite database through Spin, opened on first use and kept for the
+/// rest of the request (each `open` is a connection of its own on Spin, so
+/// a transaction never mixes with another request's statements).
+///
+/// Opening costs two in-process statements before the request's own:
+/// `PRAGMA foreign_keys = ON` (SQLite forgets it per connection, and the
+/// schema's cascades need it) and `PRAGMA user_version`, which applies the
+/// schema on a fresh database ([`crate::db::sqlite::migrate`]).
+pub struct SpinSqlite {
+    label: &'static str,
+    connection: OnceCell<SqliteConnection>,
+}
+
+impl SpinSqlite {
+    /// A lazy connection to the database `label` (listed in the component's
+    /// `sqlite_databases`).
+    pub fn new(label: &'static str) -> Self {
+        Self {
+            label,
+            connection: OnceCell::new(),
+        }
+    }
+
+    fn connection(&self) -> Result<&SqliteConnection, DbError> {
+        if let Some(c) = self.connection.get() {
+            return Ok(c);
+        }
+        let connection =
+            SqliteConnection(sqlite::Connection::open(self.label).map_err(map_sqlite_error)?);
+        connection.execute("PRAGMA foreign_keys = ON", &[])?;
+        let applied = crate::db::sqlite::migrate(&connection)?;
+        if !applied.is_empty() {
+            crate::log::warn(format!(
+                "sqlite: applied the schema migrations {}",
+                applied.join(", ")
+            ));
+        }
+        Ok(self.connection.get_or_init(|| connection))
+    }
+}
+
+impl Sql for SpinSqlite {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.connection()?.execute(sql, params)
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        self.connection()?.query(sql, params)
+    }
+}
+
+/// An open SQLite connection, as [`Sql`].
+struct SqliteConnection(sqlite::Connection);
+
+impl Sql for SqliteConnection {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
+        self.query(sql, params).map(|_| ())
+    }
+
+    fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, DbError> {
+        let params = params
+            .iter()
+            .map(to_sqlite)
+            .collect::<Result<Vec<_>, _>>()?;
+        let result = self.0.execute(sql, &params).map_err(map_sqlite_error)?;
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|row| Row(row.values.into_iter().map(from_sqlite).collect()))
+            .collect())
+    }
+}
+
+/// Spin's SQLite error as a [`DbError`]. A database the component may not
+/// open, or one that is full, is an outage of the store (503) that the
+/// log line names; every statement failure is `Io(<SQLite's message>)`.
+fn map_sqlite_error(e: sqlite::Error) -> DbError {
+    use sqlite::Error as E;
+    match e {
+        E::NoSuchDatabase => {
+            DbError::Unavailable("sqlite: no such database (the label needs runtime config)".into())
+        }
+        E::AccessDenied => DbError::Unavailable(
+            "sqlite: access denied (the component's sqlite_databases lacks the label)".into(),
+        ),
+        E::InvalidConnection => DbError::Unavailable("sqlite: invalid connection".into()),
+        E::DatabaseFull => DbError::Unavailable("sqlite: database full".into()),
+        E::Io(message) => DbError::classify_sqlite_error(&message),
+    }
+}
+
+fn to_sqlite(value: &Value) -> Result<sqlite::Value, DbError> {
+    Ok(match value {
+        Value::Null => sqlite::Value::Null,
+        Value::Bool(b) => sqlite::Value::Integer(i64::from(*b)),
+        Value::Int(i) => sqlite::Value::Integer(*i),
+        Value::UInt(u) => sqlite::Value::Integer(
+            i64::try_from(*u)
+                .map_err(|_| DbError::Query(format!("{u} does not fit SQLite's integer")))?,
+        ),
+        Value::Float(f) => sqlite::Value::Real(*f),
+        Value::Str(s) => sqlite::Value::Text(s.clone()),
+        Value::Bytes(b) => sqlite::Value::Blob(b.clone()),
+    })
+}
+
+fn from_sqlite(value: sqlite::Value) -> Value {
+    match value {
+        sqlite::Value::Integer(i) => Value::Int(i),
+        sqlite::Value::Real(f) => Value::Float(f),
+        sqlite::Value::Text(s) => Value::Str(s),
+        sqlite::Value::Blob(b) => Value::Bytes(b),
+        sqlite::Value::Null => Value::Null,
     }
 }
 

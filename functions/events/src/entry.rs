@@ -5,13 +5,13 @@
 use shared::config::Vars;
 use shared::http::{Method, MAX_JSON_BODY};
 use shared::outbound::OutboundHttp;
-use shared::spin::{optional_variable, serve, SpinHttp, SpinKv, SpinSql};
+use shared::spin::{optional_variable, serve, SpinDb, SpinHttp, SpinKv};
 use shared::ApiError;
 
 use crate::app::{self, Ports};
 use crate::config::Config;
 use crate::deliver::{Clock, Webhook};
-use crate::mysql::MySqlEvents;
+use crate::sql::SqlEvents;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
@@ -29,8 +29,8 @@ fn with_ports<T>(
     let vars = Vars::new(&optional_variable);
     let config = Config::from_vars(&vars)?;
     let kv = SpinKv::new("default");
-    let store = MySqlEvents::new(SpinSql::new(vars.required("db_url")?))
-        .with_replica(vars.optional("db_read_url").map(SpinSql::new));
+    let (sql, replica) = SpinDb::open(&vars.store()?);
+    let store = SqlEvents::new(sql).with_replica(replica);
     let ports = Ports {
         kv: &kv,
         store: &store,

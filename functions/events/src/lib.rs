@@ -21,8 +21,8 @@ pub mod app;
 pub mod config;
 pub mod deliver;
 pub mod model;
-pub mod mysql;
 pub mod repo;
+pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

@@ -3,12 +3,12 @@
 
 use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
-use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
+use shared::spin::{optional_variable, serve, SpinDb, SpinKv};
 
 use crate::app::{self, Ports};
 use crate::config::Config;
-use crate::mysql::MySqlOrders;
 use crate::publish::EventPublisher;
+use crate::sql::SqlOrders;
 
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Response {
@@ -18,8 +18,8 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         // Both adapters connect on first use: a cached product read never
         // opens MySQL, a public list never opens the key-value store.
         let kv = SpinKv::new("default");
-        let repo = MySqlOrders::new(SpinSql::new(vars.required("db_url")?))
-            .with_replica(vars.optional("db_read_url").map(SpinSql::new));
+        let (sql, replica) = SpinDb::open(&vars.store()?);
+        let repo = SqlOrders::new(sql).with_replica(replica);
         let events = RedisPublisher {
             url: config.redis_url.as_deref(),
             channel: &config.events_channel,

@@ -20,9 +20,9 @@
 pub mod app;
 pub mod config;
 pub mod model;
-pub mod mysql;
 pub mod publish;
 pub mod repo;
+pub mod sql;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

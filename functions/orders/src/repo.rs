@@ -2,7 +2,7 @@
 //! `testing` only) its in-memory fake.
 //!
 //! Every method that changes stock is atomic: the MySQL implementation
-//! ([`crate::mysql::MySqlOrders`]) runs it in one transaction, the fake under one
+//! ([`crate::sql::SqlOrders`]) runs it in one transaction, the fake under one
 //! lock. Both apply the same pure rules from [`crate::model`].
 
 use shared::domain::Pagination;

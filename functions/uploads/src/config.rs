@@ -28,8 +28,9 @@ pub const DEFAULT_QUOTA_BYTES: u64 = 100 * 1024 * 1024;
 /// Where upload bytes are stored (`upload_storage`).
 #[derive(Clone, PartialEq, Eq)]
 pub enum Storage {
-    /// In MySQL, beside the metadata (the default: needs nothing else).
-    Mysql,
+    /// In the database, beside the metadata (the default: needs nothing
+    /// else), whichever store `db_url` names.
+    Database,
     /// In an S3-compatible bucket.
     S3(S3Settings),
 }
@@ -72,7 +73,7 @@ impl std::fmt::Debug for S3Settings {
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Storage::Mysql => f.write_str("Mysql"),
+            Storage::Database => f.write_str("Database"),
             Storage::S3(s) => s.fmt(f),
         }
     }
@@ -83,14 +84,16 @@ impl Storage {
     pub fn cdn_base_url(&self) -> Option<&str> {
         match self {
             Storage::S3(s3) => s3.cdn_base_url.as_deref(),
-            Storage::Mysql => None,
+            Storage::Database => None,
         }
     }
 
     fn from_vars(vars: &Vars) -> Result<Self, ApiError> {
         let config_error = |m: String| ApiError::Internal(format!("configuration: {m}"));
         match vars.optional("upload_storage").as_deref().map(str::trim) {
-            None | Some("mysql") => Ok(Storage::Mysql),
+            // `mysql` is this setting's name from before SQLite, kept so
+            // that existing deployments keep their meaning.
+            None | Some("database" | "mysql") => Ok(Storage::Database),
             Some("s3") => {
                 let endpoint = vars.required("s3_endpoint")?.trim().to_string();
                 let origin = endpoint

@@ -3,11 +3,11 @@
 //! the ports, then [`crate::app::handle_admitted`].
 
 use shared::config::Vars;
-use shared::spin::{optional_variable, serve_admitted, SpinHttp, SpinKv, SpinSql};
+use shared::spin::{optional_variable, serve_admitted, SpinDb, SpinHttp, SpinKv};
 
 use crate::app::{self, Ports};
 use crate::config::{Config, Storage};
-use crate::mysql::MySqlUploads;
+use crate::sql::SqlUploads;
 use crate::store::{ObjectStore, S3Store};
 
 #[spin_sdk::http_component]
@@ -32,15 +32,14 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         |ctx, req, (config, kv, admitted)| {
             // MySQL opens lazily: a cached 304 touches neither MySQL nor, for
             // a public upload, anything but one key-value read.
-            let sql = SpinSql::new(vars.required("db_url")?);
-            let replica = vars.optional("db_read_url").map(SpinSql::new);
+            let (sql, replica) = SpinDb::open(&vars.store()?);
             let store = match &config.storage {
                 Storage::S3(settings) => Some(S3Store::new(settings, SpinHttp)?),
-                Storage::Mysql => None,
+                Storage::Database => None,
             };
             let ports = Ports {
                 kv: &kv,
-                repo: &MySqlUploads::new(&sql).with_replica(replica.as_ref()),
+                repo: &SqlUploads::new(&sql).with_replica(replica.as_ref()),
                 store: store.as_ref().map(|s| s as &dyn ObjectStore),
             };
             app::handle_admitted(ctx, req, &config, &ports, admitted)

@@ -10,7 +10,7 @@
 //!   claim is checked against it ([`detect`]); its filename is sanitised
 //!   ([`names`]).
 //! * Bytes are stored once per distinct content (SHA-256), metadata once per
-//!   upload ([`mysql`]); content is served with a strong ETag, `nosniff`, a
+//!   upload ([`sql`]); content is served with a strong ETag, `nosniff`, a
 //!   safe `Content-Disposition`, and CDN-friendly `Cache-Control` ([`app`]).
 //! * With `upload_storage = s3` the bytes live in an S3-compatible bucket
 //!   ([`store`]): clients may upload straight to it with a presigned `PUT`
@@ -39,9 +39,9 @@ pub mod config;
 pub mod detect;
 pub mod model;
 pub mod multipart;
-pub mod mysql;
 pub mod names;
 pub mod repo;
+pub mod sql;
 pub mod store;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,7 +1,7 @@
 //! The repository port of the uploads component, and its in-memory fake.
 //!
 //! Every method that changes something is atomic: the MySQL implementation
-//! ([`crate::mysql::MySqlUploads`]) runs it in one transaction, the fake under
+//! ([`crate::sql::SqlUploads`]) runs it in one transaction, the fake under
 //! one lock. Both store bytes once per distinct content and apply the same
 //! quota rules ([`crate::model::check_quota`],
 //! [`crate::model::check_pending_cap`]).

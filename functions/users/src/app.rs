@@ -45,7 +45,7 @@ fn router() -> Router<Route> {
 }
 
 /// What the routes work with besides the request (on Spin, one
-/// `MySqlIdentity` over `db` serves all three identity repositories).
+/// `SqlIdentity` over `db` serves all three identity repositories).
 pub struct Ports<'a> {
     /// The key-value store and the identity repositories, as login has them.
     pub identity: identity::repo::Ports<'a>,

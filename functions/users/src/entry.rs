@@ -1,10 +1,10 @@
 //! The Spin entry point: Spin variables into [`crate::config::Config`], Spin's
 //! key-value store and MySQL behind the ports, then [`crate::app::handle`].
 
-use identity::repo::MySqlIdentity;
+use identity::repo::SqlIdentity;
 use shared::config::Vars;
 use shared::http::MAX_JSON_BODY;
-use shared::spin::{optional_variable, serve, SpinKv, SpinSql};
+use shared::spin::{optional_variable, serve, SpinDb, SpinKv};
 
 use crate::app::{self, Ports};
 use crate::config::Config;
@@ -16,9 +16,8 @@ async fn handle(req: spin_sdk::http::IncomingRequest) -> spin_sdk::http::Respons
         let config = Config::from_vars(&vars)?;
         // Both open lazily: a cache hit never connects to MySQL.
         let kv = SpinKv::new("default").batching(vars.flag("kv_batch_reads", true)?);
-        let sql = SpinSql::new(vars.required("db_url")?);
-        let replica = vars.optional("db_read_url").map(SpinSql::new);
-        let repo = MySqlIdentity::new(&sql).with_replica(replica.as_ref());
+        let (sql, replica) = SpinDb::open(&vars.store()?);
+        let repo = SqlIdentity::new(&sql).with_replica(replica.as_ref());
         let ports = Ports {
             identity: identity::repo::Ports::new(&kv, &repo),
             db: &sql,

@@ -4,7 +4,7 @@
 //!
 //! * [`model`] — users, sessions and their JSON view.
 //! * [`repo`] — the ports ([`repo::AccountRepo`], [`repo::SessionRepo`],
-//!   [`repo::AttemptRepo`]) and their MySQL adapter [`repo::MySqlIdentity`];
+//!   [`repo::AttemptRepo`]) and their MySQL adapter [`repo::SqlIdentity`];
 //!   with the `testing` feature, the in-memory fake `repo::MemoryIdentity`.
 //! * [`limits`] — attempt limits on every password check, counted atomically
 //!   in MySQL before the password is looked at.

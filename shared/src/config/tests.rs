@@ -185,3 +185,50 @@ proptest! {
         }
     }
 }
+
+fn store_of(vars: &[(&str, &str)]) -> Result<Store, ApiError> {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let get = move |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    Vars::new(&get).store()
+}
+
+#[test]
+fn no_db_url_means_spin_s_embedded_sqlite() {
+    assert_eq!(store_of(&[]), Ok(Store::Sqlite));
+    assert_eq!(store_of(&[("db_url", "  ")]), Ok(Store::Sqlite));
+    // A replica has nothing to replicate from without MySQL.
+    assert_eq!(
+        store_of(&[("db_read_url", "mysql://r@replica/db")]),
+        Ok(Store::Sqlite)
+    );
+}
+
+#[test]
+fn a_mysql_db_url_means_mysql_with_its_replica() {
+    assert_eq!(
+        store_of(&[
+            ("db_url", "mysql://u:p@db:3306/api"),
+            ("db_read_url", "mysql://u:p@replica:3306/api")
+        ]),
+        Ok(Store::MySql {
+            url: "mysql://u:p@db:3306/api".into(),
+            read_url: Some("mysql://u:p@replica:3306/api".into()),
+        })
+    );
+}
+
+#[test]
+fn another_scheme_is_a_configuration_error_that_does_not_echo_the_url() {
+    let e = store_of(&[("db_url", "postgres://u:secret@db/api")]).unwrap_err();
+    assert_eq!(e.status(), 500);
+    assert!(!format!("{e:?}").contains("secret"));
+}
+
+#[test]
+fn a_store_never_prints_its_password() {
+    let store = store_of(&[("db_url", "mysql://u:secret@db/api")]).unwrap();
+    assert!(!format!("{store:?}").contains("secret"));
+}

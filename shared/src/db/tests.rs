@@ -13,12 +13,64 @@ fn duplicate_error_names_its_index_on_mariadb_and_mysql() {
     let maria = DbError::classify_server_error(
         "ServerError { code: 1062, message: \"Duplicate entry 'a' for key 'uq_users_email'\", state: \"23000\" }",
     );
-    assert!(maria.is_duplicate_of("uq_users_email"));
-    assert!(!maria.is_duplicate_of("uq_products_sku"));
+    assert!(maria.is_duplicate(&USERS_EMAIL));
+    assert!(!maria.is_duplicate(&PRODUCTS_SKU));
     let mysql = DbError::classify_server_error(
         "ServerError { code: 1062, message: \"Duplicate entry 'a' for key 'users.uq_users_email'\" }",
     );
-    assert!(mysql.is_duplicate_of("uq_users_email"));
+    assert!(mysql.is_duplicate(&USERS_EMAIL));
+}
+
+const USERS_EMAIL: UniqueKey = UniqueKey {
+    index: "uq_users_email",
+    columns: "users.email",
+};
+const PRODUCTS_SKU: UniqueKey = UniqueKey {
+    index: "uq_products_sku",
+    columns: "products.sku",
+};
+
+#[test]
+fn duplicate_error_on_sqlite_names_its_columns() {
+    let e = DbError::classify_sqlite_error("UNIQUE constraint failed: users.email");
+    assert!(e.is_duplicate(&USERS_EMAIL));
+    assert!(!e.is_duplicate(&PRODUCTS_SKU));
+    let composite = DbError::classify_sqlite_error(
+        "UNIQUE constraint failed: idempotency_keys.user_id, idempotency_keys.idem_key",
+    );
+    assert_eq!(
+        composite,
+        DbError::Duplicate {
+            index: "idempotency_keys.user_id, idempotency_keys.idem_key".into()
+        }
+    );
+}
+
+#[test]
+fn sqlite_foreign_key_busy_and_other_failures_are_classified() {
+    let fk = DbError::classify_sqlite_error("FOREIGN KEY constraint failed");
+    assert!(fk.is_foreign_key("fk_uploads_user"));
+    assert_eq!(
+        DbError::classify_sqlite_error("database is locked"),
+        DbError::LockWaitTimeout
+    );
+    assert!(DbError::classify_sqlite_error("database is locked").is_transient());
+    assert!(matches!(
+        DbError::classify_sqlite_error("unable to open database file"),
+        DbError::Unavailable(_)
+    ));
+    assert!(matches!(
+        DbError::classify_sqlite_error("no such column: nope"),
+        DbError::Query(_)
+    ));
+}
+
+#[test]
+fn a_named_foreign_key_matches_only_its_own_name() {
+    let e = DbError::ForeignKey {
+        constraint: "fk_uploads_blob".into(),
+    };
+    assert!(!e.is_foreign_key("fk_uploads_user"));
 }
 
 #[test]
@@ -66,9 +118,13 @@ fn a_deadlock_that_outlives_its_retries_is_500_and_an_outage_503() {
 struct Recorder {
     log: std::cell::RefCell<Vec<String>>,
     fail_on: &'static str,
+    dialect: Dialect,
 }
 
 impl Sql for Recorder {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
         self.query(sql, params).map(|_| ())
     }
@@ -85,7 +141,81 @@ fn recorder(fail_on: &'static str) -> Recorder {
     Recorder {
         log: Default::default(),
         fail_on,
+        dialect: Dialect::MySql,
     }
+}
+
+fn sqlite_recorder(fail_on: &'static str) -> Recorder {
+    Recorder {
+        dialect: Dialect::Sqlite,
+        ..recorder(fail_on)
+    }
+}
+
+#[test]
+fn a_sqlite_transaction_takes_the_write_lock_at_once_and_commits() {
+    let sql = sqlite_recorder("");
+    sql.transaction(|s| Ok(s.execute("INSERT x", &[])?))
+        .unwrap();
+    assert_eq!(*sql.log.borrow(), ["BEGIN IMMEDIATE", "INSERT x", "COMMIT"]);
+}
+
+#[test]
+fn a_failed_sqlite_transaction_rolls_back() {
+    let sql = sqlite_recorder("INSERT x");
+    let result: Result<(), ApiError> = sql.transaction(|s| Ok(s.execute("INSERT x", &[])?));
+    assert_eq!(result.unwrap_err().status(), 500);
+    assert_eq!(
+        *sql.log.borrow(),
+        ["BEGIN IMMEDIATE", "INSERT x", "ROLLBACK"]
+    );
+}
+
+#[test]
+fn a_sqlite_commit_that_fails_still_rolls_back() {
+    let sql = sqlite_recorder("COMMIT");
+    let result: Result<(), ApiError> = sql.transaction(|s| Ok(s.execute("INSERT x", &[])?));
+    assert!(result.is_err());
+    assert_eq!(
+        *sql.log.borrow(),
+        ["BEGIN IMMEDIATE", "INSERT x", "COMMIT", "ROLLBACK"]
+    );
+}
+
+#[test]
+fn a_busy_sqlite_transaction_is_retried_from_the_start() {
+    let sql = sqlite_recorder("");
+    let mut tries = 0;
+    let result = sql.transaction_retrying(3, |s| {
+        tries += 1;
+        s.execute("UPDATE x", &[])?;
+        if tries < 2 {
+            return Err(TxError::Db(DbError::classify_sqlite_error(
+                "database is locked",
+            )));
+        }
+        Ok(tries)
+    });
+    assert_eq!(result, Ok(2));
+    assert_eq!(
+        *sql.log.borrow(),
+        [
+            "BEGIN IMMEDIATE",
+            "UPDATE x",
+            "ROLLBACK",
+            "BEGIN IMMEDIATE",
+            "UPDATE x",
+            "COMMIT"
+        ]
+    );
+}
+
+#[test]
+fn row_counts_use_the_dialect_s_function() {
+    assert_eq!(Dialect::MySql.row_count(), "ROW_COUNT()");
+    assert_eq!(Dialect::Sqlite.row_count(), "changes()");
+    assert_eq!(Dialect::MySql.for_update(), " FOR UPDATE");
+    assert_eq!(Dialect::Sqlite.for_update(), "");
 }
 
 #[test]

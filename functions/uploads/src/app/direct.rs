@@ -149,7 +149,7 @@ pub(super) fn presign(env: &Env) -> Result<Response, ApiError> {
     let id = new_id(now)?;
     let url_ttl_ms = match &env.config.storage {
         Storage::S3(s3) => s3.url_ttl_secs.saturating_mul(1000) as i64,
-        Storage::Mysql => 0,
+        Storage::Database => 0,
     };
     let pending = Pending {
         object_key: incoming_key(&id),

@@ -32,7 +32,7 @@ fn world() -> World {
             max_upload_bytes: 1000,
             cache_ttl_secs: 300,
             quota_bytes: 10_000,
-            storage: crate::config::Storage::Mysql,
+            storage: crate::config::Storage::Database,
         },
         kv: MemoryKv::new(),
         repo: MemoryUploads::default(),
@@ -331,7 +331,7 @@ fn multipart_without_file_part_is_400() {
 }
 
 // That the same content from two users is stored once is the repository's
-// doing, not the handlers': see crate::mysql::tests's
+// doing, not the handlers': see crate::sql::tests's
 // `same_content_from_two_users_is_stored_once` (the statements) and
 // tests/api/tests/upload_suite's
 // `same_file_from_two_users_is_stored_once_and_outlives_one_delete` (MariaDB).

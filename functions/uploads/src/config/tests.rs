@@ -20,7 +20,20 @@ fn defaults_are_api_md_values() {
     assert_eq!(config.max_upload_bytes, 5 * 1024 * 1024);
     assert_eq!(config.quota_bytes, 100 * 1024 * 1024);
     assert_eq!(config.cache_ttl_secs, 300);
-    assert_eq!(config.storage, Storage::Mysql);
+    assert_eq!(config.storage, Storage::Database);
+}
+
+#[test]
+fn database_storage_keeps_its_former_name_mysql() {
+    for name in ["database", "mysql"] {
+        let get = move |n: &str| match n {
+            "jwt_secret" => Some("s".repeat(32)),
+            "upload_storage" => Some(name.to_string()),
+            _ => None,
+        };
+        let config = Config::from_vars(&Vars::new(&get)).unwrap();
+        assert_eq!(config.storage, Storage::Database, "{name}");
+    }
 }
 
 fn s3_vars(name: &'static str, value: &'static str) -> impl Fn(&str) -> Option<String> {
@@ -120,6 +133,7 @@ const PLAUSIBLE: &[&str] = &[
     "s3",
     " s3 ",
     "mysql",
+    "database",
     "http://127.0.0.1:9000",
     "https://cdn.example.com/",
     "us-east-1",
@@ -133,7 +147,7 @@ fn any_value() -> impl Strategy<Value = String> {
 /// and the JWT secret often valid, so the later checks are reached.
 fn any_variables() -> impl Strategy<Value = Variables> {
     let values = prop::collection::vec(prop::option::weighted(0.7, any_value()), NAMES.len());
-    let storage = prop::option::of(prop::sample::select(vec!["s3", "mysql"]));
+    let storage = prop::option::of(prop::sample::select(vec!["s3", "database", "mysql"]));
     let secret = prop::option::weighted(0.8, Just("s".repeat(32)));
     (values, storage, secret).prop_map(|(values, storage, secret)| {
         let mut vars: Variables = NAMES.iter().copied().zip(values).collect();

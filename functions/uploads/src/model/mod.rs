@@ -1,5 +1,5 @@
 //! Uploads as data, and the pure rules about them that both the MySQL
-//! repository ([`crate::mysql`]) and the in-memory fake ([`crate::repo`])
+//! repository ([`crate::sql`]) and the in-memory fake ([`crate::repo`])
 //! apply, so the unit tests of the rules cover what production runs.
 //!
 //! * [`uploads`] — visibility, an upload's metadata, a pending direct

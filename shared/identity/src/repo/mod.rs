@@ -1,5 +1,5 @@
 //! The users, sessions and attempt tables as the handlers see them: three
-//! ports, one MySQL adapter ([`MySqlIdentity`]) implementing all of them on
+//! ports, one MySQL adapter ([`SqlIdentity`]) implementing all of them on
 //! one connection, and an in-memory fake with the same semantics for unit
 //! tests (feature `testing`). Every method maps database failures to
 //! [`ApiError`] (503 when unreachable, 500 otherwise).
@@ -9,8 +9,8 @@ use shared::ApiError;
 
 use crate::model::{Credentials, NewSession, ProfileChanges, RefreshLookup, User};
 
-mod mysql;
-pub use mysql::MySqlIdentity;
+mod sql;
+pub use sql::SqlIdentity;
 
 #[cfg(any(test, feature = "testing"))]
 mod memory;
@@ -147,7 +147,7 @@ pub fn cached_user(
 }
 
 /// The ports the login and users components work with: the key-value store
-/// and the three identity ports (on Spin, one [`MySqlIdentity`] serves all
+/// and the three identity ports (on Spin, one [`SqlIdentity`] serves all
 /// three on one lazily opened connection). Each component's handlers see
 /// them inside their per-request `Env`; users adds its `db` beside them.
 #[derive(Clone, Copy)]

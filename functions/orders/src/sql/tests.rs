@@ -5,12 +5,12 @@
 
 use std::cell::RefCell;
 
-use shared::db::{DbError, Row, Sql, Value};
+use shared::db::{DbError, Dialect, Row, Sql, Value};
 use shared::error::ApiError;
 
 use crate::model::{IdempotencyKey, OrderRequest, Placement, Quantity, StoredAnswer, Wanted};
-use crate::mysql::{MySqlOrders, MAX_ATTEMPTS};
 use crate::repo::{Cancelled, NewOrder, OrderRepo};
+use crate::sql::{SqlOrders, MAX_ATTEMPTS};
 
 type Responder = Box<dyn FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError>>;
 
@@ -18,6 +18,7 @@ type Responder = Box<dyn FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError>>;
 struct ScriptSql {
     log: RefCell<Vec<(String, Vec<Value>)>>,
     respond: RefCell<Responder>,
+    dialect: Dialect,
 }
 
 impl ScriptSql {
@@ -25,11 +26,23 @@ impl ScriptSql {
         Self {
             log: RefCell::new(Vec::new()),
             respond: RefCell::new(Box::new(respond)),
+            dialect: Dialect::MySql,
+        }
+    }
+
+    /// The same script on a connection that speaks SQLite.
+    fn sqlite(self) -> Self {
+        Self {
+            dialect: Dialect::Sqlite,
+            ..self
         }
     }
 }
 
 impl Sql for ScriptSql {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
         self.query(sql, params).map(|_| ())
     }
@@ -41,7 +54,7 @@ impl Sql for ScriptSql {
     }
 }
 
-fn statements(repo: &MySqlOrders<ScriptSql>) -> Vec<String> {
+fn statements(repo: &SqlOrders<ScriptSql>) -> Vec<String> {
     repo.sql()
         .log
         .borrow()
@@ -50,7 +63,7 @@ fn statements(repo: &MySqlOrders<ScriptSql>) -> Vec<String> {
         .collect()
 }
 
-fn count(repo: &MySqlOrders<ScriptSql>, prefix: &str) -> usize {
+fn count(repo: &SqlOrders<ScriptSql>, prefix: &str) -> usize {
     statements(repo)
         .iter()
         .filter(|s| s.starts_with(prefix))
@@ -94,7 +107,7 @@ fn shop() -> impl FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError> {
             return Ok(Vec::new());
         }
         let row = |id: &str, s: i64| product_row(id, 100, s);
-        if sql.starts_with("SELECT ROW_COUNT(), id") {
+        if sql.starts_with("SELECT ROW_COUNT(), id") || sql.starts_with("SELECT changes(), id") {
             return Ok(stock
                 .iter()
                 .map(|(id, s)| {
@@ -112,7 +125,7 @@ fn shop() -> impl FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError> {
 }
 
 /// The statements of the last transaction attempt.
-fn last_attempt(repo: &MySqlOrders<ScriptSql>) -> Vec<String> {
+fn last_attempt(repo: &SqlOrders<ScriptSql>) -> Vec<String> {
     let all = statements(repo);
     let start = all
         .iter()
@@ -134,7 +147,7 @@ fn request(items: &[(&str, i64)]) -> OrderRequest {
 }
 
 fn place(
-    repo: &MySqlOrders<ScriptSql>,
+    repo: &SqlOrders<ScriptSql>,
     items: &[(&str, i64)],
     key: Option<&str>,
 ) -> Result<Placement, ApiError> {
@@ -156,7 +169,7 @@ fn place(
 
 #[test]
 fn order_takes_all_its_stock_in_one_conditional_statement_then_writes_and_commits() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let repo = SqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("b", 1), ("a", 2)], None).unwrap();
     assert!(matches!(placed, Placement::Created(ref o) if o.total_cents == 300));
     let log = repo.sql().log.borrow().clone();
@@ -195,8 +208,60 @@ fn order_takes_all_its_stock_in_one_conditional_statement_then_writes_and_commit
 }
 
 #[test]
+fn on_sqlite_an_order_is_one_immediate_transaction_counted_by_changes() {
+    let repo = SqlOrders::new(ScriptSql::new(shop()).sqlite());
+    let placed = place(&repo, &[("b", 1), ("a", 2)], None).unwrap();
+    assert!(matches!(placed, Placement::Created(ref o) if o.total_cents == 300));
+    let log = statements(&repo);
+    assert_eq!(log.first().map(String::as_str), Some("BEGIN IMMEDIATE"));
+    assert!(log[2].starts_with("SELECT changes(), id"), "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("COMMIT"));
+    assert!(!log
+        .iter()
+        .any(|s| s.contains("autocommit") || s.contains("ROW_COUNT")));
+}
+
+#[test]
+fn on_sqlite_the_checked_path_needs_no_row_locks() {
+    let repo = SqlOrders::new(ScriptSql::new(shop()).sqlite());
+    let placed = place(&repo, &[("a", 1), ("b", 2)], None).unwrap();
+    assert_eq!(
+        placed,
+        Placement::Refused(ApiError::InsufficientStock {
+            product_id: "b".into()
+        })
+    );
+    let log = statements(&repo);
+    assert_eq!(count(&repo, "ROLLBACK"), 1, "the fast path's partial take");
+    assert!(log.iter().any(|s| s.ends_with("ORDER BY id")));
+    assert!(!log
+        .iter()
+        .any(|s| s.contains("FOR UPDATE") || s.contains("SHARE MODE")));
+}
+
+#[test]
+fn on_sqlite_a_taken_key_is_recognised_by_its_columns() {
+    let fp = request(&[("a", 1)]).fingerprint();
+    let mut inner = taken(answer(fp, 900));
+    let repo = SqlOrders::new(
+        ScriptSql::new(move |sql, params| {
+            if sql.starts_with("INSERT INTO idempotency_keys") {
+                return Err(DbError::classify_sqlite_error(
+                    "UNIQUE constraint failed: idempotency_keys.user_id, idempotency_keys.idem_key",
+                ));
+            }
+            inner(sql, params)
+        })
+        .sqlite(),
+    );
+    let placed = place(&repo, &[("a", 1)], Some("k")).unwrap();
+    assert!(matches!(placed, Placement::Replayed(ref a) if a.order_id.as_deref() == Some("o0")));
+    assert!(!statements(&repo).iter().any(|s| s.contains("SHARE MODE")));
+}
+
+#[test]
 fn shortfall_rolls_back_and_the_checked_path_names_it_changing_nothing() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let repo = SqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("a", 1), ("b", 2)], None).unwrap();
     assert_eq!(
         placed,
@@ -214,7 +279,7 @@ fn shortfall_rolls_back_and_the_checked_path_names_it_changing_nothing() {
 
 #[test]
 fn missing_product_is_named_by_the_checked_path() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let repo = SqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("a", 1), ("zz", 1)], None).unwrap();
     assert_eq!(
         placed,
@@ -229,7 +294,7 @@ fn missing_product_is_named_by_the_checked_path() {
 fn deadlock_victim_is_retried_in_a_fresh_transaction() {
     let mut failed = false;
     let mut shop = shop();
-    let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
+    let repo = SqlOrders::new(ScriptSql::new(move |sql, params| {
         if sql.starts_with("UPDATE products") && !failed {
             failed = true;
             return Err(DbError::Deadlock);
@@ -247,7 +312,7 @@ fn deadlock_victim_is_retried_in_a_fresh_transaction() {
 #[test]
 fn retries_are_bounded() {
     let mut shop = shop();
-    let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
+    let repo = SqlOrders::new(ScriptSql::new(move |sql, params| {
         if sql.starts_with("UPDATE products") {
             return Err(DbError::LockWaitTimeout);
         }
@@ -260,7 +325,7 @@ fn retries_are_bounded() {
 #[test]
 fn other_query_failures_are_not_retried() {
     let mut shop = shop();
-    let repo = MySqlOrders::new(ScriptSql::new(move |sql, params| {
+    let repo = SqlOrders::new(ScriptSql::new(move |sql, params| {
         if sql.starts_with("INSERT INTO orders") {
             return Err(DbError::Query("syntax".into()));
         }
@@ -273,7 +338,7 @@ fn other_query_failures_are_not_retried() {
 
 #[test]
 fn unreachable_database_is_503() {
-    let repo = MySqlOrders::new(ScriptSql::new(|_, _| {
+    let repo = SqlOrders::new(ScriptSql::new(|_, _| {
         Err(DbError::Unavailable("refused".into()))
     }));
     assert_eq!(place(&repo, &[("a", 1)], None).unwrap_err().status(), 503);
@@ -321,7 +386,7 @@ fn answer(fingerprint: String, created_at_ms: i64) -> StoredAnswer {
 
 #[test]
 fn key_is_reserved_first_and_answered_before_commit() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let repo = SqlOrders::new(ScriptSql::new(shop()));
     place(&repo, &[("a", 1)], Some("k")).unwrap();
     let s = statements(&repo);
     assert!(s[1].starts_with("INSERT INTO idempotency_keys"));
@@ -335,7 +400,7 @@ fn key_is_reserved_first_and_answered_before_commit() {
 #[test]
 fn taken_key_with_same_request_replays_without_touching_products() {
     let fp = request(&[("a", 1)]).fingerprint();
-    let repo = MySqlOrders::new(ScriptSql::new(taken(answer(fp, 900))));
+    let repo = SqlOrders::new(ScriptSql::new(taken(answer(fp, 900))));
     let placed = place(&repo, &[("a", 1)], Some("k")).unwrap();
     assert!(matches!(placed, Placement::Replayed(ref a) if a.order_id.as_deref() == Some("o0")));
     assert!(statements(&repo)
@@ -346,7 +411,7 @@ fn taken_key_with_same_request_replays_without_touching_products() {
 
 #[test]
 fn taken_key_with_other_request_is_422() {
-    let repo = MySqlOrders::new(ScriptSql::new(taken(answer("other".into(), 900))));
+    let repo = SqlOrders::new(ScriptSql::new(taken(answer("other".into(), 900))));
     let err = place(&repo, &[("a", 1)], Some("k")).unwrap_err();
     assert_eq!(err, ApiError::IdempotencyKeyReused);
     assert_eq!(count(&repo, "ROLLBACK"), 1);
@@ -356,7 +421,7 @@ fn taken_key_with_other_request_is_422() {
 fn stale_key_is_deleted_and_reserved_again() {
     let fp = request(&[("a", 1)]).fingerprint();
     let stale = 1_000 - crate::model::IDEMPOTENCY_TTL_MS;
-    let repo = MySqlOrders::new(ScriptSql::new(taken(answer(fp, stale))));
+    let repo = SqlOrders::new(ScriptSql::new(taken(answer(fp, stale))));
     assert!(matches!(
         place(&repo, &[("a", 1)], Some("k")).unwrap(),
         Placement::Created(_)
@@ -367,7 +432,7 @@ fn stale_key_is_deleted_and_reserved_again() {
 
 #[test]
 fn refusal_under_a_key_is_stored_and_committed() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let repo = SqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("b", 9)], Some("k")).unwrap();
     assert!(matches!(
         placed,
@@ -392,7 +457,7 @@ fn refusal_under_a_key_is_stored_and_committed() {
 
 #[test]
 fn keyed_order_locks_then_takes_stock_in_one_attempt() {
-    let repo = MySqlOrders::new(ScriptSql::new(shop()));
+    let repo = SqlOrders::new(ScriptSql::new(shop()));
     let placed = place(&repo, &[("a", 1)], Some("k")).unwrap();
     assert!(matches!(placed, Placement::Created(_)));
     assert_eq!(count(&repo, "ROLLBACK"), 0);
@@ -450,7 +515,7 @@ fn order_script(
 
 #[test]
 fn winning_cancel_gives_every_line_back_in_one_statement() {
-    let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
+    let repo = SqlOrders::new(ScriptSql::new(order_script("created", 1)));
     let result = repo.cancel_order("o1", &|_| true, "e1", 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Now(ref o)) if o.updated_at_ms == 5));
     let log = repo.sql().log.borrow().clone();
@@ -475,7 +540,7 @@ fn winning_cancel_gives_every_line_back_in_one_statement() {
 
 #[test]
 fn losing_cancel_gives_nothing_back_and_answers_the_cancelled_order() {
-    let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 0)));
+    let repo = SqlOrders::new(ScriptSql::new(order_script("created", 0)));
     let result = repo.cancel_order("o1", &|_| true, "e1", 5).unwrap();
     assert!(matches!(result, Some(Cancelled::Already(_))));
     assert_eq!(count(&repo, "UPDATE products"), 0);
@@ -483,7 +548,7 @@ fn losing_cancel_gives_nothing_back_and_answers_the_cancelled_order() {
 
 #[test]
 fn cancel_of_someone_elses_order_touches_nothing() {
-    let repo = MySqlOrders::new(ScriptSql::new(order_script("created", 1)));
+    let repo = SqlOrders::new(ScriptSql::new(order_script("created", 1)));
     assert_eq!(repo.cancel_order("o1", &|_| false, "e1", 5).unwrap(), None);
     assert_eq!(count(&repo, "UPDATE"), 0);
 }
@@ -508,7 +573,7 @@ fn logged(sql: &ScriptSql) -> Vec<String> {
 #[test]
 fn product_reads_of_the_catalogue_go_to_the_replica() {
     let repo =
-        MySqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(catalogue)));
+        SqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(catalogue)));
     let page = shared::domain::Pagination { page: 1, limit: 20 };
     repo.list_products(page).unwrap();
     repo.get_product("a").unwrap();
@@ -519,7 +584,7 @@ fn product_reads_of_the_catalogue_go_to_the_replica() {
 #[test]
 fn an_order_by_id_and_a_product_after_its_update_read_the_primary() {
     let repo =
-        MySqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(catalogue)));
+        SqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(catalogue)));
     repo.get_order("o1").unwrap();
     repo.update_product("a", &crate::model::ProductPatch::default(), 1)
         .unwrap();
@@ -534,7 +599,7 @@ fn an_order_by_id_and_a_product_after_its_update_read_the_primary() {
 #[test]
 fn an_unreachable_replica_leaves_the_catalogue_to_the_primary() {
     let repo =
-        MySqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(|_, _| {
+        SqlOrders::new(ScriptSql::new(catalogue)).with_replica(Some(ScriptSql::new(|_, _| {
             Err(DbError::Unavailable("refused".into()))
         })));
     let page = shared::domain::Pagination { page: 1, limit: 20 };

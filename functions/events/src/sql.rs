@@ -18,12 +18,12 @@ const COLUMNS: &str = "id, seq, type, order_id, payload, created_at_ms, state, a
 /// Which side each read takes: the admin's list of events reads the replica
 /// when there is one ([`Replica::reads`]; it tolerates replication lag);
 /// delivery runs, claims and redelivery read and write the primary.
-pub struct MySqlEvents<S: Sql> {
+pub struct SqlEvents<S: Sql> {
     sql: S,
     replica: Replica<S>,
 }
 
-impl<S: Sql> MySqlEvents<S> {
+impl<S: Sql> SqlEvents<S> {
     /// A store over `sql`, with no replica.
     pub fn new(sql: S) -> Self {
         Self {
@@ -69,7 +69,7 @@ fn events_from(rows: &[Row]) -> Result<Vec<Event>, ApiError> {
     Ok(rows.iter().map(event_from).collect::<Result<Vec<_>, _>>()?)
 }
 
-impl<S: Sql> EventStore for MySqlEvents<S> {
+impl<S: Sql> EventStore for SqlEvents<S> {
     fn pending(&self, limit: u32) -> Result<Vec<Event>, ApiError> {
         let rows = self.sql.query(
             &format!(

@@ -1,5 +1,13 @@
-//! [`OrderRepo`] over MySQL/MariaDB through the [`Sql`] port (one lazily
-//! opened connection per request; see `migrations/0002_orders.sql`).
+//! [`OrderRepo`] over MySQL/MariaDB or SQLite through the [`Sql`] port (one
+//! lazily opened connection per request; see `migrations/0002_orders.sql`
+//! and its SQLite twin).
+//!
+//! The protocol below is written for MySQL's row locks. On SQLite the same
+//! statements run inside `BEGIN IMMEDIATE`, which takes the database's one
+//! write lock before the first statement: transactions that write are
+//! serialised whole, `FOR UPDATE` and `LOCK IN SHARE MODE` are dropped
+//! ([`shared::db::Dialect`]), and every guarantee below holds because no two
+//! of them ever interleave (a busy database is retried like a deadlock).
 //!
 //! # Why an order can never oversell
 //! Placing an order is one transaction on the request's one connection
@@ -66,7 +74,7 @@
 //! changes one row and gives the stock back; the others change nothing and
 //! answer the cancelled order as it now is.
 
-use shared::db::{DbError, Replica, Row, Sql, TxError, Value};
+use shared::db::{DbError, Replica, Row, Sql, TxError, UniqueKey, Value};
 use shared::domain::Pagination;
 use shared::error::ApiError;
 
@@ -83,8 +91,18 @@ pub const MAX_ATTEMPTS: u32 = 5;
 
 const PRODUCT_COLUMNS: &str = "id, sku, name, price_cents, stock, created_at_ms, updated_at_ms";
 const ORDER_COLUMNS: &str = "id, user_id, status, total_cents, created_at_ms, updated_at_ms";
-const KEY_INDEX: &str = "uq_idempotency_user_key";
-const SKU_INDEX: &str = "uq_products_sku";
+const KEY_INDEX: UniqueKey = UniqueKey {
+    index: "uq_idempotency_user_key",
+    columns: "idempotency_keys.user_id, idempotency_keys.idem_key",
+};
+const KEY_PRIMARY: UniqueKey = UniqueKey {
+    index: "PRIMARY",
+    columns: "idempotency_keys.user_id, idempotency_keys.idem_key",
+};
+const SKU_INDEX: UniqueKey = UniqueKey {
+    index: "uq_products_sku",
+    columns: "products.sku",
+};
 
 /// The MySQL repository.
 ///
@@ -93,12 +111,12 @@ const SKU_INDEX: &str = "uq_products_sku";
 /// ([`Replica::reads`]; they tolerate replication lag); an order by id, the
 /// product read back after an update, and everything in a transaction read
 /// the primary.
-pub struct MySqlOrders<S: Sql> {
+pub struct SqlOrders<S: Sql> {
     sql: S,
     replica: Replica<S>,
 }
 
-impl<S: Sql> MySqlOrders<S> {
+impl<S: Sql> SqlOrders<S> {
     /// A repository over `sql` (which connects lazily), with no replica.
     pub fn new(sql: S) -> Self {
         Self {
@@ -198,8 +216,11 @@ fn read_key<S: Sql>(
     key: &IdempotencyKey,
 ) -> Result<Option<StoredAnswer>, ApiError> {
     let rows = sql.query(
-        "SELECT fingerprint, response_status, response_body, order_id, created_at_ms \
-         FROM idempotency_keys WHERE user_id = ? AND idem_key = ? LOCK IN SHARE MODE",
+        &format!(
+            "SELECT fingerprint, response_status, response_body, order_id, created_at_ms \
+             FROM idempotency_keys WHERE user_id = ? AND idem_key = ?{}",
+            sql.dialect().share_lock()
+        ),
         &[user_id.into(), key.as_str().into()],
     )?;
     let Some(row) = rows.first() else {
@@ -248,7 +269,7 @@ fn claim_key<S: Sql>(
         Ok(()) => return Ok(None),
         // `PRIMARY` too, should a later migration make the pair the primary key
         // (servers with `sql_require_primary_key` refuse tables without one).
-        Err(e) if e.is_duplicate_of(KEY_INDEX) || e.is_duplicate_of("PRIMARY") => {}
+        Err(e) if e.is_duplicate(&KEY_INDEX) || e.is_duplicate(&KEY_PRIMARY) => {}
         Err(e) => return Err(e.into()),
     }
     // The duplicate error leaves us a shared lock on the committed row.
@@ -334,11 +355,12 @@ fn take_stock<S: Sql>(
         ),
         &params,
     )?;
-    // ROW_COUNT() is still the UPDATE's count while this SELECT runs: the
-    // check costs no round trip of its own.
+    // ROW_COUNT() (SQLite: changes()) is still the UPDATE's count while
+    // this SELECT runs: the check costs no round trip of its own.
     let rows = sql.query(
         &format!(
-            "SELECT ROW_COUNT(), {PRODUCT_COLUMNS} FROM products WHERE id IN ({})",
+            "SELECT {}, {PRODUCT_COLUMNS} FROM products WHERE id IN ({})",
+            sql.dialect().row_count(),
             placeholders(ids.len())
         ),
         &ids,
@@ -367,8 +389,9 @@ fn lock_and_price<S: Sql>(
         .collect();
     let rows = sql.query(
         &format!(
-            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({}) ORDER BY id FOR UPDATE",
-            placeholders(params.len())
+            "SELECT {PRODUCT_COLUMNS} FROM products WHERE id IN ({}) ORDER BY id{}",
+            placeholders(params.len()),
+            sql.dialect().for_update()
         ),
         &params,
     )?;
@@ -379,7 +402,7 @@ fn lock_and_price<S: Sql>(
     Ok(price_order(request, &products))
 }
 
-impl<S: Sql> MySqlOrders<S> {
+impl<S: Sql> SqlOrders<S> {
     fn place_in_transaction(&self, new: &NewOrder<'_>) -> Result<Placement, ApiError> {
         let NewOrder {
             user_id,
@@ -508,7 +531,7 @@ fn insert_order<S: Sql>(sql: &S, order: &Order) -> Result<(), DbError> {
     )
 }
 
-impl<S: Sql> OrderRepo for MySqlOrders<S> {
+impl<S: Sql> OrderRepo for SqlOrders<S> {
     fn create_product(&self, p: &Product) -> Result<(), ApiError> {
         self.sql
             .execute(
@@ -524,7 +547,7 @@ impl<S: Sql> OrderRepo for MySqlOrders<S> {
                 ],
             )
             .map_err(|e| {
-                if e.is_duplicate_of(SKU_INDEX) {
+                if e.is_duplicate(&SKU_INDEX) {
                     ApiError::SkuTaken
                 } else {
                     e.into()

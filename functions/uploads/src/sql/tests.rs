@@ -1,4 +1,4 @@
-//! The MySQL repository's statement protocol, on a scripted [`Sql`] fake:
+//! The SQL repository's statement protocol, on a scripted [`Sql`] fake:
 //! the order of locks and writes in a create and a delete, content stored
 //! once, the quota and the pending cap judged on what MySQL reports, row
 //! mapping, and deadlock retries. (Its behaviour on the real MariaDB under
@@ -7,12 +7,12 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use shared::db::{DbError, Row, Sql, Value};
+use shared::db::{DbError, Dialect, Row, Sql, Value};
 use shared::ApiError;
 
 use crate::model::{Deleted, NewBytes, Pending, Stored, Upload, Visibility, MAX_PENDING_PER_USER};
-use crate::mysql::MySqlUploads;
 use crate::repo::UploadRepo;
+use crate::sql::SqlUploads;
 
 type Responder = Box<dyn FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError>>;
 
@@ -20,6 +20,7 @@ type Responder = Box<dyn FnMut(&str, &[Value]) -> Result<Vec<Row>, DbError>>;
 struct ScriptSql {
     log: RefCell<Vec<(String, Vec<Value>)>>,
     respond: RefCell<Responder>,
+    dialect: Dialect,
 }
 
 impl ScriptSql {
@@ -27,6 +28,15 @@ impl ScriptSql {
         Self {
             log: RefCell::new(Vec::new()),
             respond: RefCell::new(Box::new(respond)),
+            dialect: Dialect::MySql,
+        }
+    }
+
+    /// The same script on a connection that speaks SQLite.
+    fn sqlite(self) -> Self {
+        Self {
+            dialect: Dialect::Sqlite,
+            ..self
         }
     }
 
@@ -56,6 +66,9 @@ impl ScriptSql {
 }
 
 impl Sql for ScriptSql {
+    fn dialect(&self) -> Dialect {
+        self.dialect
+    }
     fn execute(&self, sql: &str, params: &[Value]) -> Result<(), DbError> {
         self.query(sql, params).map(|_| ())
     }
@@ -183,7 +196,7 @@ fn position(log: &[(String, Vec<Value>)], wanted: impl Fn(&str) -> bool) -> usiz
 #[test]
 fn same_content_from_two_users_is_stored_once() {
     let sql = ScriptSql::new(tables());
-    let repo = MySqlUploads::new(&sql);
+    let repo = SqlUploads::new(&sql);
     assert_eq!(
         repo.create(&upload_by(ALICE, 'a'), NewBytes::Inline(b"abc"), 100),
         Ok(Stored::NewBlob)
@@ -225,7 +238,7 @@ fn same_content_from_two_users_is_stored_once() {
 #[test]
 fn bucket_content_already_stored_is_shared_without_asking_for_bytes() {
     let sql = ScriptSql::new(tables());
-    let repo = MySqlUploads::new(&sql);
+    let repo = SqlUploads::new(&sql);
     // A raw upload with S3 storage asks first without bytes.
     assert_eq!(
         repo.create(&upload_by(ALICE, 'a'), NewBytes::Absent, 100),
@@ -264,7 +277,7 @@ fn create_of_known_content_locks_the_blob_and_sends_no_bytes() {
         one(Value::Int(1)),
     ]);
     assert_eq!(
-        MySqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
+        SqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
         Ok(Stored::Shared)
     );
     let log = sql.statements();
@@ -281,7 +294,7 @@ fn create_of_new_content_inserts_the_blob_then_the_row_in_one_transaction() {
     // no blob, user lock, stored bytes
     let sql = ScriptSql::answering(vec![vec![], one(Value::Int(1)), sums(0, 0)]);
     assert_eq!(
-        MySqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
+        SqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
         Ok(Stored::NewBlob)
     );
     let log = sql.log.borrow().clone();
@@ -301,10 +314,57 @@ fn create_of_new_content_inserts_the_blob_then_the_row_in_one_transaction() {
 }
 
 #[test]
+fn on_sqlite_new_content_is_inserted_once_in_an_immediate_transaction() {
+    // no blob, user row, stored bytes
+    let sql = ScriptSql::answering(vec![vec![], one(Value::Int(1)), sums(0, 0)]).sqlite();
+    assert_eq!(
+        SqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
+        Ok(Stored::NewBlob)
+    );
+    let log = sql.statements();
+    let begin = log.iter().position(|s| s == "BEGIN IMMEDIATE");
+    let owner = log
+        .iter()
+        .position(|s| s.starts_with("SELECT 1 FROM users"));
+    assert!(begin.is_some() && begin < owner, "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("COMMIT"));
+    let blob = &log[position(&sql.log.borrow(), |s| {
+        s.starts_with("INSERT INTO upload_blobs")
+    })];
+    assert!(blob.ends_with("ON CONFLICT (sha256) DO NOTHING"), "{blob}");
+    assert!(!log
+        .iter()
+        .any(|s| s.contains("FOR UPDATE") || s.contains("SHARE MODE")));
+}
+
+#[test]
+fn on_sqlite_a_deleted_owner_is_recognised_by_the_unnamed_foreign_key() {
+    let mut answers = vec![vec![], one(Value::Int(1)), sums(0, 0)].into_iter();
+    let sql = ScriptSql::new(move |sql, _| {
+        if sql.starts_with("INSERT INTO uploads ") {
+            return Err(DbError::classify_sqlite_error(
+                "FOREIGN KEY constraint failed",
+            ));
+        }
+        Ok(if sql.starts_with("SELECT") {
+            answers.next().unwrap_or_default()
+        } else {
+            Vec::new()
+        })
+    })
+    .sqlite();
+    let err = SqlUploads::new(&sql)
+        .create(&upload(), NewBytes::Inline(b"abc"), 100)
+        .unwrap_err();
+    assert_eq!(err, ApiError::InvalidToken);
+    assert_eq!(sql.count("ROLLBACK"), 1);
+}
+
+#[test]
 fn create_past_the_quota_is_409_and_rolls_back_before_any_insert() {
     // no blob, user lock, 98 bytes stored; 3 more would pass 100
     let sql = ScriptSql::answering(vec![vec![], one(Value::Int(1)), sums(98, 0)]);
-    let err = MySqlUploads::new(&sql)
+    let err = SqlUploads::new(&sql)
         .create(&upload(), NewBytes::Inline(b"abc"), 100)
         .unwrap_err();
     assert_eq!(err, ApiError::QuotaExceeded { quota: 100 });
@@ -316,7 +376,7 @@ fn create_past_the_quota_is_409_and_rolls_back_before_any_insert() {
 fn pending_announcements_count_against_the_quota_of_a_create() {
     // no blob, user lock, 50 stored and 48 announced; 3 more would pass 100
     let sql = ScriptSql::answering(vec![vec![], one(Value::Int(1)), sums(50, 48)]);
-    let err = MySqlUploads::new(&sql)
+    let err = SqlUploads::new(&sql)
         .create(&upload(), NewBytes::Inline(b"abc"), 100)
         .unwrap_err();
     assert_eq!(err, ApiError::QuotaExceeded { quota: 100 });
@@ -329,7 +389,7 @@ fn pending_announcements_count_against_the_quota_of_a_create() {
 #[test]
 fn create_for_a_deleted_owner_is_401() {
     let sql = ScriptSql::answering(vec![vec![], vec![]]);
-    let err = MySqlUploads::new(&sql)
+    let err = SqlUploads::new(&sql)
         .create(&upload(), NewBytes::Inline(b"abc"), 100)
         .unwrap_err();
     assert_eq!(err, ApiError::InvalidToken);
@@ -354,7 +414,7 @@ fn deadlock_victim_create_is_retried_in_a_fresh_transaction() {
         Ok(Vec::new())
     });
     assert_eq!(
-        MySqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
+        SqlUploads::new(&sql).create(&upload(), NewBytes::Inline(b"abc"), 100),
         Ok(Stored::NewBlob)
     );
     let statements = sql.statements();
@@ -377,7 +437,7 @@ fn announce_under_the_cap_inserts_the_pending_row_under_the_owner_lock() {
             Value::Int(1_500),
         ])],
     ]);
-    assert_eq!(MySqlUploads::new(&sql).announce(&pending(), 100), Ok(()));
+    assert_eq!(SqlUploads::new(&sql).announce(&pending(), 100), Ok(()));
     let log = sql.log.borrow().clone();
     let lock = position(&log, |s| s.starts_with("SELECT 1 FROM users"));
     let insert = position(&log, |s| s.starts_with("INSERT INTO pending_uploads"));
@@ -396,7 +456,7 @@ fn announce_past_the_cap_is_429_until_the_oldest_expires_and_inserts_nothing() {
         ])],
     ]);
     assert_eq!(
-        MySqlUploads::new(&sql).announce(&pending(), 100),
+        SqlUploads::new(&sql).announce(&pending(), 100),
         Err(ApiError::TooManyAttempts {
             retry_after_secs: 3
         })
@@ -409,7 +469,7 @@ fn announce_past_the_cap_is_429_until_the_oldest_expires_and_inserts_nothing() {
 fn announce_past_the_quota_is_409_before_counting_announcements() {
     let sql = ScriptSql::answering(vec![one(Value::Int(1)), sums(90, 8)]);
     assert_eq!(
-        MySqlUploads::new(&sql).announce(&pending(), 100),
+        SqlUploads::new(&sql).announce(&pending(), 100),
         Err(ApiError::QuotaExceeded { quota: 100 })
     );
     assert_eq!(sql.count("SELECT COUNT(*)"), 0);
@@ -427,7 +487,7 @@ fn delete_of_last_reference_removes_the_blob_under_its_lock() {
         one(Value::Int(0)),
     ]);
     assert_eq!(
-        MySqlUploads::new(&sql).delete(&upload()),
+        SqlUploads::new(&sql).delete(&upload()),
         Ok(Deleted::Gone {
             freed_object: Some("objects/a".into())
         })
@@ -450,7 +510,7 @@ fn delete_keeps_a_blob_that_is_still_referenced() {
         one(Value::Int(1)),
     ]);
     assert_eq!(
-        MySqlUploads::new(&sql).delete(&upload()),
+        SqlUploads::new(&sql).delete(&upload()),
         Ok(Deleted::Gone { freed_object: None })
     );
     assert_eq!(sql.count("DELETE FROM upload_blobs"), 0);
@@ -460,7 +520,7 @@ fn delete_keeps_a_blob_that_is_still_referenced() {
 fn delete_of_an_already_deleted_upload_is_missing() {
     let sql = ScriptSql::answering(vec![one(Value::Int(1)), one(Value::Int(0))]);
     assert_eq!(
-        MySqlUploads::new(&sql).delete(&upload()),
+        SqlUploads::new(&sql).delete(&upload()),
         Ok(Deleted::Missing)
     );
     assert_eq!(sql.count("DELETE FROM upload_blobs"), 0);
@@ -482,7 +542,7 @@ fn rows_read_back_into_uploads() {
         Value::Int(1),
     ]);
     let sql = ScriptSql::answering(vec![vec![row]]);
-    assert_eq!(MySqlUploads::new(&sql).find(&u.id), Ok(Some(u)));
+    assert_eq!(SqlUploads::new(&sql).find(&u.id), Ok(Some(u)));
 }
 
 #[test]
@@ -499,8 +559,5 @@ fn a_stored_visibility_that_is_neither_name_is_a_500() {
         Value::Int(1),
     ]);
     let sql = ScriptSql::answering(vec![vec![row]]);
-    assert_eq!(
-        MySqlUploads::new(&sql).find(&u.id).unwrap_err().status(),
-        500
-    );
+    assert_eq!(SqlUploads::new(&sql).find(&u.id).unwrap_err().status(), 500);
 }

@@ -1,7 +1,7 @@
-//! The identity ports over the SQL port (Spin's MySQL on wasm).
+//! The identity ports over the SQL port (Spin's MySQL or SQLite on wasm).
 
 use shared::auth::Role;
-use shared::db::{DbError, Replica, Row, Sql, TxError, Value};
+use shared::db::{DbError, Dialect, Replica, Row, Sql, TxError, UniqueKey, Value};
 use shared::ApiError;
 
 use super::{AccountRepo, AttemptCount, AttemptRepo, SessionRepo};
@@ -14,12 +14,12 @@ use crate::model::{Credentials, NewSession, ProfileChanges, RefreshLookup, Sessi
 /// replica when there is one ([`Replica::reads`]; it tolerates replication
 /// lag); credentials, sessions, attempt counts and an account by id read the
 /// primary, since authentication must see the latest password and session.
-pub struct MySqlIdentity<'a, S: Sql> {
+pub struct SqlIdentity<'a, S: Sql> {
     sql: &'a S,
     replica: Replica<&'a S>,
 }
 
-impl<'a, S: Sql> MySqlIdentity<'a, S> {
+impl<'a, S: Sql> SqlIdentity<'a, S> {
     /// The repositories on `sql` (whose connection opens on first use).
     pub fn new(sql: &'a S) -> Self {
         Self {
@@ -94,7 +94,10 @@ fn end_sessions_of<S: Sql>(
 ) -> Result<Vec<String>, TxError> {
     let keep = Value::from(keep.unwrap_or(""));
     let ended = ids(&sql.query(
-        "SELECT id FROM sessions WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL FOR UPDATE",
+        &format!(
+            "SELECT id FROM sessions WHERE user_id = ? AND id <> ? AND revoked_at_ms IS NULL{}",
+            sql.dialect().for_update()
+        ),
         &[Value::from(user_id), keep.clone()],
     )?)?;
     sql.execute(
@@ -104,7 +107,7 @@ fn end_sessions_of<S: Sql>(
     Ok(ended)
 }
 
-impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
+impl<S: Sql> AccountRepo for SqlIdentity<'_, S> {
     fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), ApiError> {
         let result = self.sql.execute(
             "INSERT INTO users (id, email, name, role, password_hash, created_at_ms, updated_at_ms) \
@@ -120,7 +123,7 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
             ],
         );
         match result {
-            Err(e) if e.is_duplicate_of("uq_users_email") => Err(ApiError::EmailTaken),
+            Err(e) if e.is_duplicate(&USERS_EMAIL) => Err(ApiError::EmailTaken),
             other => Ok(other?),
         }
     }
@@ -233,7 +236,10 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
         self.sql.transaction_retrying(ATTEMPTS, |sql| {
             let exists = !sql
                 .query(
-                    "SELECT id FROM users WHERE id = ? FOR UPDATE",
+                    &format!(
+                        "SELECT id FROM users WHERE id = ?{}",
+                        sql.dialect().for_update()
+                    ),
                     &[Value::from(id)],
                 )?
                 .is_empty();
@@ -241,7 +247,10 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
                 return Ok(None);
             }
             let sessions = ids(&sql.query(
-                "SELECT id FROM sessions WHERE user_id = ? AND revoked_at_ms IS NULL FOR UPDATE",
+                &format!(
+                    "SELECT id FROM sessions WHERE user_id = ? AND revoked_at_ms IS NULL{}",
+                    sql.dialect().for_update()
+                ),
                 &[Value::from(id)],
             )?)?;
             // Superseded refresh hashes cascade from their sessions, sessions
@@ -252,7 +261,7 @@ impl<S: Sql> AccountRepo for MySqlIdentity<'_, S> {
     }
 }
 
-impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
+impl<S: Sql> SessionRepo for SqlIdentity<'_, S> {
     fn live_sessions(&self, user_id: &str, since_ms: i64) -> Result<Vec<String>, ApiError> {
         Ok(ids(&self.sql.query(
             "SELECT id FROM sessions WHERE user_id = ? AND revoked_at_ms IS NULL AND expires_at_ms > ?",
@@ -274,8 +283,10 @@ impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
         self.sql.transaction_retrying(ATTEMPTS, |sql| {
             let still_valid = !sql
                 .query(
-                    "SELECT id FROM users WHERE id = ? AND password_hash = ? AND role = ? \
-                     LOCK IN SHARE MODE",
+                    &format!(
+                        "SELECT id FROM users WHERE id = ? AND password_hash = ? AND role = ?{}",
+                        sql.dialect().share_lock()
+                    ),
                     &[
                         Value::from(&session.user_id),
                         Value::from(&verified.password_hash),
@@ -376,7 +387,7 @@ impl<S: Sql> SessionRepo for MySqlIdentity<'_, S> {
     }
 }
 
-impl<S: Sql> AttemptRepo for MySqlIdentity<'_, S> {
+impl<S: Sql> AttemptRepo for SqlIdentity<'_, S> {
     fn count_attempt(
         &self,
         bucket: &str,
@@ -385,6 +396,9 @@ impl<S: Sql> AttemptRepo for MySqlIdentity<'_, S> {
         now_ms: i64,
     ) -> Result<AttemptCount, ApiError> {
         let new_end = now_ms + window_ms;
+        if self.sql.dialect() == Dialect::Sqlite {
+            return count_attempt_sqlite(self.sql, bucket, max, new_end, now_ms);
+        }
         // One atomic upsert: concurrent attempts on one bucket serialise on
         // its row, so each sees a distinct count. LAST_INSERT_ID(expr) hands
         // this statement's count back to this connection alone — reading the
@@ -439,3 +453,46 @@ impl<S: Sql> AttemptRepo for MySqlIdentity<'_, S> {
         Ok(())
     }
 }
+
+/// [`AttemptRepo::count_attempt`] on SQLite: the same rule in one upsert
+/// that hands its own row back (`RETURNING`). SQLite's `SET` reads the old
+/// row in every expression (MySQL's runs left to right), so the window's
+/// rule repeats the count's; statements never interleave on SQLite, so the
+/// returned row is this attempt's.
+fn count_attempt_sqlite<S: Sql>(
+    sql: &S,
+    bucket: &str,
+    max: u32,
+    new_end: i64,
+    now_ms: i64,
+) -> Result<AttemptCount, ApiError> {
+    let rows = sql.query(
+        "INSERT INTO auth_attempts (bucket, attempts, window_ends_ms) VALUES (?, 1, ?) \
+         ON CONFLICT (bucket) DO UPDATE SET \
+         attempts = CASE WHEN window_ends_ms <= ? THEN 1 ELSE MIN(attempts + 1, 1000000000) END, \
+         window_ends_ms = CASE WHEN window_ends_ms <= ? THEN ? \
+             WHEN MIN(attempts + 1, 1000000000) = ? THEN ? ELSE window_ends_ms END \
+         RETURNING attempts, window_ends_ms",
+        &[
+            Value::from(bucket),
+            Value::from(new_end),
+            Value::from(now_ms),
+            Value::from(now_ms),
+            Value::from(new_end),
+            Value::from(max),
+            Value::from(new_end),
+        ],
+    )?;
+    let row = rows
+        .first()
+        .ok_or_else(|| ApiError::Internal("the attempts upsert returned no row".into()))?;
+    Ok(AttemptCount {
+        attempts: u32::try_from(row.u64(0)?).unwrap_or(u32::MAX),
+        window_ends_ms: row.i64(1)?,
+    })
+}
+
+const USERS_EMAIL: UniqueKey = UniqueKey {
+    index: "uq_users_email",
+    columns: "users.email",
+};

@@ -1,5 +1,9 @@
-//! [`UploadRepo`] over MySQL/MariaDB through the [`Sql`] port (one lazily
-//! opened connection per request), and the mapping of its rows.
+//! [`UploadRepo`] over MySQL/MariaDB or SQLite through the [`Sql`] port (one
+//! lazily opened connection per request), and the mapping of its rows.
+//! On SQLite every transaction holds the database's write lock from its
+//! first statement (`BEGIN IMMEDIATE`), so the row locks below are dropped
+//! ([`shared::db::Dialect`]) and the protocol holds because transactions
+//! never interleave.
 //!
 //! Bytes are content-addressed: `upload_blobs` holds each distinct content
 //! once, keyed by its SHA-256 (hex); `uploads` holds one metadata row per
@@ -28,7 +32,7 @@
 //! are checked one at a time; the numbers are read here and judged by
 //! [`check_quota`] and [`check_pending_cap`], the rules the fake applies too.
 
-use shared::db::{DbError, Replica, Row, Sql, TxError, Value};
+use shared::db::{DbError, Dialect, Replica, Row, Sql, TxError, Value};
 use shared::domain::Pagination;
 use shared::ApiError;
 
@@ -52,12 +56,12 @@ const COLUMNS: &str =
 /// when there is one ([`Replica::reads`]; it tolerates replication lag);
 /// everything else — an upload by id, its content, the quota, and every
 /// transaction — reads the primary.
-pub struct MySqlUploads<'a, S: Sql> {
+pub struct SqlUploads<'a, S: Sql> {
     sql: &'a S,
     replica: Replica<&'a S>,
 }
 
-impl<'a, S: Sql> MySqlUploads<'a, S> {
+impl<'a, S: Sql> SqlUploads<'a, S> {
     /// A repository on this (lazily opened) connection, with no replica.
     pub fn new(sql: &'a S) -> Self {
         Self {
@@ -75,14 +79,17 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
     }
 
     fn blob_exists(&self, sha256: &str, lock: bool) -> Result<bool, DbError> {
-        let statement = if lock {
-            "SELECT 1 FROM upload_blobs WHERE sha256 = ? LOCK IN SHARE MODE"
+        let lock = if lock {
+            self.sql.dialect().share_lock()
         } else {
-            "SELECT 1 FROM upload_blobs WHERE sha256 = ?"
+            ""
         };
         Ok(!self
             .sql
-            .query(statement, &[Value::from(sha256)])?
+            .query(
+                &format!("SELECT 1 FROM upload_blobs WHERE sha256 = ?{lock}"),
+                &[Value::from(sha256)],
+            )?
             .is_empty())
     }
 
@@ -97,7 +104,10 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
     ) -> Result<(), TxError> {
         let owner = Value::from(user_id);
         let locked = self.sql.query(
-            "SELECT 1 FROM users WHERE id = ? FOR UPDATE",
+            &format!(
+                "SELECT 1 FROM users WHERE id = ?{}",
+                self.sql.dialect().for_update()
+            ),
             std::slice::from_ref(&owner),
         )?;
         if locked.is_empty() {
@@ -147,13 +157,19 @@ impl<'a, S: Sql> MySqlUploads<'a, S> {
                 })
             }
         };
-        // ON DUPLICATE KEY, not INSERT IGNORE: IGNORE would also turn a
-        // truncation or any other error into a silent warning. A concurrent
-        // upload of the same content that inserted first wins; this one
-        // shares its blob.
+        // ON DUPLICATE KEY (SQLite: ON CONFLICT on the key), not INSERT
+        // IGNORE: IGNORE would also turn a truncation or any other error into
+        // a silent warning. A concurrent upload of the same content that
+        // inserted first wins; this one shares its blob.
+        let on_duplicate = match self.sql.dialect() {
+            Dialect::MySql => "ON DUPLICATE KEY UPDATE sha256 = sha256",
+            Dialect::Sqlite => "ON CONFLICT (sha256) DO NOTHING",
+        };
         self.sql.execute(
-            "INSERT INTO upload_blobs (sha256, size, data, object_key, created_at_ms) \
-             VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE sha256 = sha256",
+            &format!(
+                "INSERT INTO upload_blobs (sha256, size, data, object_key, created_at_ms) \
+                 VALUES (?, ?, ?, ?, ?) {on_duplicate}"
+            ),
             &[
                 Value::from(&upload.sha256),
                 Value::UInt(upload.size),
@@ -283,7 +299,7 @@ fn bytes_of(value: Value) -> Result<Option<Vec<u8>>, ApiError> {
     }
 }
 
-impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
+impl<S: Sql> UploadRepo for SqlUploads<'_, S> {
     fn create(
         &self,
         upload: &Upload,
@@ -350,7 +366,10 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
             // The pending row is the lock two completions of one upload meet
             // at: the second finds it gone.
             let claimed = sql.query(
-                "SELECT 1 FROM pending_uploads WHERE id = ? FOR UPDATE",
+                &format!(
+                    "SELECT 1 FROM pending_uploads WHERE id = ?{}",
+                    sql.dialect().for_update()
+                ),
                 &[Value::from(&pending.id)],
             )?;
             if claimed.is_empty() {
@@ -444,7 +463,10 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
             // Blob first, as create does: one lock order, no deadlock between
             // two deletes of the same content or a delete and a create.
             let blob = sql.query(
-                "SELECT object_key FROM upload_blobs WHERE sha256 = ? FOR UPDATE",
+                &format!(
+                    "SELECT object_key FROM upload_blobs WHERE sha256 = ?{}",
+                    sql.dialect().for_update()
+                ),
                 std::slice::from_ref(&sha),
             )?;
             sql.execute(
@@ -456,7 +478,10 @@ impl<S: Sql> UploadRepo for MySqlUploads<'_, S> {
             }
             let remaining = sql
                 .query(
-                    "SELECT COUNT(*) FROM uploads WHERE sha256 = ? LOCK IN SHARE MODE",
+                    &format!(
+                        "SELECT COUNT(*) FROM uploads WHERE sha256 = ?{}",
+                        sql.dialect().share_lock()
+                    ),
                     std::slice::from_ref(&sha),
                 )?
                 .first()

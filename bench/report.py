@@ -24,7 +24,12 @@ LABELS = {
     "order_spread": "POST /api/v1/orders (spread over 100 products)",
     "upload_content": "GET /api/v1/uploads/{id}/content (1 MiB, public)",
 }
-RUNTIMES = {"host": "test host", "spin": "Spin"}
+RUNTIMES = {
+    "host": "test host",
+    "spin": "Spin",
+    "host_sqlite": "test host, Spin's SQLite",
+    "spin_sqlite": "Spin, its SQLite",
+}
 MARKER = "<!-- analysis"
 
 

@@ -1,9 +1,25 @@
-//! Versioned schema migrations.
+//! Versioned schema migrations, for either database the app runs on.
 //!
-//! Each file `migrations/NNNN_name.sql` is applied once, in order of its
-//! number, and recorded in `schema_migrations`. A named lock serialises
-//! concurrent runs (several test processes may start at once), and the target
-//! database is created when absent.
+//! **MySQL or MariaDB** (`mysql://user:password@host:port/database`): each
+//! file `migrations/NNNN_name.sql` is applied once, in order of its number,
+//! and recorded in `schema_migrations`. A named lock serialises concurrent
+//! runs (several test processes may start at once), and the target database
+//! is created when absent.
+//!
+//! **SQLite** (`sqlite:PATH`, e.g. `sqlite:.spin/sqlite_db.db`, the file in
+//! which `spin up` keeps the database `default`): the files of
+//! `migrations/sqlite/`, applied by [`shared::db::sqlite::migrate`], the very
+//! function the app runs on its first request, through [`SqliteFile`]. So a
+//! file this tool migrated and one the app migrated cannot differ, and
+//! either may go first: the schema version is the file's `PRAGMA
+//! user_version`, and the work is one `BEGIN IMMEDIATE` transaction. The file
+//! (and its directory) is created when absent.
+//!
+//! The SQLite URL grammar: `sqlite:` followed by the file's path, taken
+//! literally (no query parameters, no percent-decoding, no `file:` URIs).
+//! `sqlite://PATH` is accepted too and means the same, as in sqlx:
+//! `sqlite:///srv/api.db` is the absolute `/srv/api.db`, `sqlite://api.db`
+//! and `sqlite:api.db` the relative `api.db`.
 
 // Text is Unicode: slicing a `str` by byte offsets panics on the first
 // multi-byte character (and a panic traps the component). Outside tests,
@@ -12,18 +28,95 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder};
 
-/// The migrations directory of this repository.
+mod sqlite;
+
+pub use sqlite::SqliteFile;
+
+/// The migrations directory of this repository (the MySQL files; the SQLite
+/// twins under `sqlite/` are embedded in `shared`).
 pub fn default_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations")
 }
 
-/// Applies every pending migration in `dir` to the database named in `url`
-/// (`mysql://user:password@host:port/database`). Returns the versions applied.
+/// The database a URL names: the one place the tools read a URL's scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A MySQL or MariaDB database, by its `mysql://` URL.
+    MySql(String),
+    /// A SQLite database file, by its path (`sqlite:PATH`).
+    Sqlite(PathBuf),
+}
+
+impl Target {
+    /// Reads `url`: `mysql://…`, or `sqlite:PATH` / `sqlite://PATH` (see the
+    /// crate documentation). Anything else is refused, with the URL's
+    /// credentials redacted from the message.
+    pub fn parse(url: &str) -> Result<Target> {
+        // `sqlite://` first: `sqlite:` alone would leave `//` in the path.
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                bail!("a sqlite: URL needs the database file's path (sqlite:PATH)");
+            }
+            return Ok(Target::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("mysql://") {
+            return Ok(Target::MySql(url.to_string()));
+        }
+        bail!(
+            "unsupported database URL {}: expected mysql://user:password@host:port/database or sqlite:PATH",
+            shared::redact::redact(url)
+        )
+    }
+}
+
+/// Applies every pending migration to the database named in `url`
+/// (see [`Target::parse`]) and returns the versions applied.
+///
+/// `dir` holds the MySQL files; a SQLite database always gets the files
+/// embedded in `shared` (`migrations/sqlite/`), the ones the app applies
+/// itself, so the tool can never give a file a schema the app does not expect.
 pub async fn apply(url: &str, dir: &Path) -> Result<Vec<String>> {
+    match Target::parse(url)? {
+        Target::MySql(url) => apply_mysql(&url, dir).await,
+        // Waiting for the file's write lock (up to the busy timeout) must
+        // not hold a runtime thread the caller's other tasks need.
+        Target::Sqlite(path) => tokio::task::spawn_blocking(move || apply_sqlite(&path))
+            .await
+            .context("the SQLite migration stopped")?,
+    }
+}
+
+/// Applies the pending SQLite migrations to the database file at `path`,
+/// creating the file and its directory when absent (before the first `spin
+/// up`, `.spin/` does not exist yet). Returns the versions applied.
+pub fn apply_sqlite(path: &Path) -> Result<Vec<String>> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the directory {}", parent.display()))?;
+    }
+    let file = SqliteFile::open(path)
+        .map_err(db_error)
+        .with_context(|| format!("cannot open the SQLite database {}", path.display()))?;
+    let applied = shared::db::sqlite::migrate(&file)
+        .map_err(db_error)
+        .with_context(|| format!("migrating the SQLite database {}", path.display()))?;
+    Ok(applied.into_iter().map(String::from).collect())
+}
+
+/// A [`shared::db::DbError`] as an error this crate returns (it is not a
+/// `std::error::Error` itself; its variants are for the app to match on).
+pub fn db_error(e: shared::db::DbError) -> anyhow::Error {
+    anyhow!("{e:?}")
+}
+
+async fn apply_mysql(url: &str, dir: &Path) -> Result<Vec<String>> {
     let opts = Opts::from_url(url).context("invalid database URL")?;
     let database = opts
         .db_name()
@@ -101,3 +194,6 @@ async fn apply_locked(conn: &mut Conn, dir: &Path) -> Result<Vec<String>> {
     }
     Ok(applied)
 }
+
+#[cfg(test)]
+mod tests;

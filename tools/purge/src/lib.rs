@@ -1,4 +1,6 @@
-//! The purge: deletes what the API keeps only for a while.
+//! The purge: deletes what the API keeps only for a while, from its MySQL
+//! database (`mysql://…`) or its SQLite file (`sqlite:PATH`, the URL grammar
+//! of [`migrate::Target`]; the SQLite side is in [`sqlite`]).
 //!
 //! | what | when it is dead | why it is kept until then |
 //! |---|---|---|
@@ -7,7 +9,7 @@
 //! | `auth_attempts` (when the table exists) | `window_ends_ms` has passed | the window's count limits logins |
 //! | `order_events` (when the table exists) | delivered more than [`DELIVERED_EVENT_RETENTION_MS`] ago | the admin list shows recent deliveries; a receiver may ask for one again |
 //! | `pending_uploads` (when the table exists) | expired more than [`PENDING_UPLOAD_GRACE_MS`] ago | a late `complete` still finds it, and deletes its object |
-//! | `upload_blobs` in MySQL | no `uploads` row refers to it | — (deleting an account cascades to its uploads, not to their bytes) |
+//! | `upload_blobs` whose bytes are in the database | no `uploads` row refers to it | — (deleting an account cascades to its uploads, not to their bytes) |
 //! | key-value entries in a Redis store | the deadline the app wrote in front of the value has passed | — (Spin's store has no expiry; the app deletes a stale entry when it reads one, this removes those nobody reads again) |
 //!
 //! Blobs in the bucket (`object_key` set, `upload_storage = s3`) are not
@@ -16,10 +18,14 @@
 //! the same content; objects of expired pending uploads stay in the bucket
 //! (README "Uploads on object storage": a lifecycle rule is the remedy).
 //!
+//! "When the table exists" is for MySQL databases migrated before the table
+//! came; a SQLite file must carry the whole schema (see [`sqlite`]).
+//!
 //! Rows go in batches of [`BATCH`], each its own short statement, so a purge
 //! never holds many locks for long and can run while the API serves.
 //!
-//! Blobs and concurrent uploads: an orphan is deleted under the same protocol
+//! Blobs and concurrent uploads (MySQL; SQLite's version of the same
+//! protocol is in [`sqlite`]): an orphan is deleted under the same protocol
 //! the uploads component uses to delete a blob — lock the blob row `FOR
 //! UPDATE`, count its references with a locking read, delete only when there
 //! are none, commit. An upload of the same content locks the blob row in share
@@ -34,8 +40,11 @@
 #![cfg_attr(not(test), deny(clippy::string_slice))]
 
 use anyhow::{Context, Result};
+use migrate::Target;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts};
+
+pub mod sqlite;
 
 /// How long a revoked session's rows are kept: one day.
 pub const REVOKED_SESSION_GRACE_MS: i64 = 24 * 60 * 60 * 1000;
@@ -94,8 +103,22 @@ impl std::fmt::Display for Report {
     }
 }
 
-/// Purges the database at `url` as of `now_ms` (epoch milliseconds).
+/// Purges the database at `url` (`mysql://…` or `sqlite:PATH`) as of
+/// `now_ms` (epoch milliseconds).
 pub async fn purge_database(url: &str, now_ms: i64) -> Result<Report> {
+    match Target::parse(url)? {
+        Target::MySql(url) => purge_mysql(&url, now_ms).await,
+        // Each batch may wait for the file's write lock (up to the busy
+        // timeout): not on a runtime thread the caller's other tasks need.
+        Target::Sqlite(path) => {
+            tokio::task::spawn_blocking(move || sqlite::purge_file(&path, now_ms))
+                .await
+                .context("the SQLite purge stopped")?
+        }
+    }
+}
+
+async fn purge_mysql(url: &str, now_ms: i64) -> Result<Report> {
     let opts = Opts::from_url(url)
         .map_err(|_| anyhow::anyhow!("invalid database URL {}", shared::redact::redact(url)))?;
     let mut conn = Conn::new(opts)

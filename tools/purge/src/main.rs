@@ -4,7 +4,11 @@
 //! keys older than 24 hours, expired login-attempt windows, blobs no upload
 //! refers to and, with `--key-value`, expired entries of a Redis-backed
 //! key-value store. Safe to run at any time, while the API serves, as often
-//! as wanted (README: "Purging"). The URL defaults to `$DATABASE_URL`, then
+//! as wanted (README: "Purging"). `DATABASE_URL` is
+//! `mysql://user:password@host:port/database` or `sqlite:PATH`, a SQLite file
+//! the app or `migrate` already gave its schema (for `spin up`'s database,
+//! `sqlite:.spin/sqlite_db.db` beside spin.toml; `sqlite://PATH` means the
+//! same). The URL defaults to `$DATABASE_URL`, then
 //! `mysql://root@127.0.0.1:3306/spin_api`; the Redis URL may also come from
 //! `$KEY_VALUE_URL`. Prints one line; never prints a URL's credentials.
 
@@ -14,6 +18,12 @@
 #![cfg_attr(not(test), deny(clippy::string_slice))]
 
 use anyhow::{bail, Context as _};
+
+const USAGE: &str =
+    "usage: purge [DATABASE_URL] [--key-value REDIS_URL [--key-value-prefix PREFIX]]
+  DATABASE_URL  mysql://user:password@host:port/database
+                sqlite:PATH (e.g. sqlite:.spin/sqlite_db.db; must exist, with its schema)
+                default: $DATABASE_URL, then mysql://root@127.0.0.1:3306/spin_api";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -28,9 +38,7 @@ async fn main() -> anyhow::Result<()> {
                 prefix = args.next().context("--key-value-prefix needs a value")?
             }
             "-h" | "--help" => {
-                println!(
-                    "usage: purge [DATABASE_URL] [--key-value REDIS_URL [--key-value-prefix PREFIX]]"
-                );
+                println!("{USAGE}");
                 return Ok(());
             }
             other if other.starts_with('-') => bail!("unknown option {other}"),

@@ -3,7 +3,8 @@
 //! per-request instances from pre-instantiated components (pooling
 //! allocator), and the Spin interfaces the project's components import —
 //! `fermyon:spin/key-value@2.0.0` (in memory or Redis), `mysql@2.0.0`,
-//! `redis@2.0.0` and `variables@2.0.0` — next to WASI 0.2 and wasi:http,
+//! `redis@2.0.0`, `sqlite@2.0.0` (Spin's `default` database file in the
+//! state directory) and `variables@2.0.0` — next to WASI 0.2 and wasi:http,
 //! and the Redis trigger (`[[trigger.redis]]`).
 //!
 //! ```no_run
@@ -44,6 +45,7 @@ mod mysql;
 mod redis_host;
 mod routes;
 mod server;
+mod sqlite;
 mod state;
 mod variables;
 mod wasi_kv;
@@ -61,6 +63,7 @@ mod bindings {
             "fermyon:spin/key-value.store": crate::state::KvStore,
             "fermyon:spin/mysql.connection": crate::mysql::MysqlConnection,
             "fermyon:spin/redis.connection": crate::redis_host::RedisConnection,
+            "fermyon:spin/sqlite.connection": crate::sqlite::SqliteConnection,
         },
     });
 }
@@ -113,10 +116,21 @@ pub struct HostConfig {
     pub log_dir: Option<PathBuf>,
     /// What a lost Redis trigger does to the app (Spin's way by default).
     pub trigger_loss: TriggerLoss,
+    /// The app's state directory, as `spin up --state-dir` (relative to the
+    /// working directory); `None` is `.spin` beside the manifest, as for
+    /// `spin up`. The SQLite database `default` is its `sqlite_db.db`,
+    /// the directory created when needed.
+    pub state_dir: Option<PathBuf>,
+    /// Like `spin up --sqlite`, run once at start, in order, before
+    /// serving: `@file` or `@file:label` runs the file's statements as a
+    /// batch, anything else is one statement on `default`. A failure
+    /// stops the start.
+    pub sqlite_statements: Vec<String>,
 }
 
 impl HostConfig {
-    /// Listens on `127.0.0.1:0`, no variables, in-memory key-value.
+    /// Listens on `127.0.0.1:0`, no variables, in-memory key-value, state
+    /// in `.spin` beside the manifest, no SQLite statements.
     pub fn new(manifest: impl Into<PathBuf>) -> Self {
         Self {
             manifest: manifest.into(),
@@ -127,6 +141,8 @@ impl HostConfig {
             metrics_listen: None,
             log_dir: None,
             trigger_loss: TriggerLoss::default(),
+            state_dir: None,
+            sqlite_statements: Vec::new(),
         }
     }
 }
@@ -187,6 +203,7 @@ impl RunningHost {
                 state::ComponentConfig {
                     id: id.clone(),
                     kv_stores: def.key_value_stores.iter().cloned().collect(),
+                    sqlite_databases: def.sqlite_databases.iter().cloned().collect(),
                     allowed_hosts,
                     variables: component_vars.remove(id).unwrap_or_default(),
                     log_files: match &config.log_dir {
@@ -217,6 +234,31 @@ impl RunningHost {
                 .entry(channel)
                 .or_default()
                 .push(t.component.clone());
+        }
+
+        // SQLite, as Spin configures it: unknown labels refused at load, then
+        // `--sqlite` statements, then the summary line (which, as Spin's,
+        // creates the state directory when some component uses `default`).
+        let state_dir = sqlite::state_dir(config.state_dir.as_deref(), &config.manifest)?;
+        let databases = sqlite::Databases::new(&state_dir);
+        sqlite::check_grants(
+            &databases,
+            manifest
+                .components
+                .iter()
+                .map(|(id, def)| (id.as_str(), def.sqlite_databases.as_slice())),
+        )?;
+        sqlite::run_statements(&databases, &config.sqlite_statements).await?;
+        let default_used = manifest.components.values().any(|def| {
+            def.sqlite_databases
+                .iter()
+                .any(|l| l == sqlite::DEFAULT_LABEL)
+        });
+        if default_used && matches!(databases.connect(sqlite::DEFAULT_LABEL).await, Some(Ok(_))) {
+            tracing::info!(
+                "Storing default SQLite data to \"{}\".",
+                databases.default_file().display()
+            );
         }
 
         let router = routes::Router::build(
@@ -277,6 +319,7 @@ impl RunningHost {
             router,
             components,
             kv,
+            sqlite: databases,
             limits: config.limits,
             instances,
             metrics,

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! spin-test-host --from spin.toml --listen 127.0.0.1:3000 \
-//!     --variable jwt_secret=... --key-value redis://127.0.0.1:6379 --key-value-prefix dev:
+//!     --variable jwt_secret=... --key-value redis://127.0.0.1:6379 --key-value-prefix dev: \
+//!     --state-dir .spin --sqlite @schema.sql
 //! ```
 //! Variables also come from `SPIN_VARIABLE_<NAME>` and a `.env` file in the
 //! working directory (below `--variable`). Logs go to stderr (`RUST_LOG`
@@ -83,6 +84,17 @@ struct Args {
     /// Spin 4.0.2's does.
     #[arg(long)]
     keep_serving_without_redis_trigger: bool,
+    /// The app's state directory, as `spin up --state-dir`; the SQLite
+    /// database `default` is its `sqlite_db.db`. Default: `.spin` beside
+    /// the manifest. (Spin's `--state-dir ""`, no state and in-memory
+    /// databases, is not offered.)
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// A SQLite statement run on the database `default` at start, or
+    /// `@file[:label]` to run a file's statements; repeatable, in order, as
+    /// `spin up --sqlite`. A failure stops the start.
+    #[arg(long = "sqlite", value_name = "STATEMENT")]
+    sqlite_statements: Vec<String>,
 }
 
 /// `30s`, `1.5s`, `500ms`, or a bare number of seconds.
@@ -133,6 +145,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     config.listen = args.listen;
     config.metrics_listen = args.metrics_listen;
     config.log_dir = args.log_dir;
+    config.state_dir = args.state_dir;
+    config.sqlite_statements = args.sqlite_statements;
     if args.keep_serving_without_redis_trigger {
         config.trigger_loss = TriggerLoss::KeepServing;
     }

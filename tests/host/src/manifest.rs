@@ -75,6 +75,8 @@ pub struct ComponentDef {
     pub source: PathBuf,
     /// Key-value store labels the component may open.
     pub key_value_stores: Vec<String>,
+    /// SQLite database labels the component may open (`sqlite_databases`).
+    pub sqlite_databases: Vec<String>,
     /// `allowed_outbound_hosts` entries, still templates.
     pub allowed_outbound_hosts: Vec<String>,
     /// Component variables: name to template.
@@ -153,6 +155,8 @@ struct RawComponent {
     #[serde(default)]
     key_value_stores: Vec<String>,
     #[serde(default)]
+    sqlite_databases: Vec<String>,
+    #[serde(default)]
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
@@ -197,6 +201,7 @@ impl Manifest {
                 ComponentDef {
                     source,
                     key_value_stores: c.key_value_stores,
+                    sqlite_databases: c.sqlite_databases,
                     allowed_outbound_hosts: c.allowed_outbound_hosts,
                     variables: c.variables,
                 },

@@ -50,6 +50,8 @@ pub struct Metrics {
     kv_duration: HistogramVec,
     mysql_calls: IntCounterVec,
     mysql_duration: HistogramVec,
+    sqlite_calls: IntCounterVec,
+    sqlite_duration: HistogramVec,
     redis_messages: IntCounterVec,
     redis_duration: HistogramVec,
 }
@@ -134,6 +136,16 @@ impl Metrics {
                 "MySQL call latency by component and operation.",
                 &["component", "op"],
             )?,
+            sqlite_calls: counter(
+                "spin_host_sqlite_calls_total",
+                "SQLite calls by component, operation (open, execute) and outcome (ok or error); each execute is one statement.",
+                &["component", "op", "outcome"],
+            )?,
+            sqlite_duration: histogram(
+                "spin_host_sqlite_call_duration_seconds",
+                "SQLite call latency by component and operation (an execute includes waiting for the write lock).",
+                &["component", "op"],
+            )?,
             redis_messages: counter(
                 "spin_host_redis_messages_total",
                 "Redis trigger messages handled, by component and outcome (ok or error).",
@@ -214,6 +226,18 @@ impl Metrics {
         observe_call(
             &self.mysql_calls,
             &self.mysql_duration,
+            component,
+            op,
+            ok,
+            elapsed,
+        );
+    }
+
+    /// Records one SQLite call.
+    pub fn sqlite_call(&self, component: &str, op: &str, ok: bool, elapsed: Duration) {
+        observe_call(
+            &self.sqlite_calls,
+            &self.sqlite_duration,
             component,
             op,
             ok,

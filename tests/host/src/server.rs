@@ -41,6 +41,8 @@ pub struct App {
     pub(crate) router: Router,
     pub(crate) components: HashMap<String, ComponentRuntime>,
     pub(crate) kv: KvBackend,
+    /// The app's SQLite databases (Spin's `default`).
+    pub(crate) sqlite: crate::sqlite::Databases,
     pub(crate) limits: Limits,
     /// One permit per instance that may run at once.
     pub(crate) instances: Arc<Semaphore>,
@@ -495,6 +497,7 @@ pub(crate) fn guest_store(
         HostState::new(
             component.config.clone(),
             app.kv.clone(),
+            app.sqlite.clone(),
             app.metrics.clone(),
         ),
     );

@@ -1,5 +1,6 @@
 //! Per-request store data and the Spin interfaces that work on it
-//! (key-value, variables; MySQL is in `mysql.rs`), plus engine and linker
+//! (key-value, variables; MySQL is in `mysql.rs`, SQLite in `sqlite.rs`),
+//! plus engine and linker
 //! set-up.
 
 use std::collections::{HashMap, HashSet};
@@ -33,6 +34,8 @@ pub struct ComponentConfig {
     pub id: String,
     /// `key_value_stores`.
     pub kv_stores: HashSet<String>,
+    /// `sqlite_databases`.
+    pub sqlite_databases: HashSet<String>,
     /// `allowed_outbound_hosts`, rendered and parsed.
     pub allowed_hosts: AllowedHosts,
     /// `[component.ID.variables]`, rendered.
@@ -113,13 +116,19 @@ pub struct HostState {
     pub(crate) component: Arc<ComponentConfig>,
     pub(crate) kv: KvBackend,
     open_stores: usize,
+    pub(crate) sqlite: crate::sqlite::InstanceState,
     pub(crate) metrics: Arc<Metrics>,
 }
 
 impl HostState {
     /// Fresh state for one request of `component`. Guest stdout and stderr
     /// go to the log, line by line, tagged with the component id.
-    pub fn new(component: Arc<ComponentConfig>, kv: KvBackend, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        component: Arc<ComponentConfig>,
+        kv: KvBackend,
+        sqlite: crate::sqlite::Databases,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let id: Arc<str> = Arc::from(component.id.as_str());
         let files = component.log_files.as_ref();
         let wasi = WasiCtx::builder()
@@ -144,6 +153,7 @@ impl HostState {
             component,
             kv,
             open_stores: 0,
+            sqlite: crate::sqlite::InstanceState::new(sqlite),
             metrics,
         }
     }

@@ -71,3 +71,22 @@ fn a_redis_trigger_without_any_address_is_refused() {
     let err = Manifest::parse(text, Path::new(".")).unwrap_err();
     assert!(format!("{err:#}").contains("no address"), "{err:#}");
 }
+
+#[test]
+fn grants_are_read_per_component() {
+    let text = r#"
+        spin_manifest_version = 2
+        [application]
+        name = "x"
+        [component.a]
+        source = "a.wasm"
+        key_value_stores = ["default"]
+        sqlite_databases = ["default"]
+        [component.b]
+        source = "b.wasm"
+    "#;
+    let m = Manifest::parse(text, Path::new(".")).unwrap();
+    assert_eq!(m.components["a"].sqlite_databases, ["default"]);
+    assert_eq!(m.components["a"].key_value_stores, ["default"]);
+    assert!(m.components["b"].sqlite_databases.is_empty());
+}

@@ -1,5 +1,5 @@
 //! Helpers shared by the host's black-box tests: the fixture app, hosts,
-//! MySQL and Redis set-up, and the host binary as a child process.
+//! MySQL, SQLite and Redis set-up, and the host binary as a child process.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{BufRead as _, BufReader};
@@ -53,13 +53,23 @@ pub fn unique(label: &str) -> String {
     )
 }
 
-/// The fixture's config with the required variable supplied.
+/// The fixture's config with the required variable supplied, and a fresh
+/// state directory (so no test's SQLite database lands in the repository
+/// or meets another test's).
 pub fn fixture_config() -> HostConfig {
     let mut config = HostConfig::new(fixture_manifest());
     config
         .variables
         .push(("api_token".to_owned(), API_TOKEN.to_owned()));
+    config.state_dir = Some(temp_dir("state"));
     config
+}
+
+/// A fresh, empty directory under the system's temporary directory.
+pub fn temp_dir(label: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(&format!("spin-test-host-{label}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 pub async fn start_fixture() -> RunningHost {
@@ -116,6 +126,18 @@ pub async fn mysql_script(host: &RunningHost, script: Value) -> Value {
     res.json().await.unwrap()
 }
 
+/// Runs a SQLite script through the fixture (`POST /api/sqlite`).
+pub async fn sqlite_script(host: &RunningHost, script: Value) -> Value {
+    let res = client()
+        .post(format!("{}/api/sqlite", host.base_url()))
+        .json(&script)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
 /// A native connection to the test database, creating it if absent.
 pub async fn mysql_conn() -> mysql_async::Conn {
     use mysql_async::prelude::Queryable as _;
@@ -152,14 +174,28 @@ impl Drop for HostProcess {
     }
 }
 
-/// Starts `spin-test-host` with `args` (plus `--listen 127.0.0.1:0`) in a
-/// temporary working directory, and waits for its "Serving" line.
+/// `--state-dir <fresh dir>` unless `args` name one: a manifest's `.spin`
+/// (the fixture's is in the repository) is left alone.
+fn state_dir_unless_given(args: &[&str]) -> Vec<String> {
+    if args.contains(&"--state-dir") {
+        return Vec::new();
+    }
+    vec![
+        "--state-dir".to_owned(),
+        temp_dir("state").display().to_string(),
+    ]
+}
+
+/// Starts `spin-test-host` with `args` (plus `--listen 127.0.0.1:0`, and a
+/// fresh `--state-dir` unless given) in a temporary working directory, and
+/// waits for its "Serving" line.
 pub fn spawn_host(args: &[&str], envs: &[(&str, &str)]) -> HostProcess {
     let cwd = std::env::temp_dir().join(unique("spin-test-host-cwd"));
     std::fs::create_dir_all(&cwd).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_spin-test-host"))
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
+        .args(state_dir_unless_given(args))
         .env_remove("SPIN_VARIABLE_API_TOKEN")
         .envs(envs.iter().copied())
         .current_dir(&cwd)
@@ -195,12 +231,14 @@ pub fn spawn_host(args: &[&str], envs: &[(&str, &str)]) -> HostProcess {
 }
 
 /// Runs the binary to completion (for start-up failures): (exit code, stderr).
+/// As [`spawn_host`], a fresh `--state-dir` unless `args` give one.
 pub fn run_host_to_exit(args: &[&str]) -> (Option<i32>, String) {
     let cwd = std::env::temp_dir().join(unique("spin-test-host-cwd"));
     std::fs::create_dir_all(&cwd).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_spin-test-host"))
         .args(args)
         .args(["--listen", "127.0.0.1:0"])
+        .args(state_dir_unless_given(args))
         .env_remove("SPIN_VARIABLE_API_TOKEN")
         .current_dir(&cwd)
         .output()

@@ -1,22 +1,27 @@
 //! Harness for the black-box API tests in `tests/api/tests/`.
 //!
 //! Each test starts the real `spin.toml` on the test host (the release `.wasm`
-//! files, as Spin would run them) against the real MariaDB and a Redis-backed
-//! key-value store under a key prefix of its own, then talks to it over HTTP
-//! only. Side effects are asserted directly in MySQL ([`TestApp::db`]) and
-//! Redis ([`TestApp::kv_get`]).
+//! files, as Spin would run them) on the store of the run ([`Store`]: the
+//! real MariaDB, or Spin's SQLite database in a state directory of the app's
+//! own) and a Redis-backed key-value store under a key prefix of its own,
+//! then talks to it over HTTP only. Side effects are asserted directly in the
+//! database ([`TestApp::query`]) and Redis ([`TestApp::kv_get`]).
 //!
-//! Environment: `TEST_DATABASE_URL` (default
-//! `mysql://root@127.0.0.1:3306/spin_api_test`), `TEST_REDIS_URL` (default
-//! `redis://127.0.0.1:6379/`).
+//! Environment: `API_TEST_STORE` (`mysql`, the default, or `sqlite`),
+//! `TEST_DATABASE_URL` (default `mysql://root@127.0.0.1:3306/spin_api_test`),
+//! `TEST_REDIS_URL` (default `redis://127.0.0.1:6379/`).
 
 use std::path::PathBuf;
 
+pub mod db;
 pub mod mariadb;
 pub mod receiver;
 pub mod s3;
 
+pub use db::{Database, DbParams, DbValue, FromDbRow, FromDbValue, Store, ToDbValue};
+
 use anyhow::{Context, Result};
+use db::TestDb;
 use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use spin_test_host::{HostConfig, KeyValueBackend, RunningHost};
@@ -62,8 +67,8 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", hex::encode(bytes))
 }
 
-/// Variables every test host needs because the attempt counters live in the
-/// shared test database, where every test's requests come from 127.0.0.1:
+/// Variables every test host needs because on MySQL the attempt counters
+/// live in the shared test database, where every test's requests come from 127.0.0.1:
 /// per-address limits are lifted, and the tests of those limits send their
 /// own client address through `X-Forwarded-For` from this trusted peer.
 pub fn shared_address_limits() -> Vec<(String, String)> {
@@ -131,8 +136,14 @@ pub struct TestApp {
     pub base: String,
     /// An HTTP client (no redirects followed, no proxy).
     pub http: reqwest::Client,
-    /// A pool on the test database, for asserting rows.
-    pub db: mysql_async::Pool,
+    /// The records the app runs on: pass it as [`AppOptions::database`] to
+    /// start another app on them.
+    pub database: Database,
+    /// A MySQL database created for this app alone
+    /// ([`AppOptions::own_database`]), dropped by [`TestApp::stop`].
+    own_mysql_database: Option<String>,
+    /// The handle [`TestApp::query`] and [`TestApp::execute`] use.
+    db: TestDb,
     /// The Redis key prefix of this test's key-value store.
     pub kv_prefix: String,
     /// The bucket, when the app stores uploads in S3 ([`AppOptions::storage`]).
@@ -155,14 +166,22 @@ pub struct AppOptions {
     pub kv_prefix: Option<String>,
     /// Write the components' stdout and stderr under this directory.
     pub log_dir: Option<PathBuf>,
-    /// Use a database of this name on the test server (created and migrated
-    /// if need be) instead of the shared test database: for tests that must
-    /// see only their own rows (the order events outbox).
-    pub database: Option<String>,
-    /// Use the database at this URL (on a server the test owns, such as a
-    /// [`mariadb::Replicated`] primary; migrated like the others) instead
-    /// of the test server: for tests that stop or kill their database.
-    /// Takes precedence over [`AppOptions::database`].
+    /// The store, whatever `API_TEST_STORE` says: for tests that only make
+    /// sense on one (a MySQL replica, the MySQL purge).
+    pub store: Option<Store>,
+    /// Run on the records of an earlier app ([`TestApp::database`]), as a
+    /// second process of the same deployment would: the same MySQL database,
+    /// or the same SQLite state directory. Takes precedence over the other
+    /// database options.
+    pub database: Option<Database>,
+    /// See only the app's own rows (the order events outbox): on MySQL a
+    /// fresh database on the test server, created and migrated here and
+    /// dropped by [`TestApp::stop`]; on SQLite every app has its own anyway.
+    pub own_database: bool,
+    /// Use the MySQL database at this URL (on a server the test owns, such
+    /// as a [`mariadb::Replicated`] primary; migrated like the others)
+    /// instead of the test server: for tests that stop or kill their
+    /// database. Needs the MySQL store ([`AppOptions::store`]).
     pub database_url: Option<String>,
     /// Where uploads are stored.
     pub storage: Storage,
@@ -174,9 +193,9 @@ pub struct AppOptions {
 /// Where a test app stores uploads.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Storage {
-    /// In MySQL (`upload_storage = mysql`, the default).
+    /// In the app's database (the default `upload_storage`).
     #[default]
-    Mysql,
+    Database,
     /// In a bucket of an `s3s-fs` the app starts ([`s3::S3Server`]), with
     /// public content redirected to `cdn` when given.
     S3 {
@@ -218,37 +237,43 @@ impl TestApp {
                 path.display()
             );
         }
-        let db_url = match (&options.database_url, &options.database) {
-            (Some(url), _) => url.clone(),
-            (None, Some(name)) => {
-                let root = mysql_async::Pool::new(mysql_async::Opts::from_url(&database_url())?);
-                let mut conn = root.get_conn().await?;
-                conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
-                    .await?;
-                drop(conn);
-                root.disconnect().await?;
-                database_url_named(name)
-            }
-            (None, None) => database_url(),
+        let mut own_mysql_database = None;
+        let database = match &options.database {
+            Some(shared) => shared.clone(),
+            None => match options.store.unwrap_or_else(Store::from_env) {
+                Store::MySql => match &options.database_url {
+                    Some(url) => Database::MySql(url.clone()),
+                    None if options.own_database => {
+                        let name = unique("spin_api_test_");
+                        create_mysql_database(&name).await?;
+                        own_mysql_database = Some(name.clone());
+                        Database::MySql(database_url_named(&name))
+                    }
+                    None => Database::MySql(database_url()),
+                },
+                Store::Sqlite => {
+                    anyhow::ensure!(
+                        options.database_url.is_none(),
+                        "database_url names a MySQL server: start the app with store: Some(Store::MySql)"
+                    );
+                    Database::new_sqlite()?
+                }
+            },
         };
-        migrate::apply(&db_url, &migrate::default_dir())
-            .await
-            .context("applying migrations to the test database")?;
+        create_schema(&database).await?;
 
         let kv_prefix = options
             .kv_prefix
             .clone()
             .unwrap_or_else(|| unique("t") + ":");
         let mut config = HostConfig::new(root.join("spin.toml"));
-        let db_host = db_url
-            .split('@')
-            .nth(1)
-            .and_then(|rest| rest.split('/').next())
-            .unwrap_or("127.0.0.1:3306")
-            .to_string();
+        // On SQLite db_host names no server; any value fills the manifest's
+        // allowed_outbound_hosts.
+        let db_host = host_port(database.db_url(), "127.0.0.1:3306");
+        config.state_dir = database.state_dir().map(PathBuf::from);
         config.variables = vec![
             ("jwt_secret".into(), JWT_SECRET.into()),
-            ("db_url".into(), db_url.clone()),
+            ("db_url".into(), database.db_url().into()),
             ("db_host".into(), db_host),
             ("admin_email".into(), ADMIN_EMAIL.into()),
             ("admin_password".into(), ADMIN_PASSWORD.into()),
@@ -263,7 +288,7 @@ impl TestApp {
         ];
         config.variables.extend(shared_address_limits());
         let s3 = match &options.storage {
-            Storage::Mysql => None,
+            Storage::Database => None,
             Storage::S3 { cdn } => {
                 let server = s3::S3Server::start()?;
                 config.variables.extend(server.variables());
@@ -302,11 +327,13 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .build()?;
-        let db = mysql_async::Pool::new(mysql_async::Opts::from_url(&db_url)?);
+        let db = TestDb::open(&database)?;
         Ok(TestApp {
             host,
             base,
             http,
+            database,
+            own_mysql_database,
             db,
             kv_prefix,
             s3,
@@ -423,14 +450,31 @@ impl TestApp {
         .unwrap_or(0)
     }
 
-    /// Runs one query on the test database and returns its rows.
-    pub async fn query<T: FromRow + Send + 'static>(
-        &self,
-        sql: &str,
-        params: impl Into<mysql_async::Params> + Send,
-    ) -> Vec<T> {
-        let mut conn = self.db.get_conn().await.expect("db connection");
-        conn.exec(sql, params).await.expect("query")
+    /// The store the app runs on.
+    pub fn store(&self) -> Store {
+        self.database.store()
+    }
+
+    /// Runs one query on the app's database and returns its rows, each as a
+    /// scalar (one column) or a tuple ([`FromDbRow`]). The SQL must suit both
+    /// stores; parameters are positional `?`s given as a tuple ([`DbParams`]).
+    pub async fn query<T: FromDbRow>(&self, sql: &str, params: impl DbParams) -> Vec<T> {
+        self.db
+            .rows(sql, params.to_db_values())
+            .await
+            .unwrap_or_else(|e| panic!("query {sql:?}: {e:#}"))
+            .into_iter()
+            .map(|row| T::from_db_row(row).unwrap_or_else(|e| panic!("a row of {sql:?}: {e}")))
+            .collect()
+    }
+
+    /// Runs one statement that returns no rows (an UPDATE behind the app's
+    /// back) on the app's database; returns how many rows it changed.
+    pub async fn execute(&self, sql: &str, params: impl DbParams) -> u64 {
+        self.db
+            .execute(sql, params.to_db_values())
+            .await
+            .unwrap_or_else(|e| panic!("statement {sql:?}: {e:#}"))
     }
 
     /// Registers a user and returns its JSON.
@@ -486,6 +530,54 @@ impl TestApp {
             events.stop().await;
         }
         self.host.stop().await;
-        let _ = self.db.disconnect().await;
+        self.db.close().await;
+        if let Some(name) = self.own_mysql_database {
+            drop_mysql_database(&name).await;
+        }
     }
+}
+
+/// Creates the schema the app expects, through the code the app and
+/// `tools/migrate` use: on MySQL the files in `migrations/`, on SQLite those
+/// in `migrations/sqlite/` (`shared::db::sqlite::migrate`, which the app
+/// would otherwise run on its first request).
+async fn create_schema(database: &Database) -> Result<()> {
+    let url = match database {
+        Database::MySql(url) => url.clone(),
+        Database::Sqlite(_) => {
+            let file = database
+                .sqlite_file()
+                .expect("a SQLite database has a file");
+            format!("sqlite:{}", file.display())
+        }
+    };
+    migrate::apply(&url, &migrate::default_dir())
+        .await
+        .context("applying migrations to the test database")?;
+    Ok(())
+}
+
+/// Creates database `name` on the test server.
+async fn create_mysql_database(name: &str) -> Result<()> {
+    let server = mysql_async::Pool::new(mysql_async::Opts::from_url(&database_url())?);
+    let mut conn = server.get_conn().await?;
+    conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{name}`"))
+        .await?;
+    drop(conn);
+    server.disconnect().await?;
+    Ok(())
+}
+
+/// Drops database `name` from the test server, if it can.
+async fn drop_mysql_database(name: &str) {
+    let Ok(opts) = mysql_async::Opts::from_url(&database_url()) else {
+        return;
+    };
+    let server = mysql_async::Pool::new(opts);
+    if let Ok(mut conn) = server.get_conn().await {
+        let _ = conn
+            .query_drop(format!("DROP DATABASE IF EXISTS `{name}`"))
+            .await;
+    }
+    let _ = server.disconnect().await;
 }

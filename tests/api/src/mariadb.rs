@@ -28,7 +28,7 @@ use anyhow::{bail, Context, Result};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Params, Row};
 
-use crate::AppOptions;
+use crate::{AppOptions, Store};
 
 /// The database every harness server holds (migrated on the primary).
 pub const DATABASE: &str = "spin_api";
@@ -461,6 +461,7 @@ impl Replicated {
     /// variables to `variables` as needed.
     pub fn app_options(&self) -> AppOptions {
         AppOptions {
+            store: Some(Store::MySql),
             database_url: Some(self.primary_url()),
             variables: vec![
                 ("db_read_url".into(), self.reader_url()),

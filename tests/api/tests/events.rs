@@ -9,16 +9,14 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use api_tests::receiver::{verify_with_reference_library, Receiver};
-use api_tests::{database_url_named, unique, AppOptions, TestApp};
-use mysql_async::prelude::*;
+use api_tests::{unique, AppOptions, TestApp};
 use serde_json::{json, Value};
 
 /// A signing key as Standard Webhooks writes them (base64 behind `whsec_`).
 const SECRET: &str = "whsec_dGVzdC1zZWNyZXQtb2YtdHdlbnR5LWZvdXIh";
 
 /// An app on a fresh database and channel, delivering to `receiver`.
-async fn start(receiver: &Receiver, extra: Vec<(String, String)>) -> (TestApp, String) {
-    let database = unique("spin_api_events_").replace('-', "_");
+async fn start(receiver: &Receiver, extra: Vec<(String, String)>) -> TestApp {
     let mut variables = vec![
         ("events_channel".to_string(), unique("events-")),
         ("webhook_url".to_string(), receiver.url()),
@@ -26,28 +24,13 @@ async fn start(receiver: &Receiver, extra: Vec<(String, String)>) -> (TestApp, S
         ("webhook_secret".to_string(), SECRET.to_string()),
     ];
     variables.extend(extra);
-    let app = TestApp::start_with(AppOptions {
+    TestApp::start_with(AppOptions {
         variables,
-        database: Some(database.clone()),
+        own_database: true,
         events_app: true,
         ..Default::default()
     })
-    .await;
-    (app, database)
-}
-
-/// Drops the test's database.
-async fn finish(app: TestApp, database: &str) {
-    app.stop().await;
-    let pool = mysql_async::Pool::new(
-        mysql_async::Opts::from_url(&database_url_named("mysql")).expect("url"),
-    );
-    if let Ok(mut conn) = pool.get_conn().await {
-        let _ = conn
-            .query_drop(format!("DROP DATABASE IF EXISTS `{database}`"))
-            .await;
-    }
-    let _ = pool.disconnect().await;
+    .await
 }
 
 async fn product(app: &TestApp, admin: &str, stock: i64) -> String {
@@ -101,6 +84,22 @@ async fn outbox(app: &TestApp) -> Vec<(String, String, String, i64)> {
     .await
 }
 
+/// The outbox once no row is `pending` (or after 10 s): the events component
+/// records a delivery after the receiver answered it, so right after the
+/// receiver accepted an event its row may still say `pending`.
+async fn settled_outbox(app: &TestApp) -> Vec<(String, String, String, i64)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = outbox(app).await;
+        if rows.iter().all(|(_, _, state, _)| state != "pending")
+            || tokio::time::Instant::now() >= deadline
+        {
+            return rows;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn now_secs() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -111,7 +110,7 @@ fn now_secs() -> i64 {
 #[tokio::test]
 async fn an_order_and_its_cancellation_arrive_once_in_order_and_signed() {
     let receiver = Receiver::start(&[]).await;
-    let (app, database) = start(&receiver, vec![]).await;
+    let app = start(&receiver, vec![]).await;
     let admin = app.admin_token().await;
     let product = product(&app, &admin, 10).await;
     let (_, token) = app.new_user().await;
@@ -127,7 +126,7 @@ async fn an_order_and_its_cancellation_arrive_once_in_order_and_signed() {
     assert_eq!(cancel.status(), 200);
 
     let accepted = receiver.wait_for_accepted(2, Duration::from_secs(20)).await;
-    let rows = outbox(&app).await;
+    let rows = settled_outbox(&app).await;
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(
         accepted,
@@ -183,20 +182,20 @@ async fn an_order_and_its_cancellation_arrive_once_in_order_and_signed() {
         .unwrap();
     assert_eq!(list["total"], 2);
     assert_eq!(list["items"][0]["type"], "order.cancelled");
-    finish(app, &database).await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_receiver_down_for_the_first_attempts_gets_the_event_once_it_is_back() {
     let receiver = Receiver::start(&[503, 503]).await;
-    let (app, database) = start(&receiver, vec![]).await;
+    let app = start(&receiver, vec![]).await;
     let admin = app.admin_token().await;
     let product = product(&app, &admin, 10).await;
     let (_, token) = app.new_user().await;
     order(&app, &token, &product).await;
 
     let accepted = receiver.wait_for_accepted(1, Duration::from_secs(20)).await;
-    let rows = outbox(&app).await;
+    let rows = settled_outbox(&app).await;
     assert_eq!(accepted, [rows[0].0.clone()]);
     let tries: Vec<u16> = receiver.deliveries().iter().map(|d| d.answered).collect();
     assert_eq!(
@@ -213,7 +212,7 @@ async fn a_receiver_down_for_the_first_attempts_gets_the_event_once_it_is_back()
         (Some(0), Some(0))
     );
     assert_eq!(receiver.accepted_ids().len(), 1, "no duplicate delivery");
-    finish(app, &database).await;
+    app.stop().await;
 }
 
 /// A Redis server of this test's own, so stopping it touches no other test.
@@ -265,7 +264,7 @@ async fn orders_placed_while_redis_is_down_for_10_s_all_succeed_and_are_delivere
         .port();
     let redis = OwnRedis::start(port);
     let receiver = Receiver::start(&[]).await;
-    let (mut app, database) = start(
+    let mut app = start(
         &receiver,
         vec![
             ("redis_url".into(), format!("redis://127.0.0.1:{port}")),
@@ -360,13 +359,13 @@ async fn orders_placed_while_redis_is_down_for_10_s_all_succeed_and_are_delivere
         .wait_for_accepted(rows.len() + 1, Duration::from_secs(20))
         .await;
     assert_eq!(accepted.len(), rows.len() + 1);
-    finish(app, &database).await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn a_hundred_concurrent_orders_make_a_hundred_events_all_delivered() {
     let receiver = Receiver::start(&[]).await;
-    let (app, database) = start(&receiver, vec![]).await;
+    let app = start(&receiver, vec![]).await;
     let admin = app.admin_token().await;
     let product = product(&app, &admin, 1000).await;
     let (_, token) = app.new_user().await;
@@ -385,7 +384,7 @@ async fn a_hundred_concurrent_orders_make_a_hundred_events_all_delivered() {
     let accepted = receiver
         .wait_for_accepted(100, Duration::from_secs(60))
         .await;
-    let rows = outbox(&app).await;
+    let rows = settled_outbox(&app).await;
     assert_eq!(rows.len(), 100);
     assert!(rows.iter().all(|r| r.1 == "order.created"));
     let mut distinct = accepted.clone();
@@ -394,13 +393,13 @@ async fn a_hundred_concurrent_orders_make_a_hundred_events_all_delivered() {
     assert_eq!(distinct.len(), 100, "every event accepted");
     assert_eq!(accepted.len(), 100, "none accepted twice");
     assert!(rows.iter().all(|r| r.2 == "delivered"));
-    finish(app, &database).await;
+    app.stop().await;
 }
 
 #[tokio::test]
 async fn the_events_routes_are_for_admins_only() {
     let receiver = Receiver::start(&[]).await;
-    let (app, database) = start(&receiver, vec![]).await;
+    let app = start(&receiver, vec![]).await;
     let (_, token) = app.new_user().await;
     let resp = app
         .http
@@ -417,5 +416,5 @@ async fn the_events_routes_are_for_admins_only() {
         .await
         .unwrap();
     api_tests::assert_problem(resp, 401, "invalid_token").await;
-    finish(app, &database).await;
+    app.stop().await;
 }

@@ -1,5 +1,6 @@
 //! Black-box tests of the login component (`/api/v1/auth/...`) through the
-//! test host, against MariaDB and a Redis-backed key-value store.
+//! test host, on the store of the run (MariaDB or Spin's SQLite) and a
+//! Redis-backed key-value store.
 
 use api_tests::{
     assert_problem as problem, attempt_bucket, unique, unique_client, AppOptions, TestApp,
@@ -328,6 +329,7 @@ async fn a_pre_registered_bootstrap_email_is_taken_over_with_its_sessions_ended(
     let admin_app = TestApp::start_with(AppOptions {
         variables: vec![("admin_email".into(), email.clone())],
         kv_prefix: Some(app.kv_prefix.clone()),
+        database: Some(app.database.clone()),
         ..Default::default()
     })
     .await;
@@ -666,9 +668,10 @@ async fn logout_is_204_and_the_token_is_refused_by_another_host_process() {
     let (_, _, revoked) = session_row(&app, c["sid"].as_str().unwrap()).await.unwrap();
     assert!(revoked.is_some());
 
-    // A second host process sharing the key-value store and MySQL.
+    // A second host process sharing the key-value store and the database.
     let other = TestApp::start_with(AppOptions {
         kv_prefix: Some(app.kv_prefix.clone()),
+        database: Some(app.database.clone()),
         ..Default::default()
     })
     .await;
@@ -879,15 +882,11 @@ async fn a_session_past_its_absolute_lifetime_cannot_refresh() {
         .to_string();
     // Kept alive by refreshes, the session was opened 30 days and a minute ago.
     let month_ms: i64 = 30 * 86_400_000 + 60_000;
-    let mut conn = app.db.get_conn().await.unwrap();
-    use mysql_async::prelude::Queryable;
-    conn.exec_drop(
+    app.execute(
         "UPDATE sessions SET created_at_ms = created_at_ms - ? WHERE id = ?",
         (month_ms, &sid),
     )
-    .await
-    .unwrap();
-    drop(conn);
+    .await;
     problem(
         post_refresh(&app, tokens["refresh_token"].as_str().unwrap()).await,
         401,

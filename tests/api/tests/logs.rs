@@ -5,11 +5,16 @@
 //! the key-value store unreachable or refusing its password — and through the
 //! working paths, while every line the host and the components log is
 //! captured. None may hold a password, the JWT secret, or a token.
+//!
+//! On SQLite (`API_TEST_STORE=sqlite`) the database has no password and no
+//! address: the hosts run on Spin's SQLite, through the working paths and
+//! the key-value store's errors.
 
 use std::io::Write;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use api_tests::{database_url, redis_url, unique, workspace_root, JWT_SECRET};
+use api_tests::{database_url, redis_url, unique, workspace_root, Database, Store, JWT_SECRET};
 use mysql_async::prelude::*;
 use serde_json::{json, Value};
 use spin_test_host::{HostConfig, KeyValueBackend, RunningHost};
@@ -83,8 +88,11 @@ async fn redis_cmd(args: &[&str]) -> redis::RedisResult<redis::Value> {
     cmd.query_async(&mut conn).await
 }
 
-async fn start(db_url: &str, db_host: &str, kv_url: &str) -> RunningHost {
+/// A host on `db_url` (empty: Spin's SQLite, in `state_dir`) and the Redis
+/// at `kv_url`.
+async fn start(db_url: &str, db_host: &str, kv_url: &str, state_dir: Option<&Path>) -> RunningHost {
     let mut config = HostConfig::new(workspace_root().join("spin.toml"));
+    config.state_dir = state_dir.map(Path::to_path_buf);
     config.variables = vec![
         ("jwt_secret".into(), JWT_SECRET.into()),
         ("db_url".into(), db_url.into()),
@@ -224,9 +232,13 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
     let kv_password = password("Kvpw");
     let wrong_kv_password = password("Wrongkv");
     let user_password = password("Userpw");
+    let store = Store::from_env();
 
     // A MySQL account with a password, and a Redis ACL user with one.
-    for host in ["%", "localhost"] {
+    for host in ["%", "localhost"]
+        .into_iter()
+        .filter(|_| store == Store::MySql)
+    {
         root_exec(&format!(
             "CREATE USER IF NOT EXISTS 'spin_api_logs'@'{host}' IDENTIFIED BY '{db_password}'"
         ))
@@ -269,18 +281,26 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
     let dead_kv = format!("redis://{kv_user}:{kv_password}@127.0.0.1:1/");
     let other_port = format!("{db_server_host}:1");
 
-    let scenarios = [
-        // Everything works.
-        (good_db.clone(), server.clone(), good_kv.clone()),
-        // The database address is not in allowed_outbound_hosts: Spin's error
-        // quotes the whole URL.
-        (good_db.clone(), other_port, good_kv.clone()),
-        // The database refuses the password.
-        (wrong_db, server.clone(), good_kv.clone()),
-        // The key-value store refuses its password, or cannot be reached.
-        (good_db.clone(), server.clone(), wrong_kv),
-        (good_db.clone(), server.clone(), dead_kv),
-    ];
+    let scenarios = match store {
+        Store::MySql => vec![
+            // Everything works.
+            (good_db.clone(), server.clone(), good_kv.clone()),
+            // The database address is not in allowed_outbound_hosts: Spin's
+            // error quotes the whole URL.
+            (good_db.clone(), other_port, good_kv.clone()),
+            // The database refuses the password.
+            (wrong_db, server.clone(), good_kv.clone()),
+            // The key-value store refuses its password, or cannot be reached.
+            (good_db.clone(), server.clone(), wrong_kv),
+            (good_db.clone(), server.clone(), dead_kv),
+        ],
+        // The same on SQLite, where the database has no password.
+        Store::Sqlite => vec![
+            (String::new(), server.clone(), good_kv.clone()),
+            (String::new(), server.clone(), wrong_kv),
+            (String::new(), server.clone(), dead_kv),
+        ],
+    };
     let mut secrets = vec![
         db_password.clone(),
         wrong_db_password.clone(),
@@ -291,7 +311,11 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
         api_tests::ADMIN_PASSWORD.to_string(),
     ];
     for (db_url, db_host, kv_url) in scenarios {
-        let host = start(&db_url, &db_host, &kv_url).await;
+        // Removed at the end of the iteration, after the host stopped.
+        let sqlite =
+            (store == Store::Sqlite).then(|| Database::new_sqlite().expect("a state directory"));
+        let state_dir = sqlite.as_ref().and_then(Database::state_dir);
+        let host = start(&db_url, &db_host, &kv_url, state_dir).await;
         secrets.extend(drive(&host.base_url(), &user_password).await);
         host.stop().await;
     }
@@ -299,15 +323,17 @@ async fn no_password_or_token_reaches_a_log_line_on_any_path() {
 
     let log = log_text();
     // The scenarios did reach their error paths (the check is not vacuous).
-    assert!(
-        log.contains("not permitted"),
-        "no disallowed-address error was logged"
-    );
-    // Spin's message quoted db_url with its password; the component logged it redacted.
-    assert!(
-        log.contains("mysql://***@"),
-        "the disallowed-address error did not reach the component's log"
-    );
+    if store == Store::MySql {
+        assert!(
+            log.contains("not permitted"),
+            "no disallowed-address error was logged"
+        );
+        // Spin's message quoted db_url with its password; the component logged it redacted.
+        assert!(
+            log.contains("mysql://***@"),
+            "the disallowed-address error did not reach the component's log"
+        );
+    }
     assert!(log.contains(r#""status":503"#), "no 503 was logged");
     assert!(
         log.contains(r#""status":201"#),

@@ -1,5 +1,6 @@
 //! Black-box tests of the orders component (products and orders) through the
-//! test host, with the real MariaDB and the Redis-backed key-value store.
+//! test host, on the store of the run (the real MariaDB or Spin's SQLite)
+//! and the Redis-backed key-value store.
 
 use std::time::Duration;
 
@@ -340,7 +341,7 @@ async fn idempotency_key_rules() {
     assert_eq!(stock_of(&app, &product).await, 98);
 
     // Older than 24 hours: treated as new.
-    app.query::<(i64,)>(
+    app.execute(
         "UPDATE idempotency_keys SET created_at_ms = created_at_ms - 90000000 WHERE user_id = ? AND idem_key = ?",
         (user["id"].as_str().unwrap(), key.as_str()),
     )
@@ -459,7 +460,7 @@ async fn cancel_permissions_and_state() {
 
     // A state this API cannot cancel from (set by an operator): 409.
     let id = place().await;
-    app.query::<(i64,)>(
+    app.execute(
         "UPDATE orders SET status = 'fulfilled' WHERE id = ?",
         (id.as_str(),),
     )
@@ -864,7 +865,7 @@ async fn product_reads_are_served_from_the_cache() {
     assert!(app.kv_has(&format!("p:{id}")).await);
 
     // Changed behind the API's back: the cached copy still answers.
-    app.query::<(i64,)>(
+    app.execute(
         "UPDATE products SET name = 'changed' WHERE id = ?",
         (id.as_str(),),
     )

@@ -5,11 +5,14 @@
 //! on the primary, a replica that cannot be reached falling back to the
 //! primary, and products answered stale (and marked so) while the database
 //! is down.
+//!
+//! MySQL only by nature: every app here runs on MySQL whatever
+//! `API_TEST_STORE` says (scripts/test skips this binary in the SQLite run).
 
 use std::time::{Duration, Instant};
 
 use api_tests::mariadb::{MariaDb, Replicated, Role};
-use api_tests::{AppOptions, TestApp};
+use api_tests::{AppOptions, Store, TestApp};
 use mysql_async::prelude::*;
 use reqwest::Response;
 use serde_json::{json, Value};
@@ -498,6 +501,7 @@ async fn with_the_database_down_an_expired_product_is_served_stale_and_marked() 
         .expect("a database starts");
     primary.migrate().await.unwrap();
     let app = TestApp::start_with(AppOptions {
+        store: Some(Store::MySql),
         database_url: Some(primary.url()),
         variables: vec![("cache_ttl_secs".into(), "1".into())],
         ..AppOptions::default()

@@ -1,10 +1,10 @@
-//! The uploads suite (`upload_suite/`) with the bytes in MySQL
-//! (`upload_storage = mysql`, the default).
+//! The uploads suite (`upload_suite/`) with the bytes in the app's database
+//! (the default `upload_storage`).
 
 use api_tests::Storage;
 
 fn storage() -> Storage {
-    Storage::Mysql
+    Storage::Database
 }
 
 #[path = "upload_suite/mod.rs"]

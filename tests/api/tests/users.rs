@@ -1,5 +1,6 @@
 //! Black-box tests of the users component (`/api/v1/users...`, `/api/v1/health`)
-//! through the test host, against MariaDB and a Redis-backed key-value store;
+//! through the test host, on the store of the run (MariaDB or Spin's SQLite)
+//! and a Redis-backed key-value store;
 //! plus the access-token checks every component shares (forged, expired,
 //! wrongly addressed JWTs), exercised on `GET /api/v1/users/me`.
 
@@ -256,7 +257,7 @@ async fn warm_cache_is_served_without_reading_mysql() {
     let (id, _, tokens) = login_user(&app).await;
     get(&app, "/api/v1/users/me", access(&tokens)).await;
     // Changed behind the API's back: a cache hit does not see it.
-    app.query::<(i64,)>(
+    app.execute(
         "UPDATE users SET name = 'Changed In SQL' WHERE id = ?",
         (&id,),
     )

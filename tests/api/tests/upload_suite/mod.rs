@@ -1,6 +1,7 @@
 //! Black-box tests of the uploads component (docs/API.md, "Files"),
-//! through the test host with the real MariaDB and Redis, run once per
-//! storage: `tests/uploads.rs` (MySQL) and `tests/uploads_s3.rs` (a real
+//! through the test host on the store of the run (the real MariaDB or Spin's
+//! SQLite) and Redis, run once per storage: `tests/uploads.rs` (the
+//! database) and `tests/uploads_s3.rs` (a real
 //! S3-compatible store), each naming its storage as `super::storage()`.
 //!
 //! Content is fetched as a client would: with S3 storage the API must answer
@@ -155,7 +156,7 @@ async fn get_content(app: &TestApp, id: &str, token: Option<&str>) -> Served {
     }
     let resp = req.send().await.expect("content request");
     let api = resp.headers().clone();
-    if super::storage() != Storage::Mysql {
+    if super::storage() != Storage::Database {
         assert_ne!(
             resp.status(),
             200,
@@ -504,7 +505,7 @@ async fn png_declared_as_pdf_and_executables_are_415() {
     let resp = upload_form(&app, &token, "", "x.png", Some("application/pdf"), &png).await;
     assert_eq!(resp.status(), 415);
     // Nothing was stored for the refused PNG.
-    let sha = sha256_hex(&app, &png).await;
+    let sha = sha256_hex(&png);
     assert_eq!(blob_rows(&app, &sha).await, 0);
     assert_eq!(
         upload_raw(&app, &token, "", None, Vec::new())
@@ -515,11 +516,10 @@ async fn png_declared_as_pdf_and_executables_are_415() {
     app.stop().await;
 }
 
-/// SHA-256 (hex) without another dependency: MariaDB computes it.
-async fn sha256_hex(app: &TestApp, bytes: &[u8]) -> String {
-    app.query::<String>("SELECT SHA2(?, 256)", (bytes.to_vec(),))
-        .await[0]
-        .clone()
+/// SHA-256 of `bytes`, lowercase hex (as `upload_blobs.sha256` holds it).
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(bytes))
 }
 
 #[tokio::test]
@@ -632,7 +632,7 @@ async fn concurrent_uploads_and_deletes_of_one_content_never_lose_live_bytes() {
     for resp in uploads {
         ids.push(created(resp).await["id"].as_str().unwrap().to_string());
     }
-    let sha = sha256_hex(&app, &bytes).await;
+    let sha = sha256_hex(&bytes);
     assert_eq!(blob_rows(&app, &sha).await, 1);
 
     // Delete the first three while three more of the same content arrive.
@@ -827,7 +827,7 @@ async fn if_none_match_gives_304() {
             .unwrap();
         // Served anew: the bytes, or with S3 the redirect to them.
         let anew = match super::storage() {
-            Storage::Mysql => 200,
+            Storage::Database => 200,
             Storage::S3 { .. } => 302,
         };
         assert_eq!(stale.status(), anew);
@@ -975,7 +975,7 @@ async fn text_under_a_shortcut_page_or_svg_name_is_415_and_not_stored() {
         let resp = upload_form(&app, &token, "", name, None, shortcut.as_bytes()).await;
         assert_eq!(resp.status(), 415, "{name} (multipart)");
     }
-    let sha = sha256_hex(&app, shortcut.as_bytes()).await;
+    let sha = sha256_hex(shortcut.as_bytes());
     assert_eq!(blob_rows(&app, &sha).await, 0);
     app.stop().await;
 }
@@ -1050,7 +1050,7 @@ async fn an_upload_past_the_quota_is_409_and_stores_nothing() {
     let body = api_tests::assert_problem(resp, 409, "quota_exceeded").await;
     assert!(body["detail"].as_str().unwrap().contains("3000"));
     assert_eq!(stored_bytes(&app, user_id).await, (1, 2000));
-    let sha = sha256_hex(&app, &refused).await;
+    let sha = sha256_hex(&refused);
     assert_eq!(blob_rows(&app, &sha).await, 0);
     // Exactly up to the quota is accepted.
     created(upload_raw(&app, &token, "", None, sized(1000)).await).await;

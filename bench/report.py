@@ -34,7 +34,7 @@ MARKER = "<!-- analysis"
 
 
 def parse(path):
-    rows, sizes, startup, peak, spin_version = {}, {}, {}, {}, None
+    rows, sizes, startup, peak, spin_version, native = {}, {}, {}, {}, None, None
     for line in open(path):
         line = line.strip()
         m = re.match(r"(\w+):(\w+) c=(\d+) BENCH (.*)", line)
@@ -53,14 +53,17 @@ def parse(path):
             peak[runtime] = int(kb)
         elif line.startswith("SPINVERSION "):
             spin_version = line.split(" ", 1)[1]
-    return rows, sizes, startup, peak, spin_version
+        elif line.startswith("NATIVE "):
+            # NATIVE argon2id m=… t=… p=… threads=1 … per_core_per_s=… (tools/argon2-baseline)
+            native = dict(kv.split("=") for kv in line.split()[2:])
+    return rows, sizes, startup, peak, spin_version, native
 
 
 def ratio(a, b):
     return f"{a / b:.3f}" if b else "n/a"
 
 
-def render(rows, sizes, startup, peak, spin_version, duration, command):
+def render(rows, sizes, startup, peak, spin_version, native, duration, command):
     out = []
     p = out.append
     p("# Benchmark results\n")
@@ -79,6 +82,12 @@ def render(rows, sizes, startup, peak, spin_version, duration, command):
     for name, size in sizes.items():
         p(f"| {name} | {size} | {size / 1024:.0f} |")
     p("")
+    if native:
+        p("## Native argon2id baseline (tools/argon2-baseline)\n")
+        p(f"argon2id m={native['m']} KiB, t={native['t']}, p={native['p']} (the parameters new "
+          f"password hashes get), the argon2 crate natively on {native['threads']} thread(s): "
+          f"{float(native['per_core_per_s']):.1f} verifications/s per core "
+          f"({native['ms_per_verify']} ms each).\n")
     p("## Start-up: process start to first answer of the API (its six components)\n")
     p("| runtime | compile cache | ms |")
     p("|---|---|---:|")
@@ -125,6 +134,13 @@ def render(rows, sizes, startup, peak, spin_version, duration, command):
           f"{ratio(me['rps'], product['rps'])} (target ≥ 0.9); orders over 100 products / "
           f"`GET /health` = {ratio(spread['rps'], health['rps'])} (target ≥ 0.6), their p99 "
           f"{spread['p99_ms']:.1f} ms (target ≤ 50); the hot product's p99 {hot['p99_ms']:.1f} ms")
+    for runtime, runs in rows.items():
+        login = runs.get("login", {}).get(1)
+        if native and login:
+            per_core = float(native["per_core_per_s"])
+            p(f"- {RUNTIMES[runtime]}: login at 1 connection / native argon2id verifications per "
+              f"core = {login['rps']:.1f} / {per_core:.1f} = {ratio(login['rps'], per_core)} "
+              f"(target ≥ 0.6)")
     p("")
     return "\n".join(out)
 

@@ -15,7 +15,9 @@ use shared::context::RequestContext;
 use shared::domain::Email;
 use shared::http::{Method, Request, Response};
 use shared::id::new_id;
-use shared::password::{hash_password, verify_against_dummy, verify_password};
+use shared::password::{
+    hash_password, needs_rehash, rehash, verify_against_dummy, verify_password,
+};
 use shared::router::Router;
 use shared::{keys, ApiError, FieldError};
 
@@ -132,7 +134,39 @@ fn login(env: &Env<'_>) -> Result<Response, ApiError> {
     let verified =
         check_credentials(env, &email, &body.password)?.ok_or(ApiError::InvalidCredentials)?;
     limits::succeeded(env.ports.attempts, &[&pair], &[&address]);
-    start_session(env, &verified)
+    let response = start_session(env, &verified)?;
+    rehash_if_outdated(env, &verified, &body.password);
+    Ok(response)
+}
+
+/// After a successful login whose password verified against a hash made
+/// with other parameters than today's (older hashes keep verifying: the PHC
+/// string carries its parameters), stores a hash with today's in its place —
+/// only if the account still has the hash that was verified, so a password
+/// change that committed meanwhile wins. Best effort: a failure is logged and
+/// the login succeeds all the same; the next login tries again. Runs after
+/// the session is recorded, so this login's own session fence (on the
+/// verified hash) is not in its way. A concurrent login of the same account
+/// that verified the old hash and records its session after this update
+/// finds the hash changed and answers 401, as after a password change: at
+/// most once per account, in the moment its hash is replaced.
+fn rehash_if_outdated(env: &Env<'_>, verified: &Credentials, password: &str) {
+    if !needs_rehash(&verified.password_hash) {
+        return;
+    }
+    let stored = rehash(password).and_then(|new_hash| {
+        env.ports.accounts.replace_password_hash(
+            &verified.user.id,
+            &verified.password_hash,
+            &new_hash,
+        )
+    });
+    if let Err(e) = stored {
+        shared::log::warn(format!(
+            "login: the password hash of {} was not re-hashed with today's parameters: {e}",
+            verified.user.id
+        ));
+    }
 }
 
 /// The account these credentials belong to, with the hash that was checked,

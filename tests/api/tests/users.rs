@@ -139,7 +139,7 @@ async fn register_is_201_with_location_and_stores_an_argon2_hash() {
         (db_email.as_str(), name.as_str(), role.as_str()),
         (email.as_str(), "Ann", "user")
     );
-    assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert!(hash.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"));
     app.stop().await;
 }
 

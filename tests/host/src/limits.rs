@@ -17,7 +17,7 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest linear memory one instance may grow to. A guest that asks for
     /// more gets a failed `memory.grow` (Rust aborts: a trap, so a 500).
-    /// 128 MiB is Akamai Functions' limit; argon2 logins need about 19 MiB.
+    /// 128 MiB is Akamai Functions' limit; argon2 logins need about 7 MiB.
     pub max_instance_memory: usize,
     /// Instances that may run at once (the pooling allocator's slots). A
     /// request beyond them is answered 503 with `Retry-After` at once rather

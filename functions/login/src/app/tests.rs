@@ -631,3 +631,185 @@ fn database_outage_is_503() {
         503
     );
 }
+
+// ---------------------------------------------------------------- re-hash on login
+
+impl World {
+    /// The user stored under `email`, with their hash replaced by one of
+    /// `PASSWORD` made with `cost`; that hash.
+    fn plant_hash(&self, email: &str, cost: shared::password::Cost) -> (String, String) {
+        let id = self.repo.user_by_email(email).unwrap().id;
+        let hash = shared::password::hash_password_with(PASSWORD, cost).unwrap();
+        self.repo.set_password_hash(&id, &hash);
+        (id, hash)
+    }
+
+    fn stored_hash(&self, id: &str) -> String {
+        self.repo.user_row(id).unwrap().1
+    }
+}
+
+#[test]
+fn an_old_parameter_hash_logs_in_and_is_stored_rehashed() {
+    use shared::password::PREVIOUS;
+    let w = World::new().with_user("ann@example.com", Role::User);
+    let (id, old) = w.plant_hash("ann@example.com", PREVIOUS);
+    assert!(old.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    let before = w.repo.user_row(&id).unwrap().0;
+
+    let resp = w.login("ann@example.com", PASSWORD).unwrap();
+    assert_eq!(resp.status, 200);
+    let (access, _) = tokens(&resp);
+    assert!(w.accepts(&access, NOW));
+    assert_eq!(w.repo.sessions().len(), 1);
+
+    let new = w.stored_hash(&id);
+    assert_ne!(new, old);
+    assert!(new.starts_with("$argon2id$v=19$m=7168,t=5,p=1$"), "{new}");
+    assert!(!needs_rehash(&new));
+    assert!(verify_password(&new, PASSWORD));
+    assert!(!verify_password(&new, "not the password"));
+    // The same password: nothing else about the account changed.
+    assert_eq!(w.repo.user_row(&id).unwrap().0, before);
+
+    // The next login verifies the new hash and leaves it alone.
+    assert_eq!(w.login("ann@example.com", PASSWORD).unwrap().status, 200);
+    assert_eq!(w.stored_hash(&id), new);
+    assert_eq!(w.repo.sessions().len(), 2);
+}
+
+#[test]
+fn a_current_hash_is_not_rewritten() {
+    let w = World::new().with_user("ann@example.com", Role::User);
+    let id = w.repo.user_by_email("ann@example.com").unwrap().id;
+    let hash = w.stored_hash(&id);
+    assert!(!needs_rehash(&hash));
+    assert_eq!(w.login("ann@example.com", PASSWORD).unwrap().status, 200);
+    assert_eq!(w.stored_hash(&id), hash);
+}
+
+#[test]
+fn a_wrong_password_never_rehashes() {
+    use shared::password::PREVIOUS;
+    let w = World::new().with_user("ann@example.com", Role::User);
+    let (id, old) = w.plant_hash("ann@example.com", PREVIOUS);
+    assert_eq!(
+        w.login("ann@example.com", "not the password").unwrap_err(),
+        ApiError::InvalidCredentials
+    );
+    assert_eq!(w.stored_hash(&id), old);
+}
+
+#[test]
+fn a_rehash_that_cannot_be_stored_does_not_fail_the_login() {
+    use shared::password::PREVIOUS;
+    let w = World::new().with_user("ann@example.com", Role::User);
+    let (id, old) = w.plant_hash("ann@example.com", PREVIOUS);
+    w.repo.set_hash_writes_down(true);
+    let resp = w.login("ann@example.com", PASSWORD).unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(w.accepts(&tokens(&resp).0, NOW));
+    assert_eq!(w.stored_hash(&id), old);
+
+    // The next login tries again.
+    w.repo.set_hash_writes_down(false);
+    assert_eq!(w.login("ann@example.com", PASSWORD).unwrap().status, 200);
+    assert!(!needs_rehash(&w.stored_hash(&id)));
+}
+
+/// Accounts whose hash is changed — as a concurrent password change would —
+/// right before the login's re-hash is stored.
+struct ChangedBeforeRehash<'a> {
+    repo: &'a MemoryIdentity,
+    changed_to: String,
+}
+
+impl AccountRepo for ChangedBeforeRehash<'_> {
+    fn insert_user(&self, user: &User, password_hash: &str) -> Result<(), ApiError> {
+        self.repo.insert_user(user, password_hash)
+    }
+    fn find_user(&self, id: &str) -> Result<Option<User>, ApiError> {
+        self.repo.find_user(id)
+    }
+    fn find_credentials_by_email(&self, email: &str) -> Result<Option<Credentials>, ApiError> {
+        self.repo.find_credentials_by_email(email)
+    }
+    fn find_credentials(&self, id: &str) -> Result<Option<Credentials>, ApiError> {
+        self.repo.find_credentials(id)
+    }
+    fn list_users(&self, offset: u64, limit: u32) -> Result<(Vec<User>, u64), ApiError> {
+        self.repo.list_users(offset, limit)
+    }
+    fn update_profile(
+        &self,
+        id: &str,
+        changes: &ProfileChanges,
+        now_ms: i64,
+    ) -> Result<Option<User>, ApiError> {
+        self.repo.update_profile(id, changes, now_ms)
+    }
+    fn change_password(
+        &self,
+        id: &str,
+        new_hash: &str,
+        keep: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        self.repo.change_password(id, new_hash, keep, now_ms)
+    }
+    fn take_over(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<Vec<String>>, ApiError> {
+        self.repo.take_over(id, expected_hash, new_hash, now_ms)
+    }
+    fn replace_password_hash(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, ApiError> {
+        self.repo
+            .change_password(id, &self.changed_to, None, NOW)?
+            .unwrap();
+        self.repo.replace_password_hash(id, expected_hash, new_hash)
+    }
+    fn delete_user(&self, id: &str) -> Result<Option<Vec<String>>, ApiError> {
+        self.repo.delete_user(id)
+    }
+}
+
+#[test]
+fn a_password_change_that_commits_first_wins_over_the_rehash() {
+    use shared::password::{hash_password_with, PREVIOUS};
+    let w = World::new().with_user("ann@example.com", Role::User);
+    let (id, _) = w.plant_hash("ann@example.com", PREVIOUS);
+    let changed_to = hash_password(&Password::parse("a new password", None).unwrap()).unwrap();
+    let accounts = ChangedBeforeRehash {
+        repo: &w.repo,
+        changed_to: changed_to.clone(),
+    };
+    let ports = Ports {
+        accounts: &accounts,
+        ..w.env()
+    };
+    let req = post(
+        "/api/v1/auth/login",
+        serde_json::json!({"email": "ann@example.com", "password": PASSWORD}),
+    )
+    .with_header("spin-client-addr", "10.0.0.1:4000");
+    let ctx = RequestContext::new(&req, NOW);
+    assert_eq!(handle(&ctx, &req, &w.config, &ports).unwrap().status, 200);
+    assert_eq!(w.stored_hash(&id), changed_to);
+    assert!(verify_password(&w.stored_hash(&id), "a new password"));
+    // And the fake's conditional update itself refuses a stale expected hash.
+    let stale = hash_password_with(PASSWORD, PREVIOUS).unwrap();
+    assert!(!w
+        .repo
+        .replace_password_hash(&id, &stale, "whatever")
+        .unwrap());
+    assert_eq!(w.stored_hash(&id), changed_to);
+}

@@ -35,6 +35,7 @@ struct Tables {
     attempts: HashMap<String, AttemptCount>,
     down: bool,
     attempts_down: bool,
+    hash_writes_down: bool,
     calls: u32,
     credential_reads: u32,
 }
@@ -62,6 +63,20 @@ impl MemoryIdentity {
     /// writes would, while the rest keeps working.
     pub fn set_attempts_down(&self, down: bool) {
         self.lock().attempts_down = down;
+    }
+
+    /// Makes [`AccountRepo::replace_password_hash`] fail (`down = true`), as
+    /// a database that refuses that write would, while the rest keeps working.
+    pub fn set_hash_writes_down(&self, down: bool) {
+        self.lock().hash_writes_down = down;
+    }
+
+    /// Sets the stored password hash of `id` as it is, bypassing every rule
+    /// (e.g. to plant a hash made with older parameters) — for tests.
+    pub fn set_password_hash(&self, id: &str, hash: &str) {
+        if let Some((_, h)) = self.lock().users.iter_mut().find(|(u, _)| u.id == id) {
+            *h = hash.to_string();
+        }
     }
 
     /// The stored user with `id` and its password hash.
@@ -241,6 +256,31 @@ impl AccountRepo for MemoryIdentity {
         user.role = Role::Admin;
         user.updated_at_ms = now_ms;
         Ok(Some(end_sessions_of(&mut t, id, None, now_ms)))
+    }
+
+    fn replace_password_hash(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, ApiError> {
+        let mut t = self.open()?;
+        if t.hash_writes_down {
+            return Err(ApiError::Unavailable(
+                "database: fake refuses password hash writes".into(),
+            ));
+        }
+        match t
+            .users
+            .iter_mut()
+            .find(|(u, h)| u.id == id && h == expected_hash)
+        {
+            Some((_, hash)) => {
+                *hash = new_hash.to_string();
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 
     fn delete_user(&self, id: &str) -> Result<Option<Vec<String>>, ApiError> {

@@ -60,6 +60,18 @@ pub trait AccountRepo {
         new_hash: &str,
         now_ms: i64,
     ) -> Result<Option<Vec<String>>, ApiError>;
+    /// Replaces the password hash by `new_hash` only while it is still
+    /// `expected_hash`: a login that verified a hash made with older
+    /// parameters stores one with today's (`shared::password::needs_rehash`).
+    /// The same password, so nothing else changes — no session ends, and
+    /// `updated_at` stays. False when the hash had changed in between (a
+    /// password change or takeover won) or the user is gone.
+    fn replace_password_hash(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, ApiError>;
     /// Deletes the user and all their sessions; the ids of the sessions it
     /// had, or `None` if there was no such user.
     fn delete_user(&self, id: &str) -> Result<Option<Vec<String>>, ApiError>;

@@ -232,6 +232,27 @@ impl<S: Sql> AccountRepo for SqlIdentity<'_, S> {
         })
     }
 
+    fn replace_password_hash(
+        &self,
+        id: &str,
+        expected_hash: &str,
+        new_hash: &str,
+    ) -> Result<bool, ApiError> {
+        // One conditional UPDATE: it waits for a password change holding the
+        // row, then finds the hash changed and updates nothing. The new hash
+        // has a fresh salt, so it always differs from the old: the count of
+        // changed rows is the count of matched ones on MySQL too.
+        self.sql.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+            &[
+                Value::from(new_hash),
+                Value::from(id),
+                Value::from(expected_hash),
+            ],
+        )?;
+        Ok(self.sql.affected_rows()? == 1)
+    }
+
     fn delete_user(&self, id: &str) -> Result<Option<Vec<String>>, ApiError> {
         self.sql.transaction_retrying(ATTEMPTS, |sql| {
             let exists = !sql

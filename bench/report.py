@@ -34,7 +34,7 @@ MARKER = "<!-- analysis"
 
 
 def parse(path):
-    rows, sizes, startup, peak, spin_version, native = {}, {}, {}, {}, None, None
+    rows, sizes, startup, peak, spin_version, native = {}, {}, {}, {}, None, {}
     for line in open(path):
         line = line.strip()
         m = re.match(r"(\w+):(\w+) c=(\d+) BENCH (.*)", line)
@@ -42,6 +42,14 @@ def parse(path):
             fields = dict(kv.split("=") for kv in m.group(4).split())
             run = rows.setdefault(m.group(1), {}).setdefault(m.group(2), {})
             run[int(m.group(3))] = {k: float(v) for k, v in fields.items()}
+        elif re.match(r"\w+:\w+ c=\d+ LOCKS ", line):
+            # runtime:name c=N LOCKS waits_before time_ms_before waits_after time_ms_after
+            m = re.match(r"(\w+):(\w+) c=(\d+) LOCKS (\d+) (\d+) (\d+) (\d+)", line)
+            if m:
+                w0, t0, w1, t1 = (int(m.group(i)) for i in range(4, 8))
+                run = rows.setdefault(m.group(1), {}).setdefault(m.group(2), {})
+                run.setdefault(int(m.group(3)), {}).update(
+                    lock_waits=w1 - w0, lock_wait_ms=(t1 - t0) / (w1 - w0) if w1 > w0 else 0.0)
         elif line.startswith("SIZE "):
             _, name, size = line.split()
             sizes[name] = int(size)
@@ -53,9 +61,11 @@ def parse(path):
             peak[runtime] = int(kb)
         elif line.startswith("SPINVERSION "):
             spin_version = line.split(" ", 1)[1]
-        elif line.startswith("NATIVE "):
-            # NATIVE argon2id m=… t=… p=… threads=1 … per_core_per_s=… (tools/argon2-baseline)
-            native = dict(kv.split("=") for kv in line.split()[2:])
+        elif line.startswith(("NATIVE ", "NATIVE-LIBARGON2 ")):
+            # NATIVE argon2id m=… t=… p=… threads=1 … per_core_per_s=… (tools/argon2-baseline);
+            # NATIVE-LIBARGON2 the same from bench/libargon2.py.
+            impl = "argon2 crate" if line.startswith("NATIVE ") else "libargon2"
+            native[impl] = dict(kv.split("=") for kv in line.split()[2:])
     return rows, sizes, startup, peak, spin_version, native
 
 
@@ -83,11 +93,13 @@ def render(rows, sizes, startup, peak, spin_version, native, duration, command):
         p(f"| {name} | {size} | {size / 1024:.0f} |")
     p("")
     if native:
-        p("## Native argon2id baseline (tools/argon2-baseline)\n")
-        p(f"argon2id m={native['m']} KiB, t={native['t']}, p={native['p']} (the parameters new "
-          f"password hashes get), the argon2 crate natively on {native['threads']} thread(s): "
-          f"{float(native['per_core_per_s']):.1f} verifications/s per core "
-          f"({native['ms_per_verify']} ms each).\n")
+        p("## Native argon2id baselines (tools/argon2-baseline, bench/libargon2.py)\n")
+        p("| implementation | parameters | verifications/s per core | ms each |")
+        p("|---|---|---:|---:|")
+        for impl, n in native.items():
+            p(f"| {impl} | m={n['m']} KiB, t={n['t']}, p={n['p']} | "
+              f"{float(n['per_core_per_s']):.1f} | {n['ms_per_verify']} |")
+        p("")
     p("## Start-up: process start to first answer of the API (its six components)\n")
     p("| runtime | compile cache | ms |")
     p("|---|---|---:|")
@@ -135,12 +147,26 @@ def render(rows, sizes, startup, peak, spin_version, native, duration, command):
           f"`GET /health` = {ratio(spread['rps'], health['rps'])} (target ≥ 0.6), their p99 "
           f"{spread['p99_ms']:.1f} ms (target ≤ 50); the hot product's p99 {hot['p99_ms']:.1f} ms")
     for runtime, runs in rows.items():
+        hot = runs.get("order", {}).get(32, {})
+        if hot.get("p50_ms"):
+            line = (f"- {RUNTIMES[runtime]}: orders on one hot product: p99 / p50 = "
+                    f"{hot['p99_ms']:.1f} / {hot['p50_ms']:.1f} ms = "
+                    f"{ratio(hot['p99_ms'], hot['p50_ms'])} (target ≤ 1.5)")
+            # The MySQL rows run on the machine's MariaDB, whose row-lock
+            # totals bench/run reads around each run; SQLite has none.
+            if hot.get("lock_waits") and hot.get("requests"):
+                line += (f"; {hot['lock_waits'] / hot['requests']:.2f} InnoDB row-lock waits per "
+                         f"order, {hot['lock_wait_ms']:.1f} ms each on average")
+            p(line)
+    for runtime, runs in rows.items():
         login = runs.get("login", {}).get(1)
-        if native and login:
-            per_core = float(native["per_core_per_s"])
+        for impl, n in native.items():
+            if not login:
+                continue
+            per_core = float(n["per_core_per_s"])
             p(f"- {RUNTIMES[runtime]}: login at 1 connection / native argon2id verifications per "
-              f"core = {login['rps']:.1f} / {per_core:.1f} = {ratio(login['rps'], per_core)} "
-              f"(target ≥ 0.6)")
+              f"core ({impl}) = {login['rps']:.1f} / {per_core:.1f} = "
+              f"{ratio(login['rps'], per_core)} (target ≥ 0.6)")
     p("")
     return "\n".join(out)
 

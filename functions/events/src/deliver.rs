@@ -9,6 +9,8 @@
 //!   another run holds, or one waiting out its backoff beyond this run's
 //!   budget — so a later event never overtakes an earlier one (an order's
 //!   cancellation never arrives before its creation).
+//! * **Bounded.** A run claims no event once its budget is spent, so it
+//!   ends within the host's request deadline and never dies holding a claim.
 //! * **Backoff.** A failed attempt is retried after [`backoff_ms`] (1 s,
 //!   doubling, at most an hour). Within its budget a run waits for the retry
 //!   itself, so a receiver that was down for seconds gets the event without
@@ -83,6 +85,15 @@ pub fn run(
         }
         for event in batch {
             let now = clock.now_ms();
+            // The budget bounds sending too, not only waiting: a backlog of
+            // due events (after an outage) would otherwise keep one run
+            // sending past the host's request deadline, which stops it
+            // holding a claim — and every run then stops at that claim
+            // until it expires (`CLAIM_MS`). What is left goes out in the
+            // next run.
+            if now - started >= delivery.budget_ms {
+                return Ok(summary);
+            }
             if event.next_attempt_at_ms > now {
                 if event.next_attempt_at_ms - started > delivery.budget_ms {
                     return Ok(summary);

@@ -69,6 +69,8 @@ impl Role {
 /// One running `mariadbd` of the test's own.
 pub struct MariaDb {
     role: Role,
+    /// Every acknowledged commit survives a kill ([`MariaDb::start_durable`]).
+    durable: bool,
     child: Option<Child>,
     pid: u32,
     dir: PathBuf,
@@ -80,6 +82,19 @@ impl MariaDb {
     /// once it accepts connections. [`DATABASE`] does not exist yet (see
     /// [`MariaDb::migrate`]).
     pub async fn start(role: Role) -> Result<MariaDb> {
+        Self::start_with(role, false).await
+    }
+
+    /// [`MariaDb::start`] for a server that is killed and must keep every
+    /// commit it acknowledged (the fault-injection suite, `tests/faults`):
+    /// the redo log and binary log are flushed to disk at each commit
+    /// (`innodb_flush_log_at_trx_commit = 1`, `sync_binlog = 1`) rather than
+    /// about once a second, so what the server answered is what it restarts with.
+    pub async fn start_durable(role: Role) -> Result<MariaDb> {
+        Self::start_with(role, true).await
+    }
+
+    async fn start_with(role: Role, durable: bool) -> Result<MariaDb> {
         let install_db = binary(
             "MARIADB_INSTALL_DB_BIN",
             &["mariadb-install-db", "mysql_install_db"],
@@ -93,6 +108,7 @@ impl MariaDb {
         // From here on, dropping `server` removes the directory.
         let mut server = MariaDb {
             role,
+            durable,
             child: None,
             pid: 0,
             dir,
@@ -158,10 +174,14 @@ impl MariaDb {
             .arg("--character-set-server=utf8mb4")
             .arg("--collation-server=utf8mb4_general_ci")
             .arg("--max-connections=256")
-            // Small and quick: nothing here must survive a crash.
             .arg("--innodb-buffer-pool-size=16M")
             .arg("--innodb-log-file-size=4M")
-            .arg("--innodb-flush-log-at-trx-commit=2");
+            // Small and quick unless durable: then nothing acknowledged may
+            // be lost by a kill.
+            .arg(format!(
+                "--innodb-flush-log-at-trx-commit={}",
+                if self.durable { 1 } else { 2 }
+            ));
         match self.role {
             Role::Primary => {
                 command
@@ -169,7 +189,7 @@ impl MariaDb {
                         "--log-bin={}",
                         self.data_dir().join("binlog").display()
                     ))
-                    .arg("--sync-binlog=0");
+                    .arg(format!("--sync-binlog={}", u8::from(self.durable)));
             }
             Role::Replica => {
                 command
@@ -291,6 +311,16 @@ impl MariaDb {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Starts the server again after [`MariaDb::kill`], on the same data
+    /// directory and port (as a restarted pod keeps its volume and service),
+    /// returning once it accepts connections: crash recovery included.
+    pub async fn restart(&mut self) -> Result<()> {
+        self.kill();
+        let mariadbd = binary("MARIADBD_BIN", &["mariadbd", "mysqld"])?;
+        self.spawn(&mariadbd)?;
+        self.wait_ready().await
     }
 
     fn opts(&self, database: Option<&str>) -> Opts {

@@ -33,6 +33,8 @@ pub struct Delivery {
 #[derive(Default)]
 struct State {
     script: VecDeque<u16>,
+    /// While set, every request is answered with it (script untouched).
+    outage: Option<u16>,
     seen: Vec<Delivery>,
 }
 
@@ -52,6 +54,7 @@ impl Receiver {
         let addr = listener.local_addr().expect("address");
         let state = Arc::new(Mutex::new(State {
             script: script.iter().copied().collect(),
+            outage: None,
             seen: Vec::new(),
         }));
         let shared = state.clone();
@@ -82,7 +85,10 @@ impl Receiver {
                                     .map(|b| b.to_bytes().to_vec())
                                     .unwrap_or_default();
                                 let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
-                                let answered = state.script.pop_front().unwrap_or(200);
+                                let answered = match state.outage {
+                                    Some(status) => status,
+                                    None => state.script.pop_front().unwrap_or(200),
+                                };
                                 state.seen.push(Delivery {
                                     id,
                                     timestamp,
@@ -104,6 +110,12 @@ impl Receiver {
             }
         });
         Receiver { addr, state, task }
+    }
+
+    /// Answers every request with `status` from now on (a receiver that is
+    /// down), or with the script and then 200 again for `None`.
+    pub fn set_outage(&self, status: Option<u16>) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).outage = status;
     }
 
     /// `http://127.0.0.1:PORT/hook`.

@@ -20,8 +20,9 @@ pub const REGION: &str = "us-east-1";
 
 /// A running `s3s-fs`.
 pub struct S3Server {
-    child: Child,
+    child: Option<Child>,
     root: PathBuf,
+    port: u16,
     /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
     /// The access key it accepts.
@@ -39,27 +40,33 @@ impl S3Server {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
-        let access_key = crate::unique("AK");
-        let secret_key = crate::unique("secret-");
+        let mut server = S3Server {
+            child: None,
+            root,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            access_key: crate::unique("AK"),
+            secret_key: crate::unique("secret-"),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    fn spawn(&mut self) -> Result<()> {
         let binary = std::env::var("S3S_FS_BIN").unwrap_or_else(|_| "s3s-fs".into());
         let child = Command::new(&binary)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", &access_key, "--secret-key", &secret_key])
-            .arg(&root)
+            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--access-key", &self.access_key])
+            .args(["--secret-key", &self.secret_key])
+            .arg(&self.root)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .with_context(|| {
                 format!("starting {binary} (install it with scripts/setup.sh or set S3S_FS_BIN)")
             })?;
-        let server = S3Server {
-            child,
-            root,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            access_key,
-            secret_key,
-        };
-        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        self.child = Some(child);
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         let deadline = Instant::now() + Duration::from_secs(20);
         while std::net::TcpStream::connect_timeout(&address, Duration::from_millis(200)).is_err() {
             if Instant::now() > deadline {
@@ -67,7 +74,28 @@ impl S3Server {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        Ok(server)
+        Ok(())
+    }
+
+    /// Kills the store (by its pid): every connection is refused until
+    /// [`S3Server::restart`]. The bucket's files stay.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the store again after [`S3Server::kill`]: same port, keys and
+    /// bucket directory.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.spawn()
+    }
+
+    /// The file holding the object `key` of the bucket, as s3s-fs keeps it.
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.join(BUCKET).join(key)
     }
 
     /// The keys of the objects in the bucket (directory separators as `/`).
@@ -111,8 +139,7 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

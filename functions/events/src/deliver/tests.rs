@@ -223,3 +223,44 @@ fn transport_errors_are_recorded_without_secrets() {
         "{error}"
     );
 }
+
+/// A receiver that takes `ms` of the run's clock to answer each request.
+struct SlowReceiver<'a> {
+    inner: Receiver,
+    clock: &'a FakeClock,
+    ms: i64,
+}
+
+impl Webhook for SlowReceiver<'_> {
+    fn post(&self, url: &str, headers: &[(&str, String)], body: &[u8]) -> Result<u16, String> {
+        self.clock.sleep_ms(self.ms);
+        self.inner.post(url, headers, body)
+    }
+}
+
+#[test]
+fn a_backlog_longer_than_the_budget_is_left_unclaimed_for_the_next_run() {
+    // 30 due events at 1 s each: a run that sent them all would pass the
+    // 20 s budget, and the host's deadline, in the middle of one.
+    let store = MemoryEvents::with((1..=30).map(|n| event(&format!("e{n:02}"), n)).collect());
+    let clock = FakeClock(Cell::new(T0));
+    let receiver = SlowReceiver {
+        inner: Receiver::answering(vec![]),
+        clock: &clock,
+        ms: 1_000,
+    };
+    let first = run(&store, &receiver, &clock, &delivery()).unwrap();
+    assert_eq!(first.delivered, 20);
+    assert_eq!(clock.now_ms() - T0, 20_000, "ends when its budget is spent");
+    let left: Vec<_> = store
+        .all()
+        .into_iter()
+        .filter(|e| e.state == State::Pending)
+        .collect();
+    assert_eq!(left.len(), 10);
+    // Nothing left claimed: the next run takes over at once.
+    let second = run(&store, &receiver, &clock, &delivery()).unwrap();
+    assert_eq!(second.delivered, 10);
+    assert_eq!(receiver.inner.ids().len(), 30);
+    assert!(store.all().iter().all(|e| e.state == State::Delivered));
+}

@@ -59,10 +59,13 @@ impl Default for Limits {
     }
 }
 
-/// How often the engine's epoch advances. At every tick a running guest
-/// yields to the scheduler (so one CPU-heavy request cannot starve the
-/// others, accept included) and its deadline is checked.
-pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// How often the engine's epoch advances: Spin 4.0.2's default interval.
+/// At every tick a running guest's deadline is checked; the guest is not
+/// made to yield (Spin does not), so a CPU-bound guest — an argon2 login, a
+/// runaway loop — keeps its worker thread until it calls the host or its
+/// deadline stops it, and with every worker so taken the app stalls, as on
+/// Spin.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Body bytes the host reads before it takes an instance: a request whose
 /// body is smaller arrives whole before any guest runs, so a slow client

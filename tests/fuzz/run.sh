@@ -58,8 +58,10 @@ fi
 
 if [ "${FUZZ_SKIP_BUILD:-}" != 1 ]; then
   step "building the components and the test host"
-  cargo build --quiet --target wasm32-wasip2 --release -p login -p users -p orders -p uploads -p docs
-  cargo build --quiet -p spin-test-host -p migrate
+  # The package sets and targets scripts/test builds with, so that the
+  # features unify the same way and its builds are reused, not redone.
+  cargo build --quiet --target wasm32-wasip2 --release $(for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done)
+  cargo build --quiet --all-targets
 fi
 if [ -z "${FUZZ_DATABASE_URL:-}" ]; then
   # A fresh database each run: with the fixed seed, the same requests meet the same state.

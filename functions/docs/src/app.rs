@@ -1,6 +1,8 @@
 //! The routes of the docs component, plain Rust so they are unit-tested natively:
 //! the OpenAPI document, and the interactive reference page over it.
 
+use std::path::Path;
+
 use shared::context::RequestContext;
 use shared::http::{Method, Request, Response};
 use shared::router::Router;
@@ -23,7 +25,13 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
      manifest-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
-/// One file of the reference page, gzipped at build time.
+/// Where the page's files are inside the component: Spin copies the
+/// `files` that spin.toml mounts (`target/docs-assets`, written by the build
+/// script) under this directory, read-only.
+pub const MOUNTED_FILES: &str = "/";
+
+/// One file of the reference page, gzipped at build time. The wasm holds what
+/// describes it; the bytes are a file of the component's Spin `files` mount.
 #[derive(Debug)]
 pub struct Asset {
     /// The last path segment it is served under (`index.html` is the page itself).
@@ -34,8 +42,9 @@ pub struct Asset {
     pub etag: &'static str,
     /// Length of the uncompressed bytes.
     pub len: usize,
-    /// The bytes as a gzip member with a bare 10-byte header.
-    pub gzip: &'static [u8],
+    /// The file holding it as a gzip member with a bare 10-byte header:
+    /// `<name>.<etag>.gz`, so it can only hold these bytes.
+    pub file: &'static str,
 }
 
 include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -59,20 +68,23 @@ fn router() -> Router<Route> {
         .route(Method::Get, "/api/v1/docs/:asset", Route::PageAsset)
 }
 
-/// Routes and answers one request: the document or a file of the page, or 304
-/// when the caller's copy is current, or 404/405 for anything else.
-pub fn handle(ctx: &RequestContext, req: &Request) -> Result<Response, ApiError> {
+/// Routes and answers one request: the document or a file of the page (read
+/// from the directory `files`), or 304 when the caller's copy is current, or
+/// 404/405 for anything else. A page file that is missing or not what its tag
+/// says (the component deployed without its `files`) is 503: the document
+/// itself never depends on them.
+pub fn handle(ctx: &RequestContext, req: &Request, files: &Path) -> Result<Response, ApiError> {
     let (route, params) = router().dispatch(ctx, &req.method, &req.path)?;
     match route {
         Route::Document => Ok(document(req)),
-        Route::Page => Ok(page_asset(
-            req,
-            asset("index.html").expect("the page is built in"),
-        )),
+        Route::Page => match asset("index.html") {
+            Some(page) => page_asset(req, page, files),
+            None => Err(ApiError::Internal("the page is not built in".into())),
+        },
         Route::PageAsset => {
             let name = params.get("asset").unwrap_or_default();
             match asset(name) {
-                Some(found) if found.name != "index.html" => Ok(page_asset(req, found)),
+                Some(found) if found.name != "index.html" => page_asset(req, found, files),
                 _ => Err(ApiError::NotFound),
             }
         }
@@ -96,7 +108,7 @@ fn document(req: &Request) -> Response {
 }
 
 /// A file of the page: gzipped when the client accepts it, inflated otherwise.
-fn page_asset(req: &Request, asset: &Asset) -> Response {
+fn page_asset(req: &Request, asset: &Asset, files: &Path) -> Result<Response, ApiError> {
     let gzip = req.header("accept-encoding").is_some_and(accepts_gzip);
     let etag = if gzip {
         // A representation of its own (RFC 9110 §8.8.3): its own tag.
@@ -110,13 +122,14 @@ fn page_asset(req: &Request, asset: &Asset) -> Response {
     let mut response = if current {
         Response::new(304)
     } else {
+        let compressed = read_gzip(asset, files)?;
         let response = Response::new(200).with_header("content-type", asset.content_type);
         if gzip {
             response
                 .with_header("content-encoding", "gzip")
-                .with_body(asset.gzip.to_vec())
+                .with_body(compressed)
         } else {
-            response.with_body(inflate(asset))
+            response.with_body(inflate(asset, &compressed)?)
         }
     };
     if asset.name == "index.html" {
@@ -124,29 +137,59 @@ fn page_asset(req: &Request, asset: &Asset) -> Response {
             .with_header("content-security-policy", CONTENT_SECURITY_POLICY)
             .with_header("referrer-policy", "no-referrer");
     }
-    response
+    Ok(response
         .with_header("vary", "Accept-Encoding")
         .with_header("x-content-type-options", "nosniff")
         .with_header("etag", &etag)
-        .with_header("cache-control", CACHE_CONTROL)
+        .with_header("cache-control", CACHE_CONTROL))
 }
 
-/// The uncompressed bytes of an asset (its gzip member's deflate stream).
-pub fn inflate(asset: &Asset) -> Vec<u8> {
-    let (header, trailer) = (10, 8);
-    let gzip = asset.gzip;
-    assert!(
-        gzip.len() > header + trailer && gzip[..4] == [0x1f, 0x8b, 8, 0],
-        "{}: not a bare gzip member",
-        asset.name
-    );
-    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(
-        &gzip[header..gzip.len() - trailer],
-        asset.len,
-    )
-    .unwrap_or_else(|e| panic!("{}: corrupt gzip built in: {e:?}", asset.name));
-    debug_assert_eq!(bytes.len(), asset.len);
-    bytes
+const GZIP_HEADER: usize = 10;
+const GZIP_TRAILER: usize = 8;
+
+/// The gzip member of `asset` from the directory `files`, checked to be one
+/// (magic, method, bare header) whose trailer gives the length the build
+/// recorded: a truncated or foreign file is never sent under the asset's tag.
+pub fn read_gzip(asset: &Asset, files: &Path) -> Result<Vec<u8>, ApiError> {
+    let path = files.join(asset.file);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        ApiError::Unavailable(format!(
+            "cannot read {} (is target/docs-assets mounted as the component's files?): {e}",
+            path.display()
+        ))
+    })?;
+    let size = bytes
+        .len()
+        .checked_sub(4)
+        .and_then(|at| bytes.get(at..))
+        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
+        .map(u32::from_le_bytes);
+    let well_formed = bytes.len() > GZIP_HEADER + GZIP_TRAILER
+        && bytes.starts_with(&[0x1f, 0x8b, 8, 0])
+        // ISIZE is the length modulo 2^32.
+        && size == Some(asset.len as u32);
+    if !well_formed {
+        return Err(ApiError::Unavailable(format!(
+            "{} is not the gzip member the build wrote",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// The uncompressed bytes of `asset`, from its gzip member (as [`read_gzip`]
+/// returns it).
+pub fn inflate(asset: &Asset, gzip: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let corrupt = |why: String| ApiError::Unavailable(format!("{}: {why}", asset.file));
+    let deflate = gzip
+        .get(GZIP_HEADER..gzip.len().saturating_sub(GZIP_TRAILER))
+        .ok_or_else(|| corrupt("shorter than a gzip member".into()))?;
+    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(deflate, asset.len)
+        .map_err(|e| corrupt(format!("corrupt deflate stream: {e:?}")))?;
+    if bytes.len() != asset.len {
+        return Err(corrupt(format!("{} bytes, not {}", bytes.len(), asset.len)));
+    }
+    Ok(bytes)
 }
 
 /// Whether an `Accept-Encoding` value allows gzip: `gzip` or `x-gzip` listed

@@ -7,10 +7,13 @@
 //! matching `If-None-Match` with 304.
 //!
 //! The reference page is Swagger UI, installed from the npm registry by the
-//! build script (`npm ci` on `web/package-lock.json`) and embedded gzipped with
-//! the page and its start-up script from `web/`: no CDN, nothing fetched at run
-//! time, a Content-Security-Policy that allows this origin only and no inline
-//! script. The wasm-only `entry` module adapts [`app::handle`] to Spin.
+//! build script (`npm ci` on `web/package-lock.json`) and gzipped with the page
+//! and its start-up script from `web/` into `target/docs-assets`, which
+//! spin.toml mounts as the component's `files`: no CDN, nothing fetched from
+//! another origin, a Content-Security-Policy that allows this origin only and
+//! no inline script. The wasm keeps the document and the files' tags, not
+//! their bytes (Swagger UI would take it past 600 KiB). The wasm-only `entry`
+//! module adapts [`app::handle`] to Spin.
 
 // Text is Unicode: slicing a `str` by byte offsets panics on the first
 // multi-byte character (and a panic traps the component). Outside tests,

@@ -522,3 +522,46 @@ async fn served_reference_page_and_its_files() {
     api_tests::assert_problem(missing, 404, "not_found").await;
     app.stop().await;
 }
+
+/// docs.wasm deployed without the `files` spin.toml gives it (Swagger UI is
+/// not in the wasm): the page is 503 with `Retry-After`, never a 500, and the
+/// document, which is in the wasm, is still served.
+#[tokio::test]
+async fn reference_page_without_its_files_is_503_and_the_document_still_served() {
+    use spin_test_host::{HostConfig, RunningHost};
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("spin.toml");
+    let wasm = workspace_root().join("target/wasm32-wasip2/release/docs.wasm");
+    std::fs::write(
+        &manifest,
+        format!(
+            "spin_manifest_version = 2\n\
+             [application]\nname = \"docs-without-files\"\n\
+             [[trigger.http]]\nroute = \"/api/v1/openapi.json\"\ncomponent = \"docs\"\n\
+             [[trigger.http]]\nroute = \"/api/v1/docs/...\"\ncomponent = \"docs\"\n\
+             [component.docs]\nsource = {:?}\n",
+            wasm.display().to_string()
+        ),
+    )
+    .unwrap();
+    let host = RunningHost::start(HostConfig::new(manifest)).await.unwrap();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    for path in ["/api/v1/docs", "/api/v1/docs/swagger-ui-bundle.js"] {
+        let resp = http
+            .get(format!("{}{path}", host.base_url()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 503, "{path}");
+        assert!(resp.headers().contains_key("retry-after"), "{path}");
+        let problem: Value = resp.json().await.unwrap();
+        assert_eq!(problem["code"], "unavailable", "{path}");
+    }
+    let document = http
+        .get(format!("{}/api/v1/openapi.json", host.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(document.status(), 200);
+    host.stop().await;
+}

@@ -5,7 +5,8 @@
 //! `fermyon:spin/key-value@2.0.0` (in memory or Redis), `mysql@2.0.0`,
 //! `redis@2.0.0`, `sqlite@2.0.0` (Spin's `default` database file in the
 //! state directory) and `variables@2.0.0` — next to WASI 0.2 and wasi:http,
-//! and the Redis trigger (`[[trigger.redis]]`).
+//! the Redis trigger (`[[trigger.redis]]`), and components' `files`, copied
+//! at start and preopened read-only as `/`, as `spin up` mounts them.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -37,6 +38,7 @@ use wasmtime::Engine;
 
 mod allowed_hosts;
 mod body;
+mod files;
 mod kv;
 mod limits;
 mod manifest;
@@ -99,7 +101,8 @@ pub enum TriggerLoss {
 /// How to start a host.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
-    /// The `spin.toml`; component `source` paths are relative to its directory.
+    /// The `spin.toml`; component `source` and `files` paths are relative
+    /// to its directory.
     pub manifest: PathBuf,
     /// Address to listen on; `127.0.0.1:0` picks a free port.
     pub listen: SocketAddr,
@@ -167,6 +170,10 @@ impl RunningHost {
     /// without a value), compiles every component, and starts serving.
     pub async fn start(config: HostConfig) -> anyhow::Result<RunningHost> {
         let manifest = manifest::Manifest::load(&config.manifest)?;
+        // As `spin up`'s loader: every component's `files` are copied before
+        // anything else runs; the copies live as long as the app.
+        let mut files = files::copy_all(&manifest)
+            .with_context(|| format!("invalid manifest {}", config.manifest.display()))?;
 
         let dotenv = variables::load_dotenv()?;
         let env = |k: &str| std::env::var(k).ok();
@@ -206,6 +213,7 @@ impl RunningHost {
                     sqlite_databases: def.sqlite_databases.iter().cloned().collect(),
                     allowed_hosts,
                     variables: component_vars.remove(id).unwrap_or_default(),
+                    files: files.roots.remove(id),
                     log_files: match &config.log_dir {
                         Some(dir) => Some(state::GuestLogFiles::open(dir, id)?),
                         None => None,
@@ -323,6 +331,7 @@ impl RunningHost {
             limits: config.limits,
             instances,
             metrics,
+            _working_dir: files.working_dir,
         });
         let (metrics_addr, metrics_task) = match config.metrics_listen {
             Some(listen) => {

@@ -1,8 +1,15 @@
 //! Reading a Spin manifest (`spin_manifest_version = 2`).
 //!
-//! Only what the host needs is modelled; other keys (`build`, `files`,
+//! Only what the host needs is modelled; other keys (`build`,
 //! `description`, …) are accepted and ignored, as the host never builds
 //! anything.
+//!
+//! A component's `files` (plain paths, or `{ source, destination }` tables,
+//! nothing else, as Spin's schema) and `exclude_files` are read here and
+//! copied at start by `files.rs`, as `spin up` does by default. The host
+//! implements plain paths (a file or a directory) and tables; a glob
+//! pattern, and a non-empty `exclude_files` next to `files`, stop the start
+//! with an error saying the test host does not implement them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +30,9 @@ pub struct Manifest {
     pub redis_triggers: Vec<RedisTrigger>,
     /// `[component.NAME]`, by id.
     pub components: BTreeMap<String, ComponentDef>,
+    /// The manifest's directory: component `source` and `files` paths are
+    /// relative to it.
+    pub dir: PathBuf,
 }
 
 /// An application variable. `description` and `secret` are read so unknown
@@ -81,6 +91,26 @@ pub struct ComponentDef {
     pub allowed_outbound_hosts: Vec<String>,
     /// Component variables: name to template.
     pub variables: BTreeMap<String, String>,
+    /// `files`, in manifest order, as written (relative to [`Manifest::dir`]).
+    pub files: Vec<FilesMount>,
+    /// `exclude_files` globs.
+    pub exclude_files: Vec<String>,
+}
+
+/// One entry of a component's `files`, as Spin's `WasiFilesMount`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, untagged)]
+pub enum FilesMount {
+    /// `"path"`: a file, a directory or a glob pattern, relative to the
+    /// manifest's directory, placed at the same path in the guest.
+    Pattern(String),
+    /// `{ source = "dir-or-file", destination = "/guest/path" }`.
+    Placement {
+        /// A file or directory, relative to the manifest's directory.
+        source: String,
+        /// Where it appears in the guest (its leading `/`s are dropped).
+        destination: String,
+    },
 }
 
 #[derive(Deserialize)]
@@ -160,6 +190,10 @@ struct RawComponent {
     allowed_outbound_hosts: Vec<String>,
     #[serde(default)]
     variables: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<FilesMount>,
+    #[serde(default)]
+    exclude_files: Vec<String>,
 }
 
 impl Manifest {
@@ -204,6 +238,8 @@ impl Manifest {
                     sqlite_databases: c.sqlite_databases,
                     allowed_outbound_hosts: c.allowed_outbound_hosts,
                     variables: c.variables,
+                    files: c.files,
+                    exclude_files: c.exclude_files,
                 },
             );
         }
@@ -266,6 +302,7 @@ impl Manifest {
             http_triggers,
             redis_triggers,
             components,
+            dir: base.to_path_buf(),
         })
     }
 }

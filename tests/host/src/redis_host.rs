@@ -270,7 +270,7 @@ async fn handle_message(app: &App, component_id: &str, payload: &[u8]) -> anyhow
     let _instance = app.instances.clone().acquire_owned().await?;
     let started = tokio::time::Instant::now();
     let deadline = started + app.limits.request_timeout;
-    let mut store = crate::server::guest_store(app, component, deadline);
+    let mut store = crate::server::guest_store(app, component, deadline)?;
     let run = async {
         let guest = pre.instantiate_async(&mut store).await?;
         guest

@@ -47,6 +47,9 @@ pub struct App {
     /// One permit per instance that may run at once.
     pub(crate) instances: Arc<Semaphore>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Holds the components' copied `files` (preopened per instance);
+    /// removed when the app is gone.
+    pub(crate) _working_dir: Option<crate::files::WorkingDir>,
 }
 
 impl App {
@@ -493,11 +496,14 @@ async fn dispatch(
 /// row lock, and every order queued on that lock waited for it: 10% fewer
 /// orders per second at 32 connections, and a p99 / p50 of 1.45 against
 /// 1.2 (issue 32, bench/RESULTS.md).
+///
+/// Fails when the instance's state cannot be built (its `files` cannot be
+/// opened).
 pub(crate) fn guest_store(
     app: &App,
     component: &ComponentRuntime,
     deadline: Instant,
-) -> Store<HostState> {
+) -> anyhow::Result<Store<HostState>> {
     let mut store = Store::new(
         &app.engine,
         HostState::new(
@@ -505,7 +511,7 @@ pub(crate) fn guest_store(
             app.kv.clone(),
             app.sqlite.clone(),
             app.metrics.clone(),
-        ),
+        )?,
     );
     store.set_epoch_deadline(1);
     let trap_at = deadline.into_std();
@@ -516,7 +522,7 @@ pub(crate) fn guest_store(
             UpdateDeadline::Continue(1)
         })
     });
-    store
+    Ok(store)
 }
 
 /// Why a guest stopped without finishing.
@@ -566,7 +572,13 @@ async fn run_component(
         tracing::error!(component = %id, "component does not export wasi:http/incoming-handler");
         return empty(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let mut store = guest_store(app, component, deadline);
+    let mut store = match guest_store(app, component, deadline) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!(component = %id, "cannot prepare an instance: {e:#}");
+            return empty(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
     let (sender, receiver) = oneshot::channel();
     let prepared = (|| {
         let req = store

@@ -15,7 +15,7 @@ use anyhow::Context as _;
 use wasmtime::component::{Component, HasSelf, Linker, Resource, ResourceTable};
 use wasmtime::{Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::{
     RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
@@ -40,6 +40,10 @@ pub struct ComponentConfig {
     pub allowed_hosts: AllowedHosts,
     /// `[component.ID.variables]`, rendered.
     pub variables: HashMap<String, String>,
+    /// The copy of its `files` (`assets/<id>` in the working directory),
+    /// preopened read-only as `/` in every instance; `None` without
+    /// `files`, and then the instance has no preopen at all, as on Spin.
+    pub files: Option<PathBuf>,
     /// Where its stdout and stderr lines are also written (`--log-dir`).
     pub log_files: Option<GuestLogFiles>,
 }
@@ -122,28 +126,45 @@ pub struct HostState {
 
 impl HostState {
     /// Fresh state for one request of `component`. Guest stdout and stderr
-    /// go to the log, line by line, tagged with the component id.
+    /// go to the log, line by line, tagged with the component id. A
+    /// component with `files` gets their copy as its one preopen, `/`,
+    /// read-only, as Spin 4.0.2's `spin up` mounts it (`DirPerms::READ`,
+    /// `FilePerms::READ` in Spin's wasmtime 44; `FsPerms::ReadOnly` here).
+    /// Fails if that directory cannot be opened.
     pub fn new(
         component: Arc<ComponentConfig>,
         kv: KvBackend,
         sqlite: crate::sqlite::Databases,
         metrics: Arc<Metrics>,
-    ) -> Self {
+    ) -> anyhow::Result<Self> {
         let id: Arc<str> = Arc::from(component.id.as_str());
-        let files = component.log_files.as_ref();
-        let wasi = WasiCtx::builder()
+        let log_files = component.log_files.as_ref();
+        let mut builder = WasiCtx::builder();
+        builder
             .stdout(LogStream {
                 component: id.clone(),
                 stream: "stdout",
-                file: files.map(|f| f.stdout.clone()),
+                file: log_files.map(|f| f.stdout.clone()),
             })
             .stderr(LogStream {
                 component: id,
                 stream: "stderr",
-                file: files.map(|f| f.stderr.clone()),
-            })
-            .build();
-        Self {
+                file: log_files.map(|f| f.stderr.clone()),
+            });
+        if let Some(dir) = &component.files {
+            builder
+                .preopened_dir(dir, "/", FsPerms::ReadOnly)
+                .map_err(anyhow::Error::from)
+                .with_context(|| {
+                    format!(
+                        "component {:?}: cannot open its files at {}",
+                        component.id,
+                        dir.display()
+                    )
+                })?;
+        }
+        let wasi = builder.build();
+        Ok(Self {
             wasi,
             http: WasiHttpCtx::new(),
             hooks: OutboundHttp {
@@ -155,7 +176,7 @@ impl HostState {
             open_stores: 0,
             sqlite: crate::sqlite::InstanceState::new(sqlite),
             metrics,
-        }
+        })
     }
 }
 

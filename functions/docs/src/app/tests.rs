@@ -1,12 +1,48 @@
 //! The document and the reference page as clients get them: caching and
-//! conditional requests, gzip negotiation, and only built-in assets served.
+//! conditional requests, gzip negotiation, only built-in assets served, and
+//! 503 when the component runs without its files.
 
 use super::*;
 use proptest::prelude::*;
 use shared::testing::hostile_text;
 
+/// The page's files as the build script writes them, the directory spin.toml
+/// mounts holding the same.
+fn built_files() -> &'static Path {
+    Path::new(concat!(env!("OUT_DIR"), "/assets"))
+}
+
 fn call(req: &Request) -> Result<Response, ApiError> {
-    handle(&RequestContext::new(req, 0), req)
+    handle(&RequestContext::new(req, 0), req, built_files())
+}
+
+fn gzip_of(asset: &Asset) -> Vec<u8> {
+    read_gzip(asset, built_files()).unwrap()
+}
+
+fn text_of(asset: &Asset) -> String {
+    String::from_utf8(inflate(asset, &gzip_of(asset)).unwrap()).unwrap()
+}
+
+/// A directory of files that stands for a bad mount, removed when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn new(label: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "docs-{label}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn get(path: &str) -> Request {
@@ -147,7 +183,7 @@ fn assets_are_gzipped_for_clients_that_accept_it_and_inflated_for_others() {
 
         let zipped = call(&get(&path).with_header("accept-encoding", "gzip, deflate, br")).unwrap();
         assert_eq!(zipped.header("content-encoding"), Some("gzip"));
-        assert_eq!(zipped.body, asset.gzip);
+        assert_eq!(zipped.body, gzip_of(asset));
         assert!(zipped.body.len() < plain.body.len() || asset.len < 200);
         let zipped_tag = zipped.header("etag").unwrap().to_string();
         assert_ne!(zipped_tag, asset.etag, "each encoding has its own tag");
@@ -162,15 +198,88 @@ fn assets_are_gzipped_for_clients_that_accept_it_and_inflated_for_others() {
 }
 
 #[test]
-fn swagger_ui_is_built_in() {
+fn swagger_ui_is_the_full_bundle() {
     let bundle = asset("swagger-ui-bundle.js").unwrap();
     assert!(bundle.len > 500_000, "the full bundle, not a stub");
-    assert!(String::from_utf8(inflate(bundle))
-        .unwrap()
-        .contains("SwaggerUIBundle"));
-    let css = String::from_utf8(inflate(asset("swagger-ui.css").unwrap())).unwrap();
+    assert!(text_of(bundle).contains("SwaggerUIBundle"));
+    let css = text_of(asset("swagger-ui.css").unwrap());
     assert!(css.contains(".swagger-ui") && !css.contains("sourceMappingURL"));
     assert!(asset("LICENSE.txt").is_some());
+}
+
+#[test]
+fn the_wasm_holds_no_file_of_the_page() {
+    // Every file is named for the tag of its bytes: the build cannot hand the
+    // component bytes other than those its table describes.
+    for asset in ASSETS {
+        let tag = asset.etag.trim_matches('"');
+        assert_eq!(asset.file, format!("{}.{tag}.gz", asset.name));
+    }
+}
+
+#[test]
+fn without_its_files_the_page_is_503_and_the_document_still_served() {
+    let empty = Mount::new("empty");
+    for path in ["/api/v1/docs", "/api/v1/docs/swagger-ui-bundle.js"] {
+        let req = get(path);
+        let err = handle(&RequestContext::new(&req, 0), &req, &empty.0).unwrap_err();
+        assert!(matches!(err, ApiError::Unavailable(_)), "{path}: {err:?}");
+        assert_eq!(err.status(), 503);
+    }
+    let req = get("/api/v1/openapi.json");
+    let resp = handle(&RequestContext::new(&req, 0), &req, &empty.0).unwrap();
+    assert_eq!(resp.status, 200);
+}
+
+#[test]
+fn a_current_copy_is_answered_304_without_reading_the_files() {
+    let empty = Mount::new("current");
+    let page = asset("index.html").unwrap();
+    let req = get("/api/v1/docs").with_header("if-none-match", page.etag);
+    let resp = handle(&RequestContext::new(&req, 0), &req, &empty.0).unwrap();
+    assert_eq!(resp.status, 304);
+}
+
+#[test]
+fn a_truncated_or_foreign_file_is_503_never_sent_under_the_tag() {
+    let bundle = asset("swagger-ui-bundle.js").unwrap();
+    let whole = gzip_of(bundle);
+    let half = whole.get(..whole.len() / 2).unwrap().to_vec();
+    let mut other_length = whole.clone();
+    let at = other_length.len() - 1;
+    other_length[at] ^= 1;
+    for (label, bytes) in [
+        ("truncated", half),
+        ("foreign", b"not gzip at all".to_vec()),
+        ("other-length", other_length),
+    ] {
+        let mount = Mount::new(label);
+        std::fs::write(mount.0.join(bundle.file), bytes).unwrap();
+        for accept in ["gzip", "identity"] {
+            let req =
+                get("/api/v1/docs/swagger-ui-bundle.js").with_header("accept-encoding", accept);
+            let err = handle(&RequestContext::new(&req, 0), &req, &mount.0).unwrap_err();
+            assert!(
+                matches!(err, ApiError::Unavailable(_)),
+                "{label} {accept}: {err:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_corrupt_deflate_stream_is_503_for_a_client_without_gzip() {
+    let bundle = asset("swagger-ui-bundle.js").unwrap();
+    let mut bytes = gzip_of(bundle);
+    // Header and trailer intact, the stream's first bytes garbled.
+    for byte in bytes.iter_mut().skip(10).take(64) {
+        *byte = 0xff;
+    }
+    let mount = Mount::new("corrupt");
+    std::fs::write(mount.0.join(bundle.file), bytes).unwrap();
+    let req = get("/api/v1/docs/swagger-ui-bundle.js");
+    let err = handle(&RequestContext::new(&req, 0), &req, &mount.0).unwrap_err();
+    assert!(matches!(err, ApiError::Unavailable(_)), "{err:?}");
 }
 
 #[test]
@@ -337,7 +446,7 @@ proptest! {
             prop_assert!(resp.body.is_empty());
         } else if resp.header("content-encoding") == Some("gzip") {
             prop_assert!(accepts_gzip(&accept_encoding));
-            prop_assert_eq!(resp.body.as_slice(), asset.gzip);
+            prop_assert_eq!(resp.body, gzip_of(asset));
         } else {
             prop_assert_eq!(resp.body.len(), asset.len);
         }

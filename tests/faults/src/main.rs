@@ -1,6 +1,9 @@
 //! `faults`: runs the fault-injection suite once, prints the results and
 //! writes them to `--results`; exits 1 when an invariant was violated, 2
-//! when the suite itself could not run.
+//! when the suite itself could not run. Stopped by SIGINT or SIGTERM (Ctrl-C,
+//! a CI timeout), it stops the servers it started before it exits (130 or
+//! 143): the default action would end it at once and leave its MariaDB,
+//! Redis, s3s-fs and hosts running.
 //!
 //! ```text
 //! faults --seconds 60 --results tests/faults/RESULTS.md
@@ -66,7 +69,24 @@ async fn main() -> ExitCode {
         seed: args.seed,
         keep_logs: args.keep_logs,
     };
-    let findings = match suite::run(&options).await {
+    let mut interrupt = match Interrupt::listen() {
+        Ok(interrupt) => interrupt,
+        Err(e) => {
+            eprintln!("faults: cannot handle SIGINT and SIGTERM: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // On a signal the suite's future is dropped where it stands: every
+    // server and host it started is owned by a guard that kills it (by pid)
+    // and removes its data directory on drop.
+    let outcome = tokio::select! {
+        outcome = suite::run(&options) => outcome,
+        (name, code) = interrupt.received() => {
+            eprintln!("faults: {name}: stopping the suite's servers");
+            return ExitCode::from(code);
+        }
+    };
+    let findings = match outcome {
         Ok(findings) => findings,
         Err(e) => {
             eprintln!("faults: the suite could not run: {e:#}");
@@ -88,5 +108,30 @@ async fn main() -> ExitCode {
             eprintln!("faults: VIOLATED: {}: {}", v.name, v.detail);
         }
         ExitCode::FAILURE
+    }
+}
+
+/// SIGINT and SIGTERM, listened for from the start so that neither ends the
+/// process by its default action.
+struct Interrupt {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Interrupt {
+    fn listen() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// The first signal to arrive, and the shell's exit code for it.
+    async fn received(&mut self) -> (&'static str, u8) {
+        tokio::select! {
+            _ = self.int.recv() => ("SIGINT", 130),
+            _ = self.term.recv() => ("SIGTERM", 143),
+        }
     }
 }

@@ -7,7 +7,7 @@
 # scripts/test also calls setup_browser_tests (Chromium and playwright-core)
 # and setup_observability_tests (Prometheus and promtool).
 
-step() { printf '\n==> %s\n' "$*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -17,10 +17,6 @@ apt_install() {
     || { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@" >/dev/null; }
 }
 
-# Every component crate under functions/, as `-p name` arguments.
-component_packages() {
-  for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done
-}
 
 # Pid files of the services this run started (see stop_started_services).
 STARTED_SERVICES=()

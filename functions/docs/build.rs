@@ -202,28 +202,7 @@ fn remove_other_versions(dir: &Path, keep: &[String]) {
 /// with `<triple>` when the build named one (`--target wasm32-wasip2`). An
 /// unexpected layout publishes nothing, and the build says so.
 fn target_dir(out_dir: &Path) -> Option<PathBuf> {
-    let triple = std::env::var("TARGET").unwrap_or_default();
-    let found = out_dir
-        .ancestors()
-        .nth(4)
-        .filter(|_| {
-            out_dir.ends_with("out")
-                && out_dir
-                    .ancestors()
-                    .nth(2)
-                    .is_some_and(|b| b.ends_with("build"))
-        })
-        .and_then(|above_profile| {
-            if above_profile
-                .file_name()
-                .is_some_and(|name| name == triple.as_str())
-            {
-                above_profile.parent()
-            } else {
-                Some(above_profile)
-            }
-        })
-        .map(Path::to_path_buf);
+    let found = cargo_layout_target(out_dir);
     if found.is_none() {
         println!(
             "cargo::warning=unexpected OUT_DIR layout {}: the reference page's files \
@@ -232,6 +211,20 @@ fn target_dir(out_dir: &Path) -> Option<PathBuf> {
         );
     }
     found
+}
+
+fn cargo_layout_target(out_dir: &Path) -> Option<PathBuf> {
+    let build = out_dir.parent()?.parent()?;
+    if !out_dir.ends_with("out") || !build.ends_with("build") {
+        return None;
+    }
+    let above_profile = build.parent()?.parent()?;
+    let triple = std::env::var("TARGET").ok()?;
+    if above_profile.ends_with(&triple) {
+        above_profile.parent().map(Path::to_path_buf)
+    } else {
+        Some(above_profile.to_path_buf())
+    }
 }
 
 /// Writes `bytes` to `path` unless it already holds them: through a temporary

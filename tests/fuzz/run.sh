@@ -29,7 +29,7 @@ ROOT=$PWD
 if [ "${FUZZ_SKIP_SETUP:-}" != 1 ]; then
   source scripts/setup.sh
 else
-  step() { printf '\n==> %s\n' "$*"; }
+  source scripts/lib.sh
 fi
 
 MAX_EXAMPLES="${FUZZ_MAX_EXAMPLES:-100}"
@@ -60,7 +60,7 @@ if [ "${FUZZ_SKIP_BUILD:-}" != 1 ]; then
   step "building the components and the test host"
   # The package sets and targets scripts/test builds with, so that the
   # features unify the same way and its builds are reused, not redone.
-  cargo build --quiet --target wasm32-wasip2 --release $(for dir in functions/*/; do printf -- '-p %s ' "$(basename "$dir")"; done)
+  cargo build --quiet --target wasm32-wasip2 --release $(component_packages)
   cargo build --quiet --all-targets
 fi
 if [ -z "${FUZZ_DATABASE_URL:-}" ]; then

@@ -159,11 +159,8 @@ pub fn read_gzip(asset: &Asset, files: &Path) -> Result<Vec<u8>, ApiError> {
         ))
     })?;
     let size = bytes
-        .len()
-        .checked_sub(4)
-        .and_then(|at| bytes.get(at..))
-        .and_then(|tail| <[u8; 4]>::try_from(tail).ok())
-        .map(u32::from_le_bytes);
+        .last_chunk::<4>()
+        .map(|isize| u32::from_le_bytes(*isize));
     let well_formed = bytes.len() > GZIP_HEADER + GZIP_TRAILER
         && bytes.starts_with(&[0x1f, 0x8b, 8, 0])
         // ISIZE is the length modulo 2^32.

@@ -8,37 +8,27 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The pids of the processes whose parent is `parent`, read from /proc.
+/// The fields of `/proc/<pid>/stat` after `pid (comm)`, from the state on
+/// (comm may hold spaces and parentheses, so split after its last `)`).
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+/// The pids of the processes whose parent is `parent`.
 fn children_of(parent: u32) -> Vec<u32> {
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid …`: comm may hold spaces and parentheses.
-        let after_comm = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-        let ppid = after_comm.split_whitespace().nth(1);
-        if ppid == Some(parent.to_string().as_str()) {
-            pids.push(pid);
-        }
-    }
-    pids
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|&pid| stat_fields(pid).is_some_and(|f| f.get(1) == Some(&parent.to_string())))
+        .collect()
 }
 
 /// Whether `pid` is still a live process (not gone, not a zombie).
 fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().next());
-            state != Some("Z")
-        }
-        Err(_) => false,
-    }
+    stat_fields(pid).is_some_and(|f| f.first().map(String::as_str) != Some("Z"))
 }
 
 #[test]
@@ -88,8 +78,7 @@ fn sigterm_stops_every_server_the_suite_started() {
         seen.join("\n")
     );
 
-    // SAFETY: kill(2) with a pid we spawned and a valid signal number.
-    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGTERM) }, 0);
+    faults::processes::send_signal(pid, libc::SIGTERM).expect("SIGTERM");
     let exited = Instant::now() + Duration::from_secs(60);
     let status = loop {
         if let Some(status) = suite.try_wait().expect("wait") {

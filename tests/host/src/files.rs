@@ -35,56 +35,21 @@ use crate::manifest::{FilesMount, Manifest};
 
 /// The `spinup-` working directory; removed, with everything in it, on drop.
 #[derive(Debug)]
-pub struct WorkingDir {
-    path: PathBuf,
-}
+pub struct WorkingDir(tempfile::TempDir);
 
 impl WorkingDir {
     /// A fresh `spinup-…` directory under the system's temporary directory.
     pub fn create() -> anyhow::Result<Self> {
-        use std::sync::atomic::{AtomicU32, Ordering};
-        static N: AtomicU32 = AtomicU32::new(0);
-        let tmp = std::env::temp_dir();
-        let mut attempts = 0;
-        loop {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or_default();
-            let path = tmp.join(format!(
-                "spinup-{}-{nanos:08x}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::Relaxed)
-            ));
-            // `create_dir` fails if the name is taken: the directory is ours.
-            match std::fs::create_dir(&path) {
-                Ok(()) => return Ok(Self { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempts < 100 => {
-                    attempts += 1;
-                }
-                Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("cannot create the working directory {}", path.display())
-                    })
-                }
-            }
-        }
+        tempfile::Builder::new()
+            .prefix("spinup-")
+            .tempdir()
+            .map(Self)
+            .context("cannot create the working directory")
     }
 
     /// Its path.
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for WorkingDir {
-    fn drop(&mut self) {
-        if let Err(e) = std::fs::remove_dir_all(&self.path) {
-            tracing::warn!(
-                "cannot remove the working directory {}: {e}",
-                self.path.display()
-            );
-        }
+        self.0.path()
     }
 }
 

@@ -24,25 +24,9 @@ fn text_of(asset: &Asset) -> String {
     String::from_utf8(inflate(asset, &gzip_of(asset)).unwrap()).unwrap()
 }
 
-/// A directory of files that stands for a bad mount, removed when dropped.
-struct Mount(std::path::PathBuf);
-
-impl Mount {
-    fn new(label: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "docs-{label}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// An empty directory standing for a bad `files` mount.
+fn empty_mount() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 fn get(path: &str) -> Request {
@@ -219,24 +203,24 @@ fn the_wasm_holds_no_file_of_the_page() {
 
 #[test]
 fn without_its_files_the_page_is_503_and_the_document_still_served() {
-    let empty = Mount::new("empty");
+    let empty = empty_mount();
     for path in ["/api/v1/docs", "/api/v1/docs/swagger-ui-bundle.js"] {
         let req = get(path);
-        let err = handle(&RequestContext::new(&req, 0), &req, &empty.0).unwrap_err();
+        let err = handle(&RequestContext::new(&req, 0), &req, empty.path()).unwrap_err();
         assert!(matches!(err, ApiError::Unavailable(_)), "{path}: {err:?}");
         assert_eq!(err.status(), 503);
     }
     let req = get("/api/v1/openapi.json");
-    let resp = handle(&RequestContext::new(&req, 0), &req, &empty.0).unwrap();
+    let resp = handle(&RequestContext::new(&req, 0), &req, empty.path()).unwrap();
     assert_eq!(resp.status, 200);
 }
 
 #[test]
 fn a_current_copy_is_answered_304_without_reading_the_files() {
-    let empty = Mount::new("current");
+    let empty = empty_mount();
     let page = asset("index.html").unwrap();
     let req = get("/api/v1/docs").with_header("if-none-match", page.etag);
-    let resp = handle(&RequestContext::new(&req, 0), &req, &empty.0).unwrap();
+    let resp = handle(&RequestContext::new(&req, 0), &req, empty.path()).unwrap();
     assert_eq!(resp.status, 304);
 }
 
@@ -253,12 +237,12 @@ fn a_truncated_or_foreign_file_is_503_never_sent_under_the_tag() {
         ("foreign", b"not gzip at all".to_vec()),
         ("other-length", other_length),
     ] {
-        let mount = Mount::new(label);
-        std::fs::write(mount.0.join(bundle.file), bytes).unwrap();
+        let mount = empty_mount();
+        std::fs::write(mount.path().join(bundle.file), bytes).unwrap();
         for accept in ["gzip", "identity"] {
             let req =
                 get("/api/v1/docs/swagger-ui-bundle.js").with_header("accept-encoding", accept);
-            let err = handle(&RequestContext::new(&req, 0), &req, &mount.0).unwrap_err();
+            let err = handle(&RequestContext::new(&req, 0), &req, mount.path()).unwrap_err();
             assert!(
                 matches!(err, ApiError::Unavailable(_)),
                 "{label} {accept}: {err:?}"
@@ -275,10 +259,10 @@ fn a_corrupt_deflate_stream_is_503_for_a_client_without_gzip() {
     for byte in bytes.iter_mut().skip(10).take(64) {
         *byte = 0xff;
     }
-    let mount = Mount::new("corrupt");
-    std::fs::write(mount.0.join(bundle.file), bytes).unwrap();
+    let mount = empty_mount();
+    std::fs::write(mount.path().join(bundle.file), bytes).unwrap();
     let req = get("/api/v1/docs/swagger-ui-bundle.js");
-    let err = handle(&RequestContext::new(&req, 0), &req, &mount.0).unwrap_err();
+    let err = handle(&RequestContext::new(&req, 0), &req, mount.path()).unwrap_err();
     assert!(matches!(err, ApiError::Unavailable(_)), "{err:?}");
 }
 

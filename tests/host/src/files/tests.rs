@@ -2,15 +2,9 @@ use super::*;
 
 /// A fresh app directory with `spin.toml` holding one component `c` whose
 /// table ends with `component_keys`, and the given files.
-fn app(component_keys: &str, files: &[(&str, &str)]) -> (PathBuf, Manifest) {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "spin-test-host-files-unit-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+fn app(component_keys: &str, files: &[(&str, &str)]) -> (tempfile::TempDir, Manifest) {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
     for (path, content) in files {
         let path = dir.join(path);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -20,8 +14,8 @@ fn app(component_keys: &str, files: &[(&str, &str)]) -> (PathBuf, Manifest) {
         "spin_manifest_version = 2\n[application]\nname = \"x\"\n\
          [component.c]\nsource = \"c.wasm\"\n{component_keys}\n"
     );
-    let manifest = Manifest::parse(&text, &dir).unwrap();
-    (dir, manifest)
+    let manifest = Manifest::parse(&text, dir).unwrap();
+    (temp, manifest)
 }
 
 /// The files under `root`, as sorted guest paths with their contents.
@@ -105,7 +99,7 @@ fn a_plain_file_keeps_its_path() {
 #[test]
 fn a_placed_empty_directory_still_appears() {
     let (dir, manifest) = app(r#"files = [{ source = "empty", destination = "/e" }]"#, &[]);
-    std::fs::create_dir_all(dir.join("empty")).unwrap();
+    std::fs::create_dir_all(dir.path().join("empty")).unwrap();
     let copied = copy_all(&manifest).unwrap();
     assert!(copied.roots["c"].join("e").is_dir());
 }
